@@ -1,0 +1,256 @@
+//! Length-prefixed framing: `u32` big-endian payload length, then a postcard-encoded
+//! [`Msg`]. The length is checked against [`MAX_FRAME`] before anything is allocated,
+//! and "not enough bytes yet" is `Ok(None)`, not an error, so a reader simply loops
+//! read/decode (mini-redis style).
+
+use crate::msg::Msg;
+use bytes::{Buf, BufMut, BytesMut};
+
+/// Largest accepted payload. Interval reports with a full histogram are a few KiB.
+pub const MAX_FRAME: usize = 4 << 20;
+
+const HEADER: usize = 4;
+
+/// Why a frame could not be decoded. Any of these closes the connection.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// The announced length exceeds [`MAX_FRAME`].
+    #[error("frame of {len} bytes exceeds the maximum of {MAX_FRAME}")]
+    TooLarge {
+        /// Announced length.
+        len: usize,
+    },
+    /// The payload names a message type this version does not know.
+    #[error("unknown message type (peer speaks another protocol version?)")]
+    UnknownType,
+    /// The payload is not a valid message.
+    #[error("malformed frame: {0}")]
+    Malformed(String),
+}
+
+/// Why a message could not be encoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EncodeError {
+    /// The encoded message exceeds [`MAX_FRAME`].
+    #[error("message of {len} bytes exceeds the maximum frame of {MAX_FRAME}")]
+    TooLarge {
+        /// Encoded length.
+        len: usize,
+    },
+    /// Serialization failed.
+    #[error("cannot encode message: {0}")]
+    Serialize(String),
+}
+
+/// Append one frame holding `msg` to `dst`.
+pub fn encode(msg: &Msg, dst: &mut BytesMut) -> Result<(), EncodeError> {
+    let payload = postcard::to_stdvec(msg).map_err(|e| EncodeError::Serialize(e.to_string()))?;
+    if payload.len() > MAX_FRAME {
+        return Err(EncodeError::TooLarge { len: payload.len() });
+    }
+    dst.reserve(HEADER + payload.len());
+    dst.put_u32(payload.len() as u32);
+    dst.put_slice(&payload);
+    Ok(())
+}
+
+/// Take one frame from the front of `src`; `Ok(None)` if it is not complete yet.
+pub fn decode(src: &mut BytesMut) -> Result<Option<Msg>, DecodeError> {
+    if src.len() < HEADER {
+        return Ok(None);
+    }
+    let len = u32::from_be_bytes([src[0], src[1], src[2], src[3]]) as usize;
+    if len > MAX_FRAME {
+        return Err(DecodeError::TooLarge { len });
+    }
+    if src.len() < HEADER + len {
+        src.reserve(HEADER + len - src.len());
+        return Ok(None);
+    }
+    src.advance(HEADER);
+    let payload = src.split_to(len);
+    if first_varint_unknown(&payload) {
+        return Err(DecodeError::UnknownType);
+    }
+    match postcard::take_from_bytes::<Msg>(&payload) {
+        Ok((msg, rest)) if rest.is_empty() => Ok(Some(msg)),
+        Ok((_, rest)) => Err(DecodeError::Malformed(format!(
+            "{} trailing bytes after message",
+            rest.len()
+        ))),
+        Err(e) => Err(DecodeError::Malformed(e.to_string())),
+    }
+}
+
+/// Whether the payload's leading variant index is beyond the known message types.
+fn first_varint_unknown(payload: &[u8]) -> bool {
+    let mut value: u64 = 0;
+    for (i, b) in payload.iter().take(5).enumerate() {
+        value |= u64::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            return value >= MSG_VARIANTS;
+        }
+    }
+    true
+}
+
+/// Number of [`Msg`] variants (kept in sync by the `variant_count` test).
+const MSG_VARIANTS: u64 = 15;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::msg::*;
+    use crate::plan;
+    use std::collections::BTreeMap;
+
+    fn spec() -> plan::ScenarioSpec {
+        plan::load(
+            "t.yaml",
+            "name: t\nscenarios:\n  - {name: s, traffic: tcp-rr, path: pod-to-pod-cross-node, request_size: 1KiB}\n",
+        )
+        .unwrap()
+        .scenarios
+        .remove(0)
+    }
+
+    /// One of every message type.
+    pub(crate) fn samples() -> Vec<Msg> {
+        let info = WorkerInfo {
+            version: "0.1.0".into(),
+            node: "node-1".into(),
+            pod_ip: Some("10.244.1.2".parse().unwrap()),
+            host_ip: None,
+            data_ip: "127.0.0.2".parse().unwrap(),
+            cni: "flannel".into(),
+            cni_mode: Some("vxlan".into()),
+            mtu: Some(1450),
+            kernel: "6.1.0".into(),
+            cpu_model: "Xeon".into(),
+            cpus: 2,
+        };
+        let mut errors = BTreeMap::new();
+        errors.insert("reset".to_string(), 3);
+        vec![
+            Msg::Challenge { proto_version: PROTO_VERSION, nonce: [7; 32] },
+            Msg::Auth { proto_version: 1, nonce: [1; 32], proof: [2; 32] },
+            Msg::Hello { info, proof: [9; 32] },
+            Msg::Welcome,
+            Msg::Reject { reason: "bad token".into() },
+            Msg::Prepare(Job {
+                id: 42,
+                role: Role::Client,
+                scenario: spec(),
+                target: Some("127.0.0.3:4000".parse().unwrap()),
+            }),
+            Msg::Ready { job: 42, port: 40000 },
+            Msg::Start { job: 42, at_unix_ns: 1_700_000_000_000_000_000 },
+            Msg::Stop { job: 42 },
+            Msg::Ping { seq: 1, t1: -5 },
+            Msg::Pong { seq: 1, t1: -5, t2: 10, t3: 11 },
+            Msg::Interval(IntervalReport {
+                job: 42,
+                seq: 3,
+                warmup: false,
+                t_start_ns: 1_000_000_000,
+                t_end_ns: 2_000_000_000,
+                latency: vec![1, 2, 3],
+                counters: Counters {
+                    bytes_sent: 1,
+                    bytes_received: 2,
+                    transactions: 3,
+                    connections: 4,
+                    errors,
+                },
+            }),
+            Msg::Done { job: 42, intervals: 10 },
+            Msg::Failed { job: 42, error: "connect refused".into() },
+            Msg::Abort { reason: "user".into() },
+        ]
+    }
+
+    #[test]
+    fn variant_count() {
+        assert_eq!(samples().len() as u64, MSG_VARIANTS);
+    }
+
+    #[test]
+    fn round_trip_every_message() {
+        for m in samples() {
+            let mut buf = BytesMut::new();
+            encode(&m, &mut buf).unwrap();
+            assert_eq!(decode(&mut buf).unwrap(), Some(m));
+            assert!(buf.is_empty());
+        }
+    }
+
+    #[test]
+    fn split_at_every_byte_boundary() {
+        let mut all = BytesMut::new();
+        for m in samples() {
+            encode(&m, &mut all).unwrap();
+        }
+        let bytes = all.freeze();
+        for cut in 0..=bytes.len() {
+            let mut buf = BytesMut::new();
+            let mut out = Vec::new();
+            buf.extend_from_slice(&bytes[..cut]);
+            while let Some(m) = decode(&mut buf).unwrap() {
+                out.push(m);
+            }
+            buf.extend_from_slice(&bytes[cut..]);
+            while let Some(m) = decode(&mut buf).unwrap() {
+                out.push(m);
+            }
+            assert_eq!(out, samples(), "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn oversized_length_rejected_before_allocation() {
+        let mut buf = BytesMut::from(&[0xff, 0xff, 0xff, 0xff][..]);
+        assert_eq!(
+            decode(&mut buf),
+            Err(DecodeError::TooLarge { len: u32::MAX as usize })
+        );
+        // Nothing was reserved for the announced 4 GiB.
+        assert!(buf.capacity() < 1024);
+    }
+
+    #[test]
+    fn unknown_type_and_trailing_bytes() {
+        let mut buf = BytesMut::from(&[0, 0, 0, 1, 99][..]);
+        assert_eq!(decode(&mut buf), Err(DecodeError::UnknownType));
+        let mut buf = BytesMut::new();
+        let payload = postcard::to_stdvec(&Msg::Welcome).unwrap();
+        buf.put_u32(payload.len() as u32 + 2);
+        buf.put_slice(&payload);
+        buf.put_slice(&[0, 0]);
+        assert!(matches!(decode(&mut buf), Err(DecodeError::Malformed(_))));
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let frames: Vec<Vec<u8>> = samples()
+            .iter()
+            .map(|m| {
+                let mut b = BytesMut::new();
+                encode(m, &mut b).unwrap();
+                b.to_vec()
+            })
+            .collect();
+        for i in 0..20_000 {
+            let mut f = frames[i % frames.len()].clone();
+            // Mutate a few payload bytes (keep the length valid half the time).
+            let start = if i % 2 == 0 { 4 } else { 0 };
+            for _ in 0..rng.random_range(1..4) {
+                let at = rng.random_range(start..f.len());
+                f[at] = rng.random();
+            }
+            let mut buf = BytesMut::from(&f[..]);
+            let _ = decode(&mut buf);
+        }
+    }
+}

@@ -1,0 +1,476 @@
+//! The test plan: what traffic to run, over which path, for how long.
+//!
+//! A plan is YAML written by a person, so every error names the file, line, column
+//! and field. Parsing happens in two steps: [`load`] deserializes the raw document
+//! (serde reports syntax errors, unknown fields and bad values with their position),
+//! then validation resolves defaults into fully specified [`ScenarioSpec`]s and checks
+//! what serde cannot (unique names, interval not longer than duration, ...), again
+//! pointing at the offending scenario.
+//!
+//! ```
+//! let plan = cnibench_proto::plan::load("demo.yaml", "
+//! name: demo
+//! scenarios:
+//!   - { name: rr, traffic: tcp-rr, path: pod-to-pod-cross-node }
+//! ").unwrap();
+//! assert_eq!(plan.scenarios[0].connections, 1);
+//! ```
+
+use crate::units::{Dur, Rate, Size};
+use serde::{Deserialize, Serialize};
+use serde_saphyr::Spanned;
+use std::fmt;
+use std::time::Duration;
+
+/// Kind of traffic a scenario generates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Traffic {
+    /// Bulk TCP streams; goodput counted at the receiver.
+    TcpStream,
+    /// TCP request/response on persistent connections.
+    TcpRr,
+    /// TCP connect + request + response + close per transaction.
+    TcpCrr,
+    /// Sequence-numbered UDP datagrams.
+    UdpStream,
+    /// UDP request/response.
+    UdpRr,
+    /// HTTP/1.1 keep-alive requests.
+    Http1,
+    /// HTTP/2 requests.
+    Http2,
+    /// QUIC bulk streams.
+    QuicStream,
+    /// QUIC request/response.
+    QuicRr,
+}
+
+impl Traffic {
+    /// The plan spelling of this kind.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Traffic::TcpStream => "tcp-stream",
+            Traffic::TcpRr => "tcp-rr",
+            Traffic::TcpCrr => "tcp-crr",
+            Traffic::UdpStream => "udp-stream",
+            Traffic::UdpRr => "udp-rr",
+            Traffic::Http1 => "http1",
+            Traffic::Http2 => "http2",
+            Traffic::QuicStream => "quic-stream",
+            Traffic::QuicRr => "quic-rr",
+        }
+    }
+
+    /// Bulk kinds measure goodput; the others measure transactions and latency.
+    pub fn is_stream(self) -> bool {
+        matches!(
+            self,
+            Traffic::TcpStream | Traffic::UdpStream | Traffic::QuicStream
+        )
+    }
+
+    /// Kinds the workers of this version can generate.
+    pub fn is_implemented(self) -> bool {
+        matches!(self, Traffic::TcpStream | Traffic::TcpRr | Traffic::TcpCrr)
+    }
+}
+
+impl fmt::Display for Traffic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where client and server sit relative to each other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PathKind {
+    /// Client and server pods on the same node (bridge path).
+    PodToPodSameNode,
+    /// Client and server pods on different nodes (the CNI's inter-node datapath).
+    PodToPodCrossNode,
+    /// Client pod to a ClusterIP service in front of the server (kube-proxy path).
+    PodToService,
+    /// Both ends in the host network namespace of different nodes (baseline).
+    HostToHost,
+}
+
+impl PathKind {
+    /// The plan spelling of this path.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PathKind::PodToPodSameNode => "pod-to-pod-same-node",
+            PathKind::PodToPodCrossNode => "pod-to-pod-cross-node",
+            PathKind::PodToService => "pod-to-service",
+            PathKind::HostToHost => "host-to-host",
+        }
+    }
+
+    /// Whether client and server must run on different nodes.
+    pub fn cross_node(self) -> bool {
+        !matches!(self, PathKind::PodToPodSameNode)
+    }
+}
+
+impl fmt::Display for PathKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A plan after validation: every scenario fully specified.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    /// Name of the experiment.
+    pub name: String,
+    /// CNI label for the results, or `auto` to use what the workers report.
+    pub cni: String,
+    /// Scenarios, run in order.
+    pub scenarios: Vec<ScenarioSpec>,
+}
+
+/// One scenario with defaults applied; this is also what workers receive.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScenarioSpec {
+    /// Unique name within the plan.
+    pub name: String,
+    /// Traffic kind.
+    pub traffic: Traffic,
+    /// Placement of client and server.
+    pub path: PathKind,
+    /// Parallel bulk streams (stream kinds).
+    pub streams: u32,
+    /// Parallel connections (request/response kinds).
+    pub connections: u32,
+    /// Request payload size (request/response kinds).
+    pub request_size: Size,
+    /// Response payload size (request/response kinds).
+    pub response_size: Size,
+    /// Size of each write (stream kinds).
+    pub message_size: Size,
+    /// Offered load.
+    pub rate: Rate,
+    /// Measured time, after warm-up.
+    pub duration: Dur,
+    /// Time run before measuring; its interval is reported but excluded from results.
+    pub warmup: Dur,
+    /// Reporting interval.
+    pub interval: Dur,
+    /// How many times the scenario is repeated.
+    pub repetitions: u32,
+}
+
+/// A plan error, located in its file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}{}: {}{message}", location(*.line, *.column), field.as_ref().map(|f| format!("field `{f}`: ")).unwrap_or_default())]
+pub struct PlanError {
+    /// File name as given by the user.
+    pub file: String,
+    /// 1-based line, when known.
+    pub line: Option<u64>,
+    /// 1-based column, when known.
+    pub column: Option<u64>,
+    /// The field the error is about, when known.
+    pub field: Option<String>,
+    /// What is wrong.
+    pub message: String,
+}
+
+fn location(line: Option<u64>, column: Option<u64>) -> String {
+    match (line, column) {
+        (Some(l), Some(c)) => format!(":{l}:{c}"),
+        (Some(l), None) => format!(":{l}"),
+        _ => String::new(),
+    }
+}
+
+const MAX_PARALLEL: u32 = 10_000;
+const MAX_REPETITIONS: u32 = 1_000;
+const MAX_PAYLOAD: u64 = 64 << 20;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPlan {
+    name: String,
+    #[serde(default)]
+    cni: Option<String>,
+    #[serde(default)]
+    defaults: Option<RawDefaults>,
+    scenarios: Vec<Spanned<RawScenario>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawDefaults {
+    duration: Option<Dur>,
+    warmup: Option<Dur>,
+    interval: Option<Dur>,
+    repetitions: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScenario {
+    name: String,
+    traffic: Traffic,
+    path: PathKind,
+    streams: Option<u32>,
+    connections: Option<u32>,
+    request_size: Option<Size>,
+    response_size: Option<Size>,
+    message_size: Option<Size>,
+    rate: Option<Rate>,
+    duration: Option<Dur>,
+    warmup: Option<Dur>,
+    interval: Option<Dur>,
+    repetitions: Option<u32>,
+}
+
+/// Parse and validate a plan; `file` is only used in error messages.
+pub fn load(file: &str, text: &str) -> Result<Plan, PlanError> {
+    let raw: RawPlan = serde_saphyr::from_str(text).map_err(|e| {
+        let loc = e.location();
+        let line = loc.map(|l| l.line());
+        PlanError {
+            file: file.to_string(),
+            line,
+            column: loc.map(|l| l.column()),
+            field: line.and_then(|l| key_on_line(text, l)),
+            message: first_line(&e.without_snippet().to_string()),
+        }
+    })?;
+    validate(file, raw)
+}
+
+/// serde-saphyr prefixes messages with "error: line N column M: "; we print our own location.
+fn first_line(msg: &str) -> String {
+    let msg = msg.lines().next().unwrap_or(msg);
+    let msg = msg.strip_prefix("error: ").unwrap_or(msg);
+    match msg.find(": ") {
+        Some(i) if msg[..i].starts_with("line ") => msg[i + 2..].to_string(),
+        _ => msg.to_string(),
+    }
+}
+
+/// The mapping key written on a line (`    rate: fast` -> `rate`), to name the field.
+fn key_on_line(text: &str, line: u64) -> Option<String> {
+    let l = text.lines().nth(usize::try_from(line).ok()?.checked_sub(1)?)?;
+    let l = l.trim_start().trim_start_matches("- ").trim_start_matches('{');
+    let key = l.split(':').next()?.trim();
+    let ok = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    (ok && l.contains(':')).then(|| key.to_string())
+}
+
+fn validate(file: &str, raw: RawPlan) -> Result<Plan, PlanError> {
+    let err = |at: Option<&serde_saphyr::Location>, field: &str, message: String| PlanError {
+        file: file.to_string(),
+        line: at.map(|l| l.line()),
+        column: at.map(|l| l.column()),
+        field: Some(field.to_string()),
+        message,
+    };
+    let d = raw.defaults.unwrap_or_default();
+    let d_duration = d.duration.unwrap_or(Dur(Duration::from_secs(10)));
+    let d_warmup = d.warmup.unwrap_or(Dur(Duration::from_secs(2)));
+    let d_interval = d.interval.unwrap_or(Dur(Duration::from_secs(1)));
+    let d_reps = d.repetitions.unwrap_or(1);
+    if raw.name.trim().is_empty() {
+        return Err(err(None, "name", "plan name must not be empty".into()));
+    }
+    if raw.scenarios.is_empty() {
+        return Err(err(None, "scenarios", "plan has no scenarios".into()));
+    }
+    let mut out: Vec<ScenarioSpec> = Vec::with_capacity(raw.scenarios.len());
+    for sp in raw.scenarios {
+        let at = Some(&sp.referenced);
+        let s = sp.value;
+        let spec = ScenarioSpec {
+            name: s.name.trim().to_string(),
+            traffic: s.traffic,
+            path: s.path,
+            streams: s.streams.unwrap_or(1),
+            connections: s.connections.unwrap_or(1),
+            request_size: s.request_size.unwrap_or(Size(1)),
+            response_size: s.response_size.unwrap_or(Size(1)),
+            message_size: s.message_size.unwrap_or(Size(128 << 10)),
+            rate: s.rate.unwrap_or_default(),
+            duration: s.duration.unwrap_or(d_duration),
+            warmup: s.warmup.unwrap_or(d_warmup),
+            interval: s.interval.unwrap_or(d_interval),
+            repetitions: s.repetitions.unwrap_or(d_reps),
+        };
+        let name = &spec.name;
+        if name.is_empty() {
+            return Err(err(at, "name", "scenario name must not be empty".into()));
+        }
+        if out.iter().any(|o| &o.name == name) {
+            return Err(err(at, "name", format!("duplicate scenario name `{name}`")));
+        }
+        if !spec.traffic.is_implemented() {
+            return Err(err(
+                at,
+                "traffic",
+                format!(
+                    "scenario `{name}`: traffic `{}` is not implemented by this version (available: tcp-stream, tcp-rr, tcp-crr)",
+                    spec.traffic
+                ),
+            ));
+        }
+        if spec.rate != Rate::Max {
+            return Err(err(
+                at,
+                "rate",
+                format!("scenario `{name}`: only `rate: max` is implemented by this version"),
+            ));
+        }
+        if !matches!(
+            spec.path,
+            PathKind::PodToPodCrossNode | PathKind::PodToPodSameNode
+        ) {
+            return Err(err(
+                at,
+                "path",
+                format!(
+                    "scenario `{name}`: path `{}` is not implemented by this version (available: pod-to-pod-cross-node, pod-to-pod-same-node)",
+                    spec.path
+                ),
+            ));
+        }
+        for (field, v) in [("streams", spec.streams), ("connections", spec.connections)] {
+            if v == 0 || v > MAX_PARALLEL {
+                return Err(err(
+                    at,
+                    field,
+                    format!("scenario `{name}`: {field} must be 1..={MAX_PARALLEL}, got {v}"),
+                ));
+            }
+        }
+        for (field, v, min) in [
+            ("request_size", spec.request_size, 1),
+            ("response_size", spec.response_size, 1),
+            ("message_size", spec.message_size, 1),
+        ] {
+            if v.0 < min || v.0 > MAX_PAYLOAD {
+                return Err(err(
+                    at,
+                    field,
+                    format!("scenario `{name}`: {field} must be 1 byte..64MiB, got {v}"),
+                ));
+            }
+        }
+        if spec.duration.0 < Duration::from_millis(100) {
+            return Err(err(
+                at,
+                "duration",
+                format!("scenario `{name}`: duration must be at least 100ms"),
+            ));
+        }
+        if spec.interval.0 < Duration::from_millis(10) || spec.interval > spec.duration {
+            return Err(err(
+                at,
+                "interval",
+                format!(
+                    "scenario `{name}`: interval must be between 10ms and the duration ({})",
+                    spec.duration
+                ),
+            ));
+        }
+        if spec.repetitions == 0 || spec.repetitions > MAX_REPETITIONS {
+            return Err(err(
+                at,
+                "repetitions",
+                format!("scenario `{name}`: repetitions must be 1..={MAX_REPETITIONS}"),
+            ));
+        }
+        out.push(spec);
+    }
+    Ok(Plan {
+        name: raw.name,
+        cni: raw.cni.unwrap_or_else(|| "auto".into()),
+        scenarios: out,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = "\
+name: cni-compare
+cni: auto
+defaults: { duration: 3s, warmup: 1s, interval: 1s, repetitions: 2 }
+scenarios:
+  - name: tcp-throughput
+    traffic: tcp-stream
+    path: pod-to-pod-cross-node
+    streams: 2
+  - name: rr
+    traffic: tcp-rr
+    path: pod-to-pod-same-node
+    connections: 4
+    request_size: 1KiB
+    duration: 5s
+";
+
+    #[test]
+    fn loads_and_applies_defaults() {
+        let p = load("p.yaml", GOOD).unwrap();
+        assert_eq!(p.scenarios.len(), 2);
+        let s = &p.scenarios[0];
+        assert_eq!(s.streams, 2);
+        assert_eq!(s.duration.0, Duration::from_secs(3));
+        assert_eq!(s.repetitions, 2);
+        let r = &p.scenarios[1];
+        assert_eq!(r.request_size.0, 1024);
+        assert_eq!(r.duration.0, Duration::from_secs(5));
+        assert_eq!(r.rate, Rate::Max);
+    }
+
+    #[test]
+    fn unknown_field_names_file_line_and_field() {
+        let bad = GOOD.replace("    streams: 2", "    stream: 2");
+        let e = load("p.yaml", &bad).unwrap_err();
+        assert_eq!(e.line, Some(8), "{e}");
+        assert_eq!(e.field.as_deref(), Some("stream"));
+        let msg = e.to_string();
+        assert!(msg.starts_with("p.yaml:8:"), "{msg}");
+        assert!(msg.contains("unknown field"), "{msg}");
+    }
+
+    #[test]
+    fn bad_value_names_field() {
+        let bad = GOOD.replace("request_size: 1KiB", "request_size: lots");
+        let e = load("p.yaml", &bad).unwrap_err();
+        assert_eq!(e.line, Some(13), "{e}");
+        assert_eq!(e.field.as_deref(), Some("request_size"));
+        let bad = GOOD.replace("traffic: tcp-rr", "traffic: tcp-rrr");
+        let e = load("p.yaml", &bad).unwrap_err();
+        assert_eq!(e.line, Some(10), "{e}");
+        assert_eq!(e.field.as_deref(), Some("traffic"));
+    }
+
+    #[test]
+    fn semantic_errors_point_at_scenario() {
+        let bad = GOOD.replace("name: rr", "name: tcp-throughput");
+        let e = load("p.yaml", &bad).unwrap_err();
+        assert!(e.message.contains("duplicate"), "{e}");
+        assert_eq!(e.line, Some(9), "{e}");
+        let bad = GOOD.replace("connections: 4", "connections: 0");
+        let e = load("p.yaml", &bad).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("connections"));
+        let bad = GOOD.replace("duration: 5s", "duration: 5s\n    interval: 10s");
+        let e = load("p.yaml", &bad).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("interval"));
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        for text in ["", ":", "name: [", "- 1\n- 2", "name: x\nscenarios: 3", "\u{0}\u{1}"] {
+            assert!(load("g.yaml", text).is_err(), "{text:?}");
+        }
+    }
+}
