@@ -42,7 +42,10 @@ pub fn prove(
     theirs: &[u8; NONCE_LEN],
     ours: &[u8; NONCE_LEN],
 ) -> [u8; NONCE_LEN] {
-    mac(token, side, theirs, ours).finalize().into_bytes().into()
+    mac(token, side, theirs, ours)
+        .finalize()
+        .into_bytes()
+        .into()
 }
 
 /// Check a proof in constant time.

@@ -57,14 +57,32 @@ mod tests {
     fn picks_min_delay_and_bounds_error() {
         // Worker is 1000 ns ahead. Probe A: symmetric 100 ns each way.
         // Probe B: 5000 ns queueing on the way back (asymmetric, larger delay).
-        let a = Probe { t1: 0, t2: 1100, t3: 1150, t4: 250 };
-        let b = Probe { t1: 10_000, t2: 11_100, t3: 11_150, t4: 15_250 };
+        let a = Probe {
+            t1: 0,
+            t2: 1100,
+            t3: 1150,
+            t4: 250,
+        };
+        let b = Probe {
+            t1: 10_000,
+            t2: 11_100,
+            t3: 11_150,
+            t4: 15_250,
+        };
         let e = estimate(&[b, a]).unwrap();
         assert_eq!(e.offset_ns, 1000);
         assert_eq!(e.rtt_ns, 200);
         assert!((e.offset_ns - 1000).abs() <= e.bound_ns);
         assert!(estimate(&[]).is_none());
         // Garbage timestamps (negative delay) are ignored, not trusted.
-        assert!(estimate(&[Probe { t1: 100, t2: 0, t3: 0, t4: 0 }]).is_none());
+        assert!(
+            estimate(&[Probe {
+                t1: 100,
+                t2: 0,
+                t3: 0,
+                t4: 0
+            }])
+            .is_none()
+        );
     }
 }

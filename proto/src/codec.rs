@@ -73,7 +73,7 @@ pub fn decode(src: &mut BytesMut) -> Result<Option<Msg>, DecodeError> {
         return Err(DecodeError::UnknownType);
     }
     match postcard::take_from_bytes::<Msg>(&payload) {
-        Ok((msg, rest)) if rest.is_empty() => Ok(Some(msg)),
+        Ok((msg, [])) => Ok(Some(msg)),
         Ok((_, rest)) => Err(DecodeError::Malformed(format!(
             "{} trailing bytes after message",
             rest.len()
@@ -132,22 +132,45 @@ mod tests {
         let mut errors = BTreeMap::new();
         errors.insert("reset".to_string(), 3);
         vec![
-            Msg::Challenge { proto_version: PROTO_VERSION, nonce: [7; 32] },
-            Msg::Auth { proto_version: 1, nonce: [1; 32], proof: [2; 32] },
-            Msg::Hello { info, proof: [9; 32] },
+            Msg::Challenge {
+                proto_version: PROTO_VERSION,
+                nonce: [7; 32],
+            },
+            Msg::Auth {
+                proto_version: 1,
+                nonce: [1; 32],
+                proof: [2; 32],
+            },
+            Msg::Hello {
+                info,
+                proof: [9; 32],
+            },
             Msg::Welcome,
-            Msg::Reject { reason: "bad token".into() },
+            Msg::Reject {
+                reason: "bad token".into(),
+            },
             Msg::Prepare(Job {
                 id: 42,
                 role: Role::Client,
                 scenario: spec(),
                 target: Some("127.0.0.3:4000".parse().unwrap()),
             }),
-            Msg::Ready { job: 42, port: 40000 },
-            Msg::Start { job: 42, at_unix_ns: 1_700_000_000_000_000_000 },
+            Msg::Ready {
+                job: 42,
+                port: 40000,
+            },
+            Msg::Start {
+                job: 42,
+                at_unix_ns: 1_700_000_000_000_000_000,
+            },
             Msg::Stop { job: 42 },
             Msg::Ping { seq: 1, t1: -5 },
-            Msg::Pong { seq: 1, t1: -5, t2: 10, t3: 11 },
+            Msg::Pong {
+                seq: 1,
+                t1: -5,
+                t2: 10,
+                t3: 11,
+            },
             Msg::Interval(IntervalReport {
                 job: 42,
                 seq: 3,
@@ -163,9 +186,17 @@ mod tests {
                     errors,
                 },
             }),
-            Msg::Done { job: 42, intervals: 10 },
-            Msg::Failed { job: 42, error: "connect refused".into() },
-            Msg::Abort { reason: "user".into() },
+            Msg::Done {
+                job: 42,
+                intervals: 10,
+            },
+            Msg::Failed {
+                job: 42,
+                error: "connect refused".into(),
+            },
+            Msg::Abort {
+                reason: "user".into(),
+            },
         ]
     }
 
@@ -211,7 +242,9 @@ mod tests {
         let mut buf = BytesMut::from(&[0xff, 0xff, 0xff, 0xff][..]);
         assert_eq!(
             decode(&mut buf),
-            Err(DecodeError::TooLarge { len: u32::MAX as usize })
+            Err(DecodeError::TooLarge {
+                len: u32::MAX as usize
+            })
         );
         // Nothing was reserved for the announced 4 GiB.
         assert!(buf.capacity() < 1024);

@@ -66,7 +66,8 @@ pub fn decode(bytes: &[u8]) -> Result<Histogram<u64>, HistError> {
     if be32(bytes, 0) != Some(V2_COMPRESSED_COOKIE) {
         return Err(HistError::BadCookie);
     }
-    let clen = be32(bytes, 4).ok_or_else(|| HistError::Corrupt("truncated header".into()))? as usize;
+    let clen =
+        be32(bytes, 4).ok_or_else(|| HistError::Corrupt("truncated header".into()))? as usize;
     let body = bytes
         .get(8..8usize.saturating_add(clen))
         .ok_or_else(|| HistError::Corrupt(format!("compressed length {clen} beyond input")))?;
@@ -92,7 +93,9 @@ pub fn decode(bytes: &[u8]) -> Result<Histogram<u64>, HistError> {
         .map(u64::from_be_bytes)
         .unwrap_or(u64::MAX);
     if digits > u32::from(SIGFIG) || high > HIGHEST_NS.saturating_mul(1000) {
-        return Err(HistError::Bounds(format!("digits {digits}, highest {high}")));
+        return Err(HistError::Bounds(format!(
+            "digits {digits}, highest {high}"
+        )));
     }
     let h: Histogram<u64> = Deserializer::new()
         .deserialize(&mut &inflated[..])

@@ -70,6 +70,11 @@ impl Traffic {
         )
     }
 
+    /// Kinds that open a new connection for every transaction.
+    pub fn connects_per_transaction(self) -> bool {
+        matches!(self, Traffic::TcpCrr)
+    }
+
     /// Kinds the workers of this version can generate.
     pub fn is_implemented(self) -> bool {
         matches!(self, Traffic::TcpStream | Traffic::TcpRr | Traffic::TcpCrr)
@@ -159,6 +164,28 @@ pub struct ScenarioSpec {
     pub interval: Dur,
     /// How many times the scenario is repeated.
     pub repetitions: u32,
+}
+
+impl ScenarioSpec {
+    /// Offsets from the start at which intervals close, before the final one that
+    /// closes at the end (`warmup + duration`). With warm-up, the first closes at
+    /// the end of warm-up; then every `interval`.
+    pub fn interval_bounds(&self) -> Vec<Duration> {
+        let (warmup, step) = (self.warmup.0, self.interval.0);
+        let end = warmup + self.duration.0;
+        let mut b = if warmup.is_zero() { step } else { warmup };
+        let mut out = Vec::new();
+        while b < end && !step.is_zero() {
+            out.push(b);
+            b += step;
+        }
+        out
+    }
+
+    /// Number of intervals each side reports (the bounds plus the final one).
+    pub fn interval_count(&self) -> u32 {
+        self.interval_bounds().len() as u32 + 1
+    }
 }
 
 /// A plan error, located in its file.
@@ -255,8 +282,13 @@ fn first_line(msg: &str) -> String {
 
 /// The mapping key written on a line (`    rate: fast` -> `rate`), to name the field.
 fn key_on_line(text: &str, line: u64) -> Option<String> {
-    let l = text.lines().nth(usize::try_from(line).ok()?.checked_sub(1)?)?;
-    let l = l.trim_start().trim_start_matches("- ").trim_start_matches('{');
+    let l = text
+        .lines()
+        .nth(usize::try_from(line).ok()?.checked_sub(1)?)?;
+    let l = l
+        .trim_start()
+        .trim_start_matches("- ")
+        .trim_start_matches('{');
     let key = l.split(':').next()?.trim();
     let ok = !key.is_empty()
         && key
@@ -428,6 +460,17 @@ scenarios:
         assert_eq!(r.request_size.0, 1024);
         assert_eq!(r.duration.0, Duration::from_secs(5));
         assert_eq!(r.rate, Rate::Max);
+        // 1s warm-up, then 5 x 1s: bounds at 1..=5, final interval at 6s.
+        assert_eq!(r.interval_count(), 6);
+        assert_eq!(r.interval_bounds()[0], Duration::from_secs(1));
+        let mut odd = r.clone();
+        odd.warmup = Dur(Duration::ZERO);
+        odd.duration = Dur(Duration::from_millis(2500));
+        // 1s, 2s, then the final 0.5s interval.
+        assert_eq!(
+            odd.interval_bounds(),
+            vec![Duration::from_secs(1), Duration::from_secs(2)]
+        );
     }
 
     #[test]
@@ -469,7 +512,14 @@ scenarios:
 
     #[test]
     fn garbage_is_an_error_not_a_panic() {
-        for text in ["", ":", "name: [", "- 1\n- 2", "name: x\nscenarios: 3", "\u{0}\u{1}"] {
+        for text in [
+            "",
+            ":",
+            "name: [",
+            "- 1\n- 2",
+            "name: x\nscenarios: 3",
+            "\u{0}\u{1}",
+        ] {
             assert!(load("g.yaml", text).is_err(), "{text:?}");
         }
     }

@@ -1,0 +1,99 @@
+//! A framed control connection over any byte stream (TCP in production,
+//! `tokio::io::duplex` in tests). Reading loops decode/read on an internal buffer; a
+//! clean EOF between frames is `Ok(None)`, an EOF inside a frame is an error.
+//!
+//! This is the I/O half of `cnibench_proto::codec`; the coordinator uses it too.
+
+use bytes::BytesMut;
+use cnibench_proto::codec::{self, DecodeError, EncodeError};
+use cnibench_proto::msg::Msg;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// Why a control connection failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnError {
+    /// Socket error.
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    /// The peer sent bytes that are not a valid frame.
+    #[error("{0}")]
+    Decode(#[from] DecodeError),
+    /// A message could not be encoded.
+    #[error("{0}")]
+    Encode(#[from] EncodeError),
+    /// The peer closed the connection in the middle of a frame.
+    #[error("connection closed in the middle of a frame")]
+    Truncated,
+}
+
+/// One framed connection.
+#[derive(Debug)]
+pub struct Connection<S> {
+    stream: S,
+    rbuf: BytesMut,
+    wbuf: BytesMut,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
+    /// Wrap a connected stream.
+    pub fn new(stream: S) -> Self {
+        Connection {
+            stream,
+            rbuf: BytesMut::with_capacity(16 << 10),
+            wbuf: BytesMut::with_capacity(16 << 10),
+        }
+    }
+
+    /// Next message; `Ok(None)` on a clean close. Cancel-safe: no bytes are lost if
+    /// the future is dropped (the buffer keeps partial frames).
+    pub async fn read_msg(&mut self) -> Result<Option<Msg>, ConnError> {
+        loop {
+            if let Some(msg) = codec::decode(&mut self.rbuf)? {
+                return Ok(Some(msg));
+            }
+            if self.stream.read_buf(&mut self.rbuf).await? == 0 {
+                return if self.rbuf.is_empty() {
+                    Ok(None)
+                } else {
+                    Err(ConnError::Truncated)
+                };
+            }
+        }
+    }
+
+    /// Send one message and flush it.
+    pub async fn write_msg(&mut self, msg: &Msg) -> Result<(), ConnError> {
+        self.wbuf.clear();
+        codec::encode(msg, &mut self.wbuf)?;
+        self.stream.write_all(&self.wbuf).await?;
+        self.stream.flush().await?;
+        Ok(())
+    }
+
+    /// The underlying stream.
+    pub fn get_ref(&self) -> &S {
+        &self.stream
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn eof_between_and_inside_frames() {
+        let (a, mut b) = tokio::io::duplex(64);
+        let mut ca = Connection::new(a);
+        let mut buf = BytesMut::new();
+        codec::encode(&Msg::Welcome, &mut buf).unwrap();
+        b.write_all(&buf).await.unwrap();
+        b.write_all(&buf[..2]).await.unwrap();
+        drop(b);
+        assert_eq!(ca.read_msg().await.unwrap(), Some(Msg::Welcome));
+        assert!(matches!(ca.read_msg().await, Err(ConnError::Truncated)));
+
+        let (a, b) = tokio::io::duplex(64);
+        drop(b);
+        assert!(Connection::new(a).read_msg().await.unwrap().is_none());
+    }
+}

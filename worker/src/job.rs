@@ -1,0 +1,192 @@
+//! The life of one job on a worker: prepared (a server is already accepting), started
+//! at an agreed instant, reported in intervals, finished by its deadline (clients) or
+//! by the coordinator's `Stop` (servers, once their clients are done).
+//!
+//! Interval boundaries are the same for both roles: a warm-up interval (seq 0, when
+//! warm-up is non-zero), then one every `interval` until the end of the measured
+//! time. A server's last interval stretches until `Stop`, so bytes still in flight at
+//! the client's deadline are counted. Every interval carries its measured start and
+//! end, not the nominal ones.
+
+use crate::engine::{self, Ctx, Engine};
+use crate::recorder::Recorder;
+use cnibench_proto::hist;
+use cnibench_proto::msg::{IntervalReport, Job, Msg, Role};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// How long a server keeps serving past its clients' deadline without a `Stop`.
+const SERVER_GRACE: Duration = Duration::from_secs(30);
+/// A start instant further away than this is refused (clock confusion or bad input).
+const MAX_START_DELAY: Duration = Duration::from_secs(60);
+
+/// A prepared job.
+pub struct Prepared {
+    job: Job,
+    engine: Box<dyn Engine>,
+    ctx: Ctx,
+    server: Option<JoinHandle<()>>,
+    /// Cancelled by `Stop`: end the job early (clients) or at all (servers).
+    pub finish: CancellationToken,
+}
+
+impl std::fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prepared")
+            .field("job", &self.job.id)
+            .finish()
+    }
+}
+
+/// Set a job up: servers bind on `data_ip` and start accepting. Returns the bound port.
+pub fn prepare(
+    job: Job,
+    data_ip: IpAddr,
+    session: &CancellationToken,
+) -> Result<(Prepared, u16), String> {
+    let engine = engine::for_traffic(job.scenario.traffic).ok_or_else(|| {
+        format!(
+            "traffic `{}` is not implemented by this worker",
+            job.scenario.traffic
+        )
+    })?;
+    let ctx = Ctx {
+        spec: Arc::new(job.scenario.clone()),
+        rec: Arc::new(Recorder::default()),
+        stop: session.child_token(),
+    };
+    let (server, port) = match job.role {
+        Role::Server => {
+            let (port, task) = engine.serve(data_ip, ctx.clone()).map_err(|e| {
+                format!(
+                    "cannot bind a {} server on {data_ip}: {e}",
+                    job.scenario.traffic
+                )
+            })?;
+            (Some(tokio::spawn(task)), port)
+        }
+        Role::Client => {
+            if job.target.is_none() {
+                return Err("client job without a target".into());
+            }
+            (None, 0)
+        }
+    };
+    let finish = session.child_token();
+    Ok((
+        Prepared {
+            job,
+            engine,
+            ctx,
+            server,
+            finish,
+        },
+        port,
+    ))
+}
+
+/// Unix time now, ns.
+pub fn unix_now_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Start the job at `at_unix_ns` (this worker's clock); reports go to `out`.
+/// The returned task ends after `Done` (or silently if the session is gone).
+pub fn start(
+    p: Prepared,
+    at_unix_ns: i64,
+    out: mpsc::Sender<Msg>,
+) -> Result<JoinHandle<()>, String> {
+    let delay_ns = at_unix_ns.saturating_sub(unix_now_ns()).max(0);
+    let delay = Duration::from_nanos(delay_ns as u64);
+    if delay > MAX_START_DELAY {
+        return Err(format!(
+            "start time is {delay:?} away (more than {MAX_START_DELAY:?})"
+        ));
+    }
+    Ok(tokio::spawn(drive(p, Instant::now() + delay, out)))
+}
+
+async fn drive(p: Prepared, t0: Instant, out: mpsc::Sender<Msg>) {
+    let Prepared {
+        job,
+        engine,
+        ctx,
+        server,
+        finish,
+    } = p;
+    let spec = &job.scenario;
+    tokio::select! {
+        _ = tokio::time::sleep_until(t0) => {}
+        _ = finish.cancelled() => {}
+    }
+    let client = match (job.role, job.target) {
+        (Role::Client, Some(target)) => Some(tokio::spawn(engine.client(target, ctx.clone()))),
+        _ => None,
+    };
+    let warmup = spec.warmup.0;
+    let end = warmup + spec.duration.0;
+    let bounds = spec.interval_bounds();
+    let mut seq = 0u32;
+    let mut last = Duration::ZERO;
+    let report = |seq: u32, from: Duration, to: Duration| {
+        let (h, counters) = ctx.rec.take();
+        Msg::Interval(IntervalReport {
+            job: job.id,
+            seq,
+            warmup: !warmup.is_zero() && seq == 0,
+            t_start_ns: from.as_nanos() as u64,
+            t_end_ns: to.as_nanos() as u64,
+            latency: hist::encode(&h),
+            counters,
+        })
+    };
+    for &b in &bounds {
+        tokio::select! {
+            _ = tokio::time::sleep_until(t0 + b) => {}
+            _ = finish.cancelled() => break,
+        }
+        let now = t0.elapsed();
+        if out.send(report(seq, last, now)).await.is_err() {
+            ctx.stop.cancel();
+            return;
+        }
+        seq += 1;
+        last = now;
+    }
+    // The end: clients at their deadline, servers when told (or after a grace period).
+    tokio::select! {
+        _ = tokio::time::sleep_until(t0 + end) => {}
+        _ = finish.cancelled() => {}
+    }
+    if job.role == Role::Server {
+        ctx.rec.drain();
+        tokio::select! {
+            _ = tokio::time::sleep_until(t0 + end + SERVER_GRACE) => {}
+            _ = finish.cancelled() => {}
+        }
+    }
+    ctx.stop.cancel();
+    for h in [client, server].into_iter().flatten() {
+        let _ = h.await;
+    }
+    let session_gone = out.is_closed();
+    if !session_gone {
+        let now = t0.elapsed();
+        let _ = out.send(report(seq, last, now)).await;
+        let _ = out
+            .send(Msg::Done {
+                job: job.id,
+                intervals: seq + 1,
+            })
+            .await;
+    }
+}

@@ -1,0 +1,47 @@
+//! cnibench worker: a control server that takes jobs from an authenticated
+//! coordinator and runs traffic engines, streaming interval measurements back.
+//!
+//! Layout: [`control`] (sessions, handshake, dead-man rule), [`job`] (one job's
+//! lifecycle and interval reports), [`engine`] (one trait, one module per protocol),
+//! [`recorder`] (per-interval histogram and counters), [`conn`] (framed control
+//! connection, shared with the coordinator), [`sysinfo`] and [`cni`] (what the
+//! worker reports about its node and datapath).
+//!
+//! ```no_run
+//! # async fn f() -> std::io::Result<()> {
+//! use cnibench_worker::control::{self, Config};
+//! let listener = tokio::net::TcpListener::bind("127.0.0.2:7000").await?;
+//! let info = cnibench_worker::local_info("127.0.0.2".parse().unwrap(), "node-1", "loopback");
+//! let cfg = Config { token: b"secret".to_vec(), info, dead_man: std::time::Duration::from_secs(3) };
+//! control::serve(listener, cfg.into(), tokio_util::sync::CancellationToken::new()).await;
+//! # Ok(()) }
+//! ```
+
+pub mod cni;
+pub mod conn;
+pub mod control;
+pub mod engine;
+pub mod job;
+pub mod recorder;
+pub mod sysinfo;
+
+use cnibench_proto::msg::WorkerInfo;
+use std::net::IpAddr;
+
+/// Describe this worker: node `node`, data plane on `data_ip`, CNI label `cni`.
+pub fn local_info(data_ip: IpAddr, node: &str, cni: &str) -> WorkerInfo {
+    let env_ip = |k: &str| std::env::var(k).ok().and_then(|v| v.parse().ok());
+    WorkerInfo {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        node: node.to_string(),
+        pod_ip: env_ip("POD_IP"),
+        host_ip: env_ip("HOST_IP"),
+        data_ip,
+        cni: cni.to_string(),
+        cni_mode: None,
+        mtu: sysinfo::mtu_of(data_ip),
+        kernel: sysinfo::kernel(),
+        cpu_model: sysinfo::cpu_model(),
+        cpus: sysinfo::cpus(),
+    }
+}

@@ -1,0 +1,146 @@
+//! `cnibench-worker`: flags in, library out.
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use cnibench_worker::control::{self, Config};
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Traffic worker for cnibench: takes jobs from an authenticated coordinator.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// Control address to listen on (data-plane servers bind on the same IP).
+    #[arg(long, value_name = "ADDR:PORT")]
+    listen: SocketAddr,
+    /// File holding the shared token (whitespace trimmed).
+    #[arg(long, value_name = "FILE")]
+    token_file: PathBuf,
+    /// Node name to report (default: $NODE_NAME, else the host name).
+    #[arg(long)]
+    node: Option<String>,
+    /// IP that data-plane servers bind to and clients target, when listening on
+    /// 0.0.0.0/:: (default: $POD_IP).
+    #[arg(long, value_name = "IP")]
+    advertise: Option<IpAddr>,
+    /// CNI / datapath label to report (e.g. flannel-vxlan, host-gw); without it,
+    /// the CNI is detected from --cni-dir.
+    #[arg(long)]
+    cni: Option<String>,
+    /// The node's CNI configuration directory (read only).
+    #[arg(long, default_value = "/etc/cni/net.d", value_name = "DIR")]
+    cni_dir: PathBuf,
+    /// Stop all traffic when the coordinator is silent this long (e.g. 3s).
+    #[arg(long, default_value = "3s")]
+    dead_man: cnibench_proto::units::Dur,
+}
+
+fn main() -> ExitCode {
+    let args = match Args::try_parse() {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(64)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("cnibench-worker: error: {e:#}");
+            ExitCode::from(e.downcast_ref::<Usage>().map_or(1, |_| 64))
+        }
+    }
+}
+
+/// A configuration error (exit code 64).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Usage(String);
+
+fn run(args: Args) -> anyhow::Result<()> {
+    let token = std::fs::read(&args.token_file)
+        .map_err(|e| Usage(format!("--token-file {}: {e}", args.token_file.display())))?;
+    let token = token.trim_ascii().to_vec();
+    if token.is_empty() {
+        bail!(Usage(format!(
+            "--token-file {}: file is empty",
+            args.token_file.display()
+        )));
+    }
+    let ip = args.listen.ip();
+    let data_ip = match args.advertise {
+        Some(a) => a,
+        None if !ip.is_unspecified() => ip,
+        None => std::env::var("POD_IP")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| {
+                Usage("listening on an unspecified address needs --advertise IP or $POD_IP".into())
+            })?,
+    };
+    if args.dead_man.0 < Duration::from_millis(100) {
+        bail!(Usage("--dead-man must be at least 100ms".into()));
+    }
+    let node = args
+        .node
+        .or_else(|| std::env::var("NODE_NAME").ok())
+        .unwrap_or_else(cnibench_worker::sysinfo::hostname);
+    let mut info = cnibench_worker::local_info(data_ip, &node, "unknown");
+    match args.cni {
+        Some(label) => info.cni = label,
+        None => {
+            let detected = cnibench_worker::cni::detect_from_dir(&args.cni_dir);
+            info.cni = detected.name;
+            info.cni_mode = detected.mode;
+            info.mtu = info.mtu.or(detected.mtu);
+        }
+    }
+    let cfg = Config {
+        token,
+        info,
+        dead_man: args.dead_man.0,
+    };
+    let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.listen))?;
+        let bound = listener.local_addr().context("listener address")?;
+        eprintln!(
+            "cnibench-worker: listening on {bound} (node {node}, data ip {data_ip}, cni {})",
+            cfg.info.cni
+        );
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let s = shutdown.clone();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            eprintln!("cnibench-worker: signal received, stopping traffic and exiting");
+            s.cancel();
+        });
+        control::serve(listener, cfg.into(), shutdown).await;
+        // Give sessions a moment to tell their coordinator.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        Ok(())
+    })
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
