@@ -1,0 +1,190 @@
+//! Command line: `cnibench run PLAN --workers A,B --token-file F --out DIR`.
+
+use crate::output;
+use crate::result::{RepResult, Status};
+use crate::run::{self, Progress, RunError};
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use cnibench_proto::plan::{self, ScenarioSpec};
+use std::path::PathBuf;
+use tokio_util::sync::CancellationToken;
+
+/// Exit code for usage and configuration errors (sysexits EX_USAGE).
+pub const EXIT_USAGE: u8 = 64;
+/// Exit code for unreachable or refusing workers (EX_UNAVAILABLE).
+pub const EXIT_UNAVAILABLE: u8 = 69;
+/// Exit code when results were written but some repetition is not `ok`.
+pub const EXIT_DEGRADED: u8 = 1;
+
+/// Distributed load generator for comparing Kubernetes network datapaths.
+#[derive(Debug, Parser)]
+#[command(name = "cnibench", version)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a plan on workers and write result.json and summary.csv.
+    Run {
+        /// Plan file (YAML).
+        plan: PathBuf,
+        /// Worker control addresses, comma separated (HOST:PORT,...). The first
+        /// worker runs clients; servers go on another node for cross-node paths.
+        #[arg(long, value_delimiter = ',', required = true)]
+        workers: Vec<String>,
+        /// File holding the shared token.
+        #[arg(long, value_name = "FILE")]
+        token_file: PathBuf,
+        /// Output directory.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+}
+
+/// A failure with its exit code.
+#[derive(Debug)]
+pub struct Failure {
+    /// Process exit code.
+    pub code: u8,
+    /// What to print.
+    pub error: anyhow::Error,
+}
+
+fn usage(e: impl Into<anyhow::Error>) -> Failure {
+    Failure {
+        code: EXIT_USAGE,
+        error: e.into(),
+    }
+}
+
+/// Run the command line; `Ok(code)` is the exit code after a completed command.
+pub fn main(cli: Cli) -> Result<u8, Failure> {
+    match cli.command {
+        Command::Run {
+            plan,
+            workers,
+            token_file,
+            out,
+        } => cmd_run(plan, workers, token_file, out),
+    }
+}
+
+fn read_token(path: &PathBuf) -> Result<Vec<u8>, Failure> {
+    let t = std::fs::read(path)
+        .with_context(|| format!("--token-file {}", path.display()))
+        .map_err(usage)?;
+    let t = t.trim_ascii().to_vec();
+    if t.is_empty() {
+        return Err(usage(anyhow::anyhow!(
+            "--token-file {}: file is empty",
+            path.display()
+        )));
+    }
+    Ok(t)
+}
+
+fn cmd_run(
+    plan_path: PathBuf,
+    workers: Vec<String>,
+    token_file: PathBuf,
+    out: PathBuf,
+) -> Result<u8, Failure> {
+    let name = plan_path.display().to_string();
+    let text = std::fs::read_to_string(&plan_path)
+        .with_context(|| format!("cannot read plan {name}"))
+        .map_err(usage)?;
+    let plan = plan::load(&name, &text).map_err(usage)?;
+    let token = read_token(&token_file)?;
+    let workers: Vec<String> = workers
+        .into_iter()
+        .map(|w| w.trim().to_string())
+        .filter(|w| !w.is_empty())
+        .collect();
+    if workers.is_empty() {
+        return Err(usage(anyhow::anyhow!("--workers: no worker address given")));
+    }
+    let rt = tokio::runtime::Runtime::new()
+        .context("starting the runtime")
+        .map_err(usage)?;
+    let result = rt.block_on(async {
+        let interrupt = CancellationToken::new();
+        let i = interrupt.clone();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            eprintln!("cnibench: interrupted: stopping workers and writing what was measured");
+            i.cancel();
+        });
+        run::run(&name, plan, &workers, &token, interrupt, &mut LineProgress).await
+    });
+    let result = result.map_err(|e| match e {
+        RunError::Placement(m) => usage(anyhow::anyhow!(m)),
+        RunError::Unavailable(e) => Failure {
+            code: EXIT_UNAVAILABLE,
+            error: e,
+        },
+    })?;
+    output::write(&out, &result)
+        .with_context(|| format!("cannot write results to {}", out.display()))
+        .map_err(|error| Failure {
+            code: EXIT_DEGRADED,
+            error,
+        })?;
+    print!("{}", output::table(&result));
+    println!("results: {}", out.join("result.json").display());
+    Ok(if result.ok { 0 } else { EXIT_DEGRADED })
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+/// One line per repetition on stderr.
+struct LineProgress;
+
+impl Progress for LineProgress {
+    fn rep_started(&mut self, s: &ScenarioSpec, rep: u32, index: usize, total: usize) {
+        eprintln!(
+            "[{index}/{total}] {} ({}, {}) repetition {rep}/{}: {} + {} warm-up",
+            s.name, s.traffic, s.path, s.repetitions, s.duration, s.warmup
+        );
+    }
+
+    fn rep_finished(&mut self, _s: &ScenarioSpec, r: &RepResult) {
+        let mut parts = Vec::new();
+        if let Some(t) = r.throughput_bps {
+            parts.push(format!("{:.3} Gbit/s", t / 1e9));
+        }
+        if let Some(q) = r.requests_per_s {
+            parts.push(format!("{q:.0} req/s"));
+        }
+        if let Some(l) = &r.latency_ns {
+            parts.push(format!(
+                "p50 {} p99 {}",
+                output::fmt_ns(l.p50),
+                output::fmt_ns(l.p99)
+            ));
+        }
+        let status = match r.status {
+            Status::Ok => "ok",
+            Status::Partial => "PARTIAL",
+            Status::Failed => "FAILED",
+        };
+        eprintln!("      {status}: {}", parts.join(", "));
+        for f in &r.flags {
+            eprintln!("      ! {f}");
+        }
+    }
+}

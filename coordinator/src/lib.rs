@@ -1,0 +1,13 @@
+//! cnibench coordinator: loads a plan, connects to authenticated workers, places
+//! clients and servers, starts them together, collects interval reports, merges
+//! histograms exactly and writes results.
+//!
+//! Layout: [`cli`] (commands and exit codes), [`link`] (one worker connection),
+//! [`run`] (placement and the repetition state machine), [`result`] (result model
+//! and exact merge), [`output`] (result.json, summary.csv, the printed table).
+
+pub mod cli;
+pub mod link;
+pub mod output;
+pub mod result;
+pub mod run;

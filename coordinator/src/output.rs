@@ -1,0 +1,175 @@
+//! Writing a run: `result.json`, `summary.csv` and the table printed at the end.
+
+use crate::result::{RunResult, Status};
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// Columns of `summary.csv` (documented in the README; append, never reorder).
+pub const CSV_HEADER: &str = "cni,scenario,traffic,path,repetitions,status,throughput_gbps,rps,cps,p50_us,p90_us,p99_us,p999_us,max_us,errors,flags";
+
+fn opt(v: Option<f64>, digits: usize) -> String {
+    v.map(|x| format!("{x:.digits$}")).unwrap_or_default()
+}
+
+fn us(ns: Option<u64>) -> Option<f64> {
+    ns.map(|n| n as f64 / 1000.0)
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// One CSV row per scenario (median over repetitions; latency from merged histograms).
+pub fn summary_csv(r: &RunResult) -> String {
+    let mut out = String::from(CSV_HEADER);
+    out.push('\n');
+    for s in &r.scenarios {
+        let m = &s.summary;
+        let lat = m.latency_ns.as_ref();
+        let flags: Vec<String> = s
+            .repetitions
+            .iter()
+            .flat_map(|rep| {
+                rep.flags
+                    .iter()
+                    .map(move |f| format!("rep{}: {f}", rep.repetition))
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            csv_field(&s.cni),
+            csv_field(&s.name),
+            s.traffic,
+            s.path,
+            s.repetitions.len(),
+            status_str(m.status),
+            opt(m.throughput_bps.as_ref().map(|t| t.median / 1e9), 4),
+            opt(m.requests_per_s.as_ref().map(|t| t.median), 1),
+            opt(m.connections_per_s.as_ref().map(|t| t.median), 1),
+            opt(us(lat.map(|l| l.p50)), 1),
+            opt(us(lat.map(|l| l.p90)), 1),
+            opt(us(lat.map(|l| l.p99)), 1),
+            opt(us(lat.map(|l| l.p999)), 1),
+            opt(us(lat.map(|l| l.max)), 1),
+            m.errors,
+            csv_field(&flags.join("; ")),
+        );
+    }
+    out
+}
+
+fn status_str(s: Status) -> &'static str {
+    match s {
+        Status::Ok => "ok",
+        Status::Partial => "partial",
+        Status::Failed => "failed",
+    }
+}
+
+/// Human-readable latency.
+pub fn fmt_ns(ns: u64) -> String {
+    match ns {
+        0..1_000 => format!("{ns}ns"),
+        1_000..1_000_000 => format!("{:.1}us", ns as f64 / 1e3),
+        1_000_000..1_000_000_000 => format!("{:.2}ms", ns as f64 / 1e6),
+        _ => format!("{:.2}s", ns as f64 / 1e9),
+    }
+}
+
+/// The table printed at the end of a run.
+pub fn table(r: &RunResult) -> String {
+    let mut rows = vec![
+        [
+            "scenario", "cni", "reps", "Gbit/s", "req/s", "p50", "p99", "p99.9", "errors", "status",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    for s in &r.scenarios {
+        let m = &s.summary;
+        let lat = m.latency_ns.as_ref();
+        let dash = || "-".to_string();
+        rows.push(vec![
+            s.name.clone(),
+            s.cni.clone(),
+            s.repetitions.len().to_string(),
+            m.throughput_bps
+                .as_ref()
+                .filter(|_| s.traffic.ends_with("stream"))
+                .map_or_else(dash, |t| format!("{:.3}", t.median / 1e9)),
+            m.requests_per_s
+                .as_ref()
+                .map_or_else(dash, |t| format!("{:.0}", t.median)),
+            lat.map_or_else(dash, |l| fmt_ns(l.p50)),
+            lat.map_or_else(dash, |l| fmt_ns(l.p99)),
+            lat.map_or_else(dash, |l| fmt_ns(l.p999)),
+            m.errors.to_string(),
+            status_str(m.status).to_string(),
+        ]);
+    }
+    let widths: Vec<usize> = (0..rows[0].len())
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for (i, row) in rows.iter().enumerate() {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .enumerate()
+            .map(|(c, (v, w))| {
+                if c < 2 {
+                    format!("{v:<w$}")
+                } else {
+                    format!("{v:>w$}")
+                }
+            })
+            .collect();
+        let _ = writeln!(out, "{}", cells.join("  ").trim_end());
+        if i == 0 {
+            let _ = writeln!(
+                out,
+                "{}",
+                widths
+                    .iter()
+                    .map(|w| "-".repeat(*w))
+                    .collect::<Vec<_>>()
+                    .join("  ")
+            );
+        }
+    }
+    for s in &r.scenarios {
+        for rep in &s.repetitions {
+            for f in &rep.flags {
+                let _ = writeln!(out, "  ! {} rep {}: {f}", s.name, rep.repetition);
+            }
+        }
+    }
+    out
+}
+
+/// Write `result.json` and `summary.csv` into `dir` (created if needed).
+pub fn write(dir: &Path, r: &RunResult) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let json = serde_json::to_string_pretty(r).map_err(std::io::Error::other)?;
+    std::fs::write(dir.join("result.json"), json + "\n")?;
+    std::fs::write(dir.join("summary.csv"), summary_csv(r))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats() {
+        assert_eq!(fmt_ns(999), "999ns");
+        assert_eq!(fmt_ns(12_345), "12.3us");
+        assert_eq!(fmt_ns(2_500_000), "2.50ms");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+    }
+}
