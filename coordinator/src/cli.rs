@@ -1,8 +1,8 @@
 //! Command line: `cnibench run PLAN --workers A,B --token-file F --out DIR`.
 
-use crate::output;
 use crate::result::{RepResult, Status};
 use crate::run::{self, Progress, RunError};
+use crate::{compare, output};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use cnibench_proto::plan::{self, ScenarioSpec};
@@ -41,6 +41,18 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
     },
+    /// Compare runs (one per CNI / datapath): median, spread, ratio to a baseline.
+    Compare {
+        /// Run directories (or result.json files).
+        #[arg(required = true)]
+        runs: Vec<PathBuf>,
+        /// Baseline column (default: hostnet if present, else the first label).
+        #[arg(long)]
+        baseline: Option<String>,
+        /// Also write compare.md and compare.json into this directory.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
 }
 
 /// A failure with its exit code.
@@ -68,7 +80,40 @@ pub fn main(cli: Cli) -> Result<u8, Failure> {
             token_file,
             out,
         } => cmd_run(plan, workers, token_file, out),
+        Command::Compare {
+            runs,
+            baseline,
+            out,
+        } => cmd_compare(&runs, baseline.as_deref(), out),
     }
+}
+
+fn cmd_compare(
+    runs: &[PathBuf],
+    baseline: Option<&str>,
+    out: Option<PathBuf>,
+) -> Result<u8, Failure> {
+    let loaded = compare::load(runs).map_err(usage)?;
+    let c = compare::compare(&loaded, baseline);
+    if let Some(b) = baseline
+        && !c.columns.iter().any(|l| l == b)
+    {
+        return Err(usage(anyhow::anyhow!(
+            "--baseline {b}: no run has that label (labels: {})",
+            c.columns.join(", ")
+        )));
+    }
+    print!("{}", compare::markdown(&c));
+    if let Some(dir) = out {
+        compare::write(&dir, &c)
+            .with_context(|| format!("cannot write {}", dir.display()))
+            .map_err(|error| Failure {
+                code: EXIT_DEGRADED,
+                error,
+            })?;
+        println!("comparison: {}", dir.join("compare.md").display());
+    }
+    Ok(0)
 }
 
 fn read_token(path: &PathBuf) -> Result<Vec<u8>, Failure> {
@@ -162,9 +207,9 @@ impl Progress for LineProgress {
         );
     }
 
-    fn rep_finished(&mut self, _s: &ScenarioSpec, r: &RepResult) {
+    fn rep_finished(&mut self, s: &ScenarioSpec, r: &RepResult) {
         let mut parts = Vec::new();
-        if let Some(t) = r.throughput_bps {
+        if let Some(t) = r.throughput_bps.filter(|_| s.traffic.is_stream()) {
             parts.push(format!("{:.3} Gbit/s", t / 1e9));
         }
         if let Some(q) = r.requests_per_s {

@@ -4,9 +4,11 @@
 //!
 //! Layout: [`cli`] (commands and exit codes), [`link`] (one worker connection),
 //! [`run`] (placement and the repetition state machine), [`result`] (result model
-//! and exact merge), [`output`] (result.json, summary.csv, the printed table).
+//! and exact merge), [`output`] (result.json, summary.csv, the printed table),
+//! [`compare`] (one table across runs labelled by CNI).
 
 pub mod cli;
+pub mod compare;
 pub mod link;
 pub mod output;
 pub mod result;

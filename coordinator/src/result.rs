@@ -8,13 +8,13 @@ use cnibench_proto::hist;
 use cnibench_proto::msg::{Counters, IntervalReport, WorkerInfo};
 use cnibench_proto::plan::{Plan, ScenarioSpec};
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Bumped on incompatible changes to `result.json`.
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// Everything one `cnibench run` produced.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct RunResult {
     /// `result.json` schema version.
     pub schema_version: u32,
@@ -39,7 +39,7 @@ pub struct RunResult {
 }
 
 /// Coordinator and workers.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Environment {
     /// The machine the coordinator ran on.
     pub coordinator: Machine,
@@ -48,7 +48,7 @@ pub struct Environment {
 }
 
 /// A machine description.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Machine {
     /// Host name.
     pub host: String,
@@ -61,7 +61,7 @@ pub struct Machine {
 }
 
 /// One worker as it reported itself, plus its clock offset.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct WorkerEnv {
     /// Address as given.
     pub addr: String,
@@ -73,7 +73,7 @@ pub struct WorkerEnv {
 }
 
 /// Outcome of one repetition.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     /// Complete and trustworthy.
@@ -85,7 +85,7 @@ pub enum Status {
 }
 
 /// One scenario across its repetitions.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct ScenarioResult {
     /// Scenario name.
     pub name: String,
@@ -99,6 +99,11 @@ pub struct ScenarioResult {
     pub client_node: String,
     /// Node of the server worker.
     pub server_node: String,
+    /// Control address of the client worker.
+    pub client_worker: String,
+    /// Control address of the server worker (the client's own for a same-node
+    /// path when no other worker shares its node).
+    pub server_worker: String,
     /// Each repetition.
     pub repetitions: Vec<RepResult>,
     /// Across repetitions.
@@ -106,7 +111,7 @@ pub struct ScenarioResult {
 }
 
 /// Latency distribution read from a merged histogram, ns.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Percentiles {
     /// Samples.
     pub count: u64,
@@ -143,7 +148,7 @@ impl Percentiles {
 }
 
 /// One repetition of one scenario.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct RepResult {
     /// 1-based.
     pub repetition: u32,
@@ -172,7 +177,7 @@ pub struct RepResult {
 }
 
 /// One interval of one repetition, both sides merged.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct IntervalResult {
     /// Interval number.
     pub seq: u32,
@@ -195,7 +200,7 @@ pub struct IntervalResult {
 }
 
 /// Median and spread over repetitions.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Stat {
     /// Median.
     pub median: f64,
@@ -235,7 +240,7 @@ impl Stat {
 }
 
 /// A scenario across repetitions.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Summary {
     /// Worst status of any repetition.
     pub status: Status,

@@ -11,7 +11,7 @@ use crate::result::{
 };
 use anyhow::anyhow;
 use cnibench_proto::msg::{Job, Msg, Role};
-use cnibench_proto::plan::{PathKind, Plan, ScenarioSpec};
+use cnibench_proto::plan::{Plan, ScenarioSpec};
 use cnibench_worker::job::unix_now_ns;
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -114,6 +114,8 @@ pub async fn run(
             cni,
             client_node: links[ci].info.node.clone(),
             server_node: links[si].info.node.clone(),
+            client_worker: links[ci].addr.clone(),
+            server_worker: links[si].addr.clone(),
             summary: result::summarize(&reps),
             repetitions: reps,
         });
@@ -184,27 +186,32 @@ fn cni_label(plan_cni: &str, client: &Link, server: &Link) -> String {
     if c == s { c } else { format!("{c}/{s}") }
 }
 
-/// Choose (client, server) worker indexes for a scenario.
+/// Choose (client, server) worker indexes for a scenario. The first worker runs
+/// the client. Same-node paths prefer another worker on the client's node (two
+/// pods on one node) and fall back to the client's own worker; cross-node paths
+/// need a worker that reports a different node name.
 fn place(spec: &ScenarioSpec, links: &[Link]) -> Result<(usize, usize), String> {
-    let name = &spec.name;
-    match spec.path {
-        PathKind::PodToPodSameNode => Ok((0, 0)),
-        _ => {
-            let client = &links[0];
-            let server = links[1..]
+    let client = &links[0];
+    let others = || links[1..].iter();
+    let server = if spec.path.cross_node() {
+        others().find(|l| l.info.node != client.info.node).ok_or_else(|| {
+            let nodes: Vec<String> = links
                 .iter()
-                .find(|l| l.info.node != client.info.node)
-                .ok_or_else(|| {
-                    let nodes: Vec<String> = links.iter().map(|l| format!("{} on node `{}`", l.addr, l.info.node)).collect();
-                    format!(
-                        "scenario `{name}` (path {}) needs a client and a server on different nodes, but the workers are: {}",
-                        spec.path,
-                        nodes.join(", ")
-                    )
-                })?;
-            Ok((0, server.index))
-        }
-    }
+                .map(|l| format!("{} on node `{}`", l.addr, l.info.node))
+                .collect();
+            format!(
+                "scenario `{}` (path {}) needs a client and a server on different nodes, but the workers are: {}",
+                spec.name,
+                spec.path,
+                nodes.join(", ")
+            )
+        })?
+    } else {
+        others()
+            .find(|l| l.info.node == client.info.node)
+            .unwrap_or(client)
+    };
+    Ok((0, server.index))
 }
 
 struct Orchestrator<'a> {
