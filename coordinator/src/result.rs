@@ -197,6 +197,9 @@ pub struct IntervalResult {
     pub p99_ns: Option<u64>,
     /// Failures of any kind, both sides.
     pub errors: u64,
+    /// This interval's client latency histogram, HdrHistogram V2 compressed, base64
+    /// (what `.hlog` files are written from).
+    pub histogram: Option<String>,
 }
 
 /// Median and spread over repetitions.
@@ -269,6 +272,17 @@ pub struct Collected {
     pub server_done: Option<u32>,
     /// Failures (worker `Failed`, lost connections, timeouts), in order.
     pub failures: Vec<String>,
+}
+
+/// Base64 of the V2 compressed encoding; `None` for an empty histogram.
+pub fn encode_b64(h: &Histogram<u64>) -> Option<String> {
+    (!h.is_empty()).then(|| base64::engine::general_purpose::STANDARD.encode(hist::encode(h)))
+}
+
+/// Inverse of [`encode_b64`].
+pub fn decode_b64(s: &str) -> Option<Histogram<u64>> {
+    let bytes = base64::engine::general_purpose::STANDARD.decode(s).ok()?;
+    hist::decode(&bytes).ok()
 }
 
 fn secs(ns: u64) -> f64 {
@@ -355,6 +369,7 @@ pub fn rep_result(spec: &ScenarioSpec, repetition: u32, mut c: Collected) -> Rep
             p50_ns: (!h.is_empty()).then(|| h.value_at_quantile(0.5)),
             p99_ns: (!h.is_empty()).then(|| h.value_at_quantile(0.99)),
             errors,
+            histogram: encode_b64(&h),
         });
     }
     let measured_any = duration_ns > 0;
@@ -387,8 +402,7 @@ pub fn rep_result(spec: &ScenarioSpec, repetition: u32, mut c: Collected) -> Rep
             None
         },
         latency_ns: Percentiles::of(&hist_all),
-        histogram: (!hist_all.is_empty())
-            .then(|| base64::engine::general_purpose::STANDARD.encode(hist::encode(&hist_all))),
+        histogram: encode_b64(&hist_all),
         client,
         server,
         intervals,
@@ -399,10 +413,7 @@ pub fn rep_result(spec: &ScenarioSpec, repetition: u32, mut c: Collected) -> Rep
 pub fn summarize(reps: &[RepResult]) -> Summary {
     let mut all = hist::new_latency();
     for r in reps {
-        if let Some(h) = &r.histogram
-            && let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(h)
-            && let Ok(h) = hist::decode(&bytes)
-        {
+        if let Some(h) = r.histogram.as_deref().and_then(decode_b64) {
             let _ = all.add(&h);
         }
     }
