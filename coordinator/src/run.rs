@@ -10,7 +10,7 @@ use crate::result::{
     self, Collected, Environment, Machine, RepResult, RunResult, ScenarioResult, Status, WorkerEnv,
 };
 use anyhow::anyhow;
-use cnibench_proto::msg::{Job, Msg, Role};
+use cnibench_proto::msg::{IntervalReport, Job, Msg, Role};
 use cnibench_proto::plan::{Plan, ScenarioSpec};
 use cnibench_worker::job::unix_now_ns;
 use std::collections::HashSet;
@@ -44,6 +44,8 @@ pub trait Progress {
     fn rep_started(&mut self, scenario: &ScenarioSpec, rep: u32, index: usize, total: usize);
     /// A repetition ended.
     fn rep_finished(&mut self, scenario: &ScenarioSpec, rep: &RepResult);
+    /// An interval report arrived from the client (`Role::Client`) or server side.
+    fn interval(&mut self, _scenario: &ScenarioSpec, _side: Role, _report: &IntervalReport) {}
 }
 
 /// Connect to all workers (concurrently) and run the plan.
@@ -84,6 +86,7 @@ pub async fn run(
         .map_err(RunError::Placement)?;
 
     let mut orch = Orchestrator {
+        progress,
         links: &links,
         events: &mut ev_rx,
         next_job: 1,
@@ -97,10 +100,10 @@ pub async fn run(
         let mut reps = Vec::new();
         for rep in 1..=spec.repetitions {
             index += 1;
-            progress.rep_started(spec, rep, index, total);
+            orch.progress.rep_started(spec, rep, index, total);
             let collected = orch.repetition(spec, ci, si).await;
             let r = result::rep_result(spec, rep, collected);
-            progress.rep_finished(spec, &r);
+            orch.progress.rep_finished(spec, &r);
             reps.push(r);
             if orch.interrupt.is_cancelled() {
                 break;
@@ -215,6 +218,7 @@ fn place(spec: &ScenarioSpec, links: &[Link]) -> Result<(usize, usize), String> 
 }
 
 struct Orchestrator<'a> {
+    progress: &'a mut dyn Progress,
     links: &'a [Link],
     events: &'a mut mpsc::Receiver<(usize, Event)>,
     next_job: u64,
@@ -263,6 +267,7 @@ impl Orchestrator<'_> {
         };
         self.send(si, Msg::Prepare(server_job), &mut st).await;
         self.pump(
+            spec,
             &mut st,
             Instant::now() + PREPARE_TIMEOUT,
             "server prepare",
@@ -279,6 +284,7 @@ impl Orchestrator<'_> {
             };
             self.send(ci, Msg::Prepare(client_job), &mut st).await;
             self.pump(
+                spec,
                 &mut st,
                 Instant::now() + PREPARE_TIMEOUT,
                 "client prepare",
@@ -301,8 +307,10 @@ impl Orchestrator<'_> {
                 .await;
             }
             let end = Instant::now() + START_LEAD + spec.warmup.0 + spec.duration.0 + FINISH_SLACK;
-            self.pump(&mut st, end, "client run", |s| s.c.client_done.is_some())
-                .await;
+            self.pump(spec, &mut st, end, "client run", |s| {
+                s.c.client_done.is_some()
+            })
+            .await;
         }
         // Stop the server (and the client, if it is still running after a failure).
         let stops = if st.failed() {
@@ -313,9 +321,13 @@ impl Orchestrator<'_> {
         for (w, job) in stops {
             self.send(w, Msg::Stop { job }, &mut st).await;
         }
-        self.pump(&mut st, Instant::now() + FINISH_SLACK, "server stop", |s| {
-            s.c.server_done.is_some()
-        })
+        self.pump(
+            spec,
+            &mut st,
+            Instant::now() + FINISH_SLACK,
+            "server stop",
+            |s| s.c.server_done.is_some(),
+        )
         .await;
         st.c
     }
@@ -338,6 +350,7 @@ impl Orchestrator<'_> {
     /// Handle events until `done(st)`, a failure, the deadline, or an interrupt.
     async fn pump(
         &mut self,
+        spec: &ScenarioSpec,
         st: &mut RepState,
         deadline: Instant,
         phase: &str,
@@ -382,8 +395,14 @@ impl Orchestrator<'_> {
                             None => {}
                         },
                         Msg::Interval(r) => match side(r.job) {
-                            Some(Role::Client) => st.c.client.push(r),
-                            Some(Role::Server) => st.c.server.push(r),
+                            Some(Role::Client) => {
+                                self.progress.interval(spec, Role::Client, &r);
+                                st.c.client.push(r);
+                            }
+                            Some(Role::Server) => {
+                                self.progress.interval(spec, Role::Server, &r);
+                                st.c.server.push(r);
+                            }
                             None => {}
                         },
                         Msg::Done { job, intervals } => match side(job) {
