@@ -5,8 +5,11 @@
 use base64::Engine as _;
 use cnibench_proto::clock::ClockEstimate;
 use cnibench_proto::hist;
-use cnibench_proto::msg::{Counters, IntervalReport, WorkerInfo};
-use cnibench_proto::plan::{Plan, ScenarioSpec};
+use cnibench_proto::msg::{
+    Counters, CpuUsage, IntervalReport, Role, ScheduleStats, UdpStats, WorkerInfo,
+};
+use cnibench_proto::plan::{Plan, ScenarioSpec, Traffic};
+use cnibench_proto::units::Rate;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
@@ -99,8 +102,8 @@ pub struct ScenarioResult {
     pub client_node: String,
     /// Node of the server worker.
     pub server_node: String,
-    /// Control address of the client worker.
-    pub client_worker: String,
+    /// Control addresses of the client workers.
+    pub client_workers: Vec<String>,
     /// Control address of the server worker (the client's own for a same-node
     /// path when no other worker shares its node).
     pub server_worker: String,
@@ -154,6 +157,9 @@ pub struct RepResult {
     pub repetition: u32,
     /// Ok, partial or failed.
     pub status: Status,
+    /// The generator could not keep its schedule: the numbers describe the client
+    /// as much as the path (see `flags`).
+    pub client_saturated: bool,
     /// Why the numbers may not be what they seem (missing intervals, stalls, failures).
     pub flags: Vec<String>,
     /// Measured time (client intervals after warm-up), seconds.
@@ -164,11 +170,18 @@ pub struct RepResult {
     pub requests_per_s: Option<f64>,
     /// New connections per second at the client.
     pub connections_per_s: Option<f64>,
-    /// Latency of completed transactions.
+    /// Latency of completed transactions (open loop: from the intended send time
+    /// whenever a request had to wait, i.e. corrected for coordinated omission).
     pub latency_ns: Option<Percentiles>,
+    /// Service time (from the actual send), open loop only.
+    pub service_ns: Option<Percentiles>,
     /// The merged latency histogram, HdrHistogram V2 compressed, base64.
     pub histogram: Option<String>,
-    /// Client counters over the measured intervals.
+    /// Datagram loss and jitter (udp kinds).
+    pub udp: Option<UdpResult>,
+    /// Open-loop schedule keeping over the measured intervals (client side).
+    pub schedule: ScheduleStats,
+    /// Client counters over the measured intervals (all client workers).
     pub client: Counters,
     /// Server counters over the measured intervals.
     pub server: Counters,
@@ -195,11 +208,35 @@ pub struct IntervalResult {
     pub p50_ns: Option<u64>,
     /// 99th percentile latency of this interval.
     pub p99_ns: Option<u64>,
+    /// 99th percentile service time of this interval (open loop).
+    pub service_p99_ns: Option<u64>,
+    /// Net datagram loss, percent (udp-stream).
+    pub loss_pct: Option<f64>,
+    /// Largest RFC 3550 jitter seen in the interval, ns (udp-stream).
+    pub jitter_ns: Option<u64>,
     /// Failures of any kind, both sides.
     pub errors: u64,
     /// This interval's client latency histogram, HdrHistogram V2 compressed, base64
     /// (what `.hlog` files are written from).
     pub histogram: Option<String>,
+}
+
+/// Datagram accounting of a repetition.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct UdpResult {
+    /// Datagrams (udp-stream) or responses (udp-rr) received.
+    pub received: u64,
+    /// Net datagrams lost (gaps minus late arrivals), or requests unanswered
+    /// within the timeout (udp-rr).
+    pub lost: u64,
+    /// Late arrivals.
+    pub reordered: u64,
+    /// Duplicates.
+    pub duplicates: u64,
+    /// `lost` over expected, percent.
+    pub loss_pct: Option<f64>,
+    /// Median over intervals of the RFC 3550 jitter, ns.
+    pub jitter_ns: Option<f64>,
 }
 
 /// Median and spread over repetitions.
@@ -255,21 +292,36 @@ pub struct Summary {
     pub connections_per_s: Option<Stat>,
     /// Latency of all repetitions' histograms merged.
     pub latency_ns: Option<Percentiles>,
+    /// Datagram loss over repetitions, percent.
+    pub loss_pct: Option<Stat>,
+    /// Jitter over repetitions, ns.
+    pub jitter_ns: Option<Stat>,
+    /// Some repetition's generator could not keep its schedule.
+    pub client_saturated: bool,
     /// Failures of any kind over all repetitions.
     pub errors: u64,
+}
+
+/// What arrived from one job (one worker's side of a repetition).
+#[derive(Debug)]
+pub struct JobData {
+    /// Client or server.
+    pub role: Role,
+    /// Worker address.
+    pub worker: String,
+    /// Interval reports, in arrival order.
+    pub reports: Vec<IntervalReport>,
+    /// `Done.intervals`, if the job finished.
+    pub done: Option<u32>,
+    /// CPU use in the idle window before the job's traffic.
+    pub baseline: Option<CpuUsage>,
 }
 
 /// What the coordinator collected for one repetition.
 #[derive(Debug, Default)]
 pub struct Collected {
-    /// Client interval reports.
-    pub client: Vec<IntervalReport>,
-    /// Server interval reports.
-    pub server: Vec<IntervalReport>,
-    /// `Done.intervals` from the client, if it finished.
-    pub client_done: Option<u32>,
-    /// `Done.intervals` from the server, if it finished.
-    pub server_done: Option<u32>,
+    /// One entry per job (the server and each client).
+    pub jobs: Vec<JobData>,
     /// Failures (worker `Failed`, lost connections, timeouts), in order.
     pub failures: Vec<String>,
 }
@@ -289,53 +341,146 @@ fn secs(ns: u64) -> f64 {
     ns as f64 / 1e9
 }
 
+/// One side of one interval, merged over that side's workers.
+#[derive(Debug)]
+struct Side {
+    len_ns: u64,
+    t_start_ns: u64,
+    t_end_ns: u64,
+    warmup: bool,
+    counters: Counters,
+    schedule: ScheduleStats,
+    udp: Option<UdpStats>,
+    latency: Histogram<u64>,
+    service: Histogram<u64>,
+}
+
+/// Merge the reports of `role` with sequence number `seq` (exactly: counters are
+/// summed, histograms added).
+fn merge_side(c: &Collected, role: Role, seq: u32, flags: &mut Vec<String>) -> Option<Side> {
+    let mut side: Option<Side> = None;
+    for j in c.jobs.iter().filter(|j| j.role == role) {
+        let Some(r) = j.reports.iter().find(|r| r.seq == seq) else {
+            continue;
+        };
+        let s = side.get_or_insert_with(|| Side {
+            len_ns: r.t_end_ns.saturating_sub(r.t_start_ns),
+            t_start_ns: r.t_start_ns,
+            t_end_ns: r.t_end_ns,
+            warmup: r.warmup,
+            counters: Counters::default(),
+            schedule: ScheduleStats::default(),
+            udp: None,
+            latency: hist::new_latency(),
+            service: hist::new_latency(),
+        });
+        s.counters.add(&r.counters);
+        s.schedule.add(&r.schedule);
+        if let Some(u) = &r.udp {
+            let m = s.udp.get_or_insert_with(UdpStats::default);
+            m.received += u.received;
+            m.lost += u.lost;
+            m.reordered += u.reordered;
+            m.duplicates += u.duplicates;
+            m.jitter_ns = m.jitter_ns.max(u.jitter_ns);
+        }
+        for (bytes, into, what) in [
+            (&r.latency, &mut s.latency, "latency"),
+            (&r.service, &mut s.service, "service-time"),
+        ] {
+            match hist::decode(bytes) {
+                Ok(h) => {
+                    let _ = into.add(&h);
+                }
+                Err(e) => flags.push(format!(
+                    "interval {seq}: corrupt {what} histogram from {}: {e}",
+                    j.worker
+                )),
+            }
+        }
+    }
+    side
+}
+
+/// Net datagram loss in percent: gaps opened minus gaps later filled, over what
+/// was expected.
+fn loss_pct(u: &UdpStats) -> Option<f64> {
+    let lost = u.lost.saturating_sub(u.reordered);
+    let expected = u.received + lost;
+    (expected > 0).then(|| lost as f64 * 100.0 / expected as f64)
+}
+
+/// Open-loop operations per second a client side achieved, in the unit of the
+/// plan's rate (requests, datagrams or bits).
+fn achieved_rate(spec: &ScenarioSpec, client: &Counters, d: f64) -> f64 {
+    match spec.rate {
+        Rate::BitsPerSecond(_) => client.bytes_sent as f64 * 8.0 / d,
+        _ if spec.traffic == Traffic::UdpStream => {
+            client.bytes_sent as f64 / spec.message_size.0 as f64 / d
+        }
+        _ => client.transactions as f64 / d,
+    }
+}
+
 /// Build one repetition's result from what was collected.
 pub fn rep_result(spec: &ScenarioSpec, repetition: u32, mut c: Collected) -> RepResult {
     let mut flags = c.failures.clone();
+    let mut incomplete = !c.failures.is_empty();
     let expected = spec.interval_count();
-    for (side, reports, done) in [
-        ("client", &mut c.client, c.client_done),
-        ("server", &mut c.server, c.server_done),
-    ] {
-        reports.sort_by_key(|r| r.seq);
-        reports.dedup_by_key(|r| r.seq);
-        let got = reports.len() as u32;
+    for j in &mut c.jobs {
+        j.reports.sort_by_key(|r| r.seq);
+        j.reports.dedup_by_key(|r| r.seq);
+        let got = j.reports.len() as u32;
+        let side = if j.role == Role::Client {
+            "client"
+        } else {
+            "server"
+        };
         if got < expected {
+            incomplete = true;
             flags.push(format!(
-                "{side}: {} of {expected} intervals missing",
+                "{side} {}: {} of {expected} intervals missing",
+                j.worker,
                 expected - got
             ));
         }
-        if let Some(n) = done
+        if let Some(n) = j.done
             && n != got
         {
-            flags.push(format!("{side}: reported {n} intervals, {got} arrived"));
+            incomplete = true;
+            flags.push(format!(
+                "{side} {}: reported {n} intervals, {got} arrived",
+                j.worker
+            ));
         }
     }
-    let mut hist_all = hist::new_latency();
+    let corrupt_before = flags.len();
+    let mut lat_all = hist::new_latency();
+    let mut svc_all = hist::new_latency();
     let (mut client, mut server) = (Counters::default(), Counters::default());
+    let mut schedule = ScheduleStats::default();
+    let mut udp: Option<UdpStats> = None;
+    let mut jitters = Vec::new();
     let mut duration_ns = 0u64;
     let mut intervals = Vec::new();
     for seq in 0..expected {
-        let cl = c.client.iter().find(|r| r.seq == seq);
-        let sv = c.server.iter().find(|r| r.seq == seq);
-        let Some(base) = cl.or(sv) else { continue };
-        let h = match cl.map(|r| hist::decode(&r.latency)).transpose() {
-            Ok(h) => h.unwrap_or_else(hist::new_latency),
-            Err(e) => {
-                flags.push(format!("interval {seq}: corrupt histogram: {e}"));
-                hist::new_latency()
-            }
+        let cl = merge_side(&c, Role::Client, seq, &mut flags);
+        let sv = merge_side(&c, Role::Server, seq, &mut flags);
+        let Some(base) = cl.as_ref().or(sv.as_ref()) else {
+            continue;
         };
-        let len_ns = base.t_end_ns.saturating_sub(base.t_start_ns);
-        let received = cl.map_or(0, |r| r.counters.bytes_received)
-            + sv.map_or(0, |r| r.counters.bytes_received);
-        let transactions = cl.map_or(0, |r| r.counters.transactions);
-        let errors =
-            cl.map_or(0, |r| r.counters.error_total()) + sv.map_or(0, |r| r.counters.error_total());
+        let len_ns = base.len_ns;
+        let received = cl.as_ref().map_or(0, |r| r.counters.bytes_received)
+            + sv.as_ref().map_or(0, |r| r.counters.bytes_received);
+        let transactions = cl.as_ref().map_or(0, |r| r.counters.transactions);
+        let errors = cl.as_ref().map_or(0, |r| r.counters.error_total())
+            + sv.as_ref().map_or(0, |r| r.counters.error_total());
         let per_s = |x: u64| (len_ns > 0).then(|| x as f64 / secs(len_ns));
-        let measured = !base.warmup;
-        if measured {
+        let empty = hist::new_latency();
+        let lat = cl.as_ref().map_or(&empty, |r| &r.latency);
+        let svc = cl.as_ref().map_or(&empty, |r| &r.service);
+        let iv_udp = sv.as_ref().and_then(|r| r.udp);
+        if !base.warmup {
             let progress = if spec.traffic.is_stream() {
                 received
             } else {
@@ -344,14 +489,24 @@ pub fn rep_result(spec: &ScenarioSpec, repetition: u32, mut c: Collected) -> Rep
             if progress == 0 {
                 flags.push(format!("interval {seq}: no progress (stall)"));
             }
-            if let Some(r) = cl {
+            if let Some(r) = &cl {
                 client.add(&r.counters);
+                schedule.add(&r.schedule);
                 duration_ns += len_ns;
             }
-            if let Some(r) = sv {
+            if let Some(r) = &sv {
                 server.add(&r.counters);
             }
-            let _ = hist_all.add(&h);
+            if let Some(u) = iv_udp {
+                let m = udp.get_or_insert_with(UdpStats::default);
+                m.received += u.received;
+                m.lost += u.lost;
+                m.reordered += u.reordered;
+                m.duplicates += u.duplicates;
+                jitters.extend(u.jitter_ns);
+            }
+            let _ = lat_all.add(lat);
+            let _ = svc_all.add(svc);
         }
         intervals.push(IntervalResult {
             seq,
@@ -364,28 +519,98 @@ pub fn rep_result(spec: &ScenarioSpec, repetition: u32, mut c: Collected) -> Rep
             requests_per_s: if spec.traffic.is_stream() {
                 None
             } else {
-                cl.and(per_s(transactions))
+                cl.as_ref().and(per_s(transactions))
             },
-            p50_ns: (!h.is_empty()).then(|| h.value_at_quantile(0.5)),
-            p99_ns: (!h.is_empty()).then(|| h.value_at_quantile(0.99)),
+            p50_ns: (!lat.is_empty()).then(|| lat.value_at_quantile(0.5)),
+            p99_ns: (!lat.is_empty()).then(|| lat.value_at_quantile(0.99)),
+            service_p99_ns: (!svc.is_empty()).then(|| svc.value_at_quantile(0.99)),
+            loss_pct: iv_udp.as_ref().and_then(loss_pct),
+            jitter_ns: iv_udp.and_then(|u| u.jitter_ns),
             errors,
-            histogram: encode_b64(&h),
+            histogram: encode_b64(lat),
         });
     }
+    incomplete |= flags.len() > corrupt_before
+        && flags[corrupt_before..]
+            .iter()
+            .any(|f| f.contains("corrupt"));
     let measured_any = duration_ns > 0;
-    let both_sides = !c.client.is_empty() && !c.server.is_empty();
+    let both_sides = c
+        .jobs
+        .iter()
+        .any(|j| j.role == Role::Client && !j.reports.is_empty())
+        && c.jobs
+            .iter()
+            .any(|j| j.role == Role::Server && !j.reports.is_empty());
+    let d = secs(duration_ns);
+    let rate = |x: u64| measured_any.then(|| x as f64 / d);
+
+    // Validity: did the generator keep its schedule?
+    let mut client_saturated = false;
+    if schedule.intended > 0 && schedule.late * 100 > schedule.intended {
+        client_saturated = true;
+        flags.push(format!(
+            "client saturated: {} of {} sends left more than 5ms late on a free connection (max lag {})",
+            schedule.late,
+            schedule.intended,
+            crate::output::fmt_ns(schedule.max_lag_ns)
+        ));
+    }
+    let target = match spec.rate {
+        Rate::Max => None,
+        Rate::PerSecond(r) | Rate::BitsPerSecond(r) => Some(r),
+    };
+    if let Some(target) = target.filter(|_| measured_any) {
+        let achieved = achieved_rate(spec, &client, d);
+        if achieved < 0.95 * target {
+            let queued = schedule.queued as f64 / schedule.intended.max(1) as f64;
+            if queued > 0.05 {
+                flags.push(format!(
+                    "below target rate: {achieved:.0} of {target:.0}/s; {:.0}% of sends waited for the previous one (the server or network is the bottleneck)",
+                    queued * 100.0
+                ));
+            } else if !client_saturated {
+                client_saturated = true;
+                flags.push(format!(
+                    "client saturated: achieved {achieved:.0} of {target:.0}/s"
+                ));
+            }
+        }
+    }
     let status = if !measured_any {
         Status::Failed
-    } else if flags.iter().any(|f| !f.contains("(stall)")) {
+    } else if incomplete {
         Status::Partial
     } else {
         Status::Ok
     };
-    let d = secs(duration_ns);
-    let rate = |x: u64| (measured_any).then(|| x as f64 / d);
+    let udp = match (udp, spec.traffic) {
+        (Some(u), _) => Some(UdpResult {
+            received: u.received,
+            lost: u.lost.saturating_sub(u.reordered),
+            reordered: u.reordered,
+            duplicates: u.duplicates,
+            loss_pct: loss_pct(&u),
+            jitter_ns: Stat::of(jitters.iter().map(|j| Some(*j as f64))).map(|s| s.median),
+        }),
+        (None, Traffic::UdpRr) if measured_any => {
+            let lost = client.errors.get("lost").copied().unwrap_or(0);
+            let total = client.transactions + lost;
+            Some(UdpResult {
+                received: client.transactions,
+                lost,
+                reordered: 0,
+                duplicates: 0,
+                loss_pct: (total > 0).then(|| lost as f64 * 100.0 / total as f64),
+                jitter_ns: None,
+            })
+        }
+        _ => None,
+    };
     RepResult {
         repetition,
         status,
+        client_saturated,
         flags,
         duration_s: d,
         throughput_bps: both_sides
@@ -401,8 +626,11 @@ pub fn rep_result(spec: &ScenarioSpec, repetition: u32, mut c: Collected) -> Rep
         } else {
             None
         },
-        latency_ns: Percentiles::of(&hist_all),
-        histogram: encode_b64(&hist_all),
+        latency_ns: Percentiles::of(&lat_all),
+        service_ns: Percentiles::of(&svc_all),
+        histogram: encode_b64(&lat_all),
+        udp,
+        schedule,
         client,
         server,
         intervals,
@@ -432,6 +660,12 @@ pub fn summarize(reps: &[RepResult]) -> Summary {
         requests_per_s: Stat::of(reps.iter().map(|r| r.requests_per_s)),
         connections_per_s: Stat::of(reps.iter().map(|r| r.connections_per_s)),
         latency_ns: Percentiles::of(&all),
+        loss_pct: Stat::of(reps.iter().map(|r| r.udp.as_ref().and_then(|u| u.loss_pct))),
+        jitter_ns: Stat::of(
+            reps.iter()
+                .map(|r| r.udp.as_ref().and_then(|u| u.jitter_ns)),
+        ),
+        client_saturated: reps.iter().any(|r| r.client_saturated),
         errors: reps
             .iter()
             .map(|r| r.client.error_total() + r.server.error_total())
@@ -466,11 +700,25 @@ mod tests {
             t_start_ns: u64::from(seq) * 1_000_000_000,
             t_end_ns: u64::from(seq + 1) * 1_000_000_000,
             latency: hist::encode(&h),
+            service: Vec::new(),
             counters: Counters {
                 transactions: values.len() as u64,
                 bytes_received: values.len() as u64,
                 ..Default::default()
             },
+            schedule: ScheduleStats::default(),
+            udp: None,
+            cpu: None,
+        }
+    }
+
+    fn job(role: Role, reports: Vec<IntervalReport>, done: Option<u32>) -> JobData {
+        JobData {
+            role,
+            worker: format!("{role:?}"),
+            reports,
+            done,
+            baseline: None,
         }
     }
 
@@ -480,18 +728,26 @@ mod tests {
         // per-interval p99s would give ~5ms; the exact merged p99 is the fast value.
         let fast = vec![100_000u64; 99];
         let c = Collected {
-            client: vec![
-                report(0, &[1], true),
-                report(1, &fast, false),
-                report(2, &[10_000_000], false),
+            jobs: vec![
+                job(
+                    Role::Client,
+                    vec![
+                        report(0, &[1], true),
+                        report(1, &fast, false),
+                        report(2, &[10_000_000], false),
+                    ],
+                    Some(3),
+                ),
+                job(
+                    Role::Server,
+                    vec![
+                        report(0, &[], true),
+                        report(1, &[], false),
+                        report(2, &[], false),
+                    ],
+                    Some(3),
+                ),
             ],
-            server: vec![
-                report(0, &[], true),
-                report(1, &[], false),
-                report(2, &[], false),
-            ],
-            client_done: Some(3),
-            server_done: Some(3),
             failures: vec![],
         };
         let r = rep_result(&spec(), 1, c);
@@ -502,19 +758,63 @@ mod tests {
         assert!(p.max >= 9_990_000);
         assert_eq!(r.requests_per_s, Some(50.0));
         assert_eq!(r.intervals.len(), 3);
+        assert!(!r.client_saturated);
+    }
+
+    #[test]
+    fn several_clients_merge_per_interval() {
+        let a = vec![
+            report(0, &[], true),
+            report(1, &[1_000; 10], false),
+            report(2, &[1_000; 10], false),
+        ];
+        let b = vec![
+            report(0, &[], true),
+            report(1, &[9_000; 10], false),
+            report(2, &[9_000; 10], false),
+        ];
+        let s = vec![
+            report(0, &[], true),
+            report(1, &[], false),
+            report(2, &[], false),
+        ];
+        let c = Collected {
+            jobs: vec![
+                job(Role::Client, a, Some(3)),
+                job(Role::Client, b, Some(3)),
+                job(Role::Server, s, Some(3)),
+            ],
+            failures: vec![],
+        };
+        let r = rep_result(&spec(), 1, c);
+        assert_eq!(r.status, Status::Ok, "{:?}", r.flags);
+        assert_eq!(r.client.transactions, 40);
+        // 40 transactions over 2 s of measured time, not 4 s.
+        assert_eq!(r.requests_per_s, Some(20.0));
+        let p = r.latency_ns.unwrap();
+        assert_eq!(p.count, 40);
+        assert!(p.p50 < 1_100 && p.max >= 8_990, "{p:?}");
     }
 
     #[test]
     fn missing_interval_is_partial_and_stall_is_flagged() {
         let c = Collected {
-            client: vec![report(0, &[1], true), report(1, &[], false)],
-            server: vec![
-                report(0, &[], true),
-                report(1, &[], false),
-                report(2, &[], false),
+            jobs: vec![
+                job(
+                    Role::Client,
+                    vec![report(0, &[1], true), report(1, &[], false)],
+                    None,
+                ),
+                job(
+                    Role::Server,
+                    vec![
+                        report(0, &[], true),
+                        report(1, &[], false),
+                        report(2, &[], false),
+                    ],
+                    Some(3),
+                ),
             ],
-            client_done: None,
-            server_done: Some(3),
             failures: vec!["worker lost".into()],
         };
         let r = rep_result(&spec(), 1, c);
@@ -533,6 +833,49 @@ mod tests {
         assert_eq!(empty.status, Status::Failed);
         assert_eq!(empty.requests_per_s, None);
         assert_eq!(summarize(&[r, empty]).status, Status::Failed);
+    }
+
+    #[test]
+    fn generator_lag_is_saturation_queueing_is_not() {
+        let mut sp = spec();
+        sp.rate = Rate::PerSecond(100.0);
+        let run = |late: u64, queued: u64, per_interval: usize| {
+            let mut c = vec![report(0, &[], true)];
+            for seq in 1..3 {
+                let mut r = report(seq, &vec![1_000; per_interval], false);
+                r.schedule = ScheduleStats {
+                    intended: 100,
+                    queued,
+                    late,
+                    max_lag_ns: 0,
+                };
+                c.push(r);
+            }
+            let s = (0..3).map(|q| report(q, &[], q == 0)).collect();
+            rep_result(
+                &sp,
+                1,
+                Collected {
+                    jobs: vec![job(Role::Client, c, Some(3)), job(Role::Server, s, Some(3))],
+                    failures: vec![],
+                },
+            )
+        };
+        assert!(!run(0, 0, 100).client_saturated);
+        let lagging = run(10, 0, 100);
+        assert!(lagging.client_saturated, "{:?}", lagging.flags);
+        // Half the target rate while requests queue behind a slow server: a finding
+        // about the server, not about the generator.
+        let slow = run(0, 80, 50);
+        assert!(!slow.client_saturated, "{:?}", slow.flags);
+        assert!(
+            slow.flags.iter().any(|f| f.contains("below target rate")),
+            "{:?}",
+            slow.flags
+        );
+        assert_eq!(slow.status, Status::Ok);
+        // Half the rate with free connections and no lag: the generator could not.
+        assert!(run(0, 0, 50).client_saturated);
     }
 
     #[test]

@@ -7,11 +7,13 @@
 
 use crate::link::{Event, Link};
 use crate::result::{
-    self, Collected, Environment, Machine, RepResult, RunResult, ScenarioResult, Status, WorkerEnv,
+    self, Collected, Environment, JobData, Machine, RepResult, RunResult, ScenarioResult, Status,
+    WorkerEnv,
 };
 use anyhow::anyhow;
 use cnibench_proto::msg::{IntervalReport, Job, Msg, Role};
 use cnibench_proto::plan::{Plan, ScenarioSpec};
+use cnibench_proto::units::Rate;
 use cnibench_worker::job::unix_now_ns;
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -96,12 +98,13 @@ pub async fn run(
     let total: usize = plan.scenarios.iter().map(|s| s.repetitions as usize).sum();
     let mut index = 0;
     let mut scenarios = Vec::new();
-    for (spec, &(ci, si)) in plan.scenarios.iter().zip(&placements) {
+    for (spec, p) in plan.scenarios.iter().zip(&placements) {
+        let (ci, si) = (p.clients[0], p.server);
         let mut reps = Vec::new();
         for rep in 1..=spec.repetitions {
             index += 1;
             orch.progress.rep_started(spec, rep, index, total);
-            let collected = orch.repetition(spec, ci, si).await;
+            let collected = orch.repetition(spec, p).await;
             let r = result::rep_result(spec, rep, collected);
             orch.progress.rep_finished(spec, &r);
             reps.push(r);
@@ -117,7 +120,7 @@ pub async fn run(
             cni,
             client_node: links[ci].info.node.clone(),
             server_node: links[si].info.node.clone(),
-            client_worker: links[ci].addr.clone(),
+            client_workers: p.clients.iter().map(|&c| links[c].addr.clone()).collect(),
             server_worker: links[si].addr.clone(),
             summary: result::summarize(&reps),
             repetitions: reps,
@@ -189,32 +192,71 @@ fn cni_label(plan_cni: &str, client: &Link, server: &Link) -> String {
     if c == s { c } else { format!("{c}/{s}") }
 }
 
-/// Choose (client, server) worker indexes for a scenario. The first worker runs
-/// the client. Same-node paths prefer another worker on the client's node (two
-/// pods on one node) and fall back to the client's own worker; cross-node paths
-/// need a worker that reports a different node name.
-fn place(spec: &ScenarioSpec, links: &[Link]) -> Result<(usize, usize), String> {
-    let client = &links[0];
-    let others = || links[1..].iter();
-    let server = if spec.path.cross_node() {
-        others().find(|l| l.info.node != client.info.node).ok_or_else(|| {
-            let nodes: Vec<String> = links
-                .iter()
-                .map(|l| format!("{} on node `{}`", l.addr, l.info.node))
-                .collect();
+/// Which workers play which role in a scenario.
+#[derive(Debug, Clone)]
+struct Placement {
+    clients: Vec<usize>,
+    server: usize,
+}
+
+/// Place a scenario. The first worker runs a client. Cross-node paths put the
+/// server on the first worker reporting another node, and the clients on workers
+/// not on the server's node; same-node paths prefer another worker on the first
+/// worker's node for the server (two pods on one node) and fall back to the
+/// first worker itself.
+fn place(spec: &ScenarioSpec, links: &[Link]) -> Result<Placement, String> {
+    let first = &links[0];
+    let n = spec.clients as usize;
+    let describe = || {
+        links
+            .iter()
+            .map(|l| format!("{} on node `{}`", l.addr, l.info.node))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let (server, candidates): (usize, Vec<usize>) = if spec.path.cross_node() {
+        let server = links[1..].iter().find(|l| l.info.node != first.info.node).ok_or_else(|| {
             format!(
                 "scenario `{}` (path {}) needs a client and a server on different nodes, but the workers are: {}",
                 spec.name,
                 spec.path,
-                nodes.join(", ")
+                describe()
             )
-        })?
+        })?;
+        let others = links
+            .iter()
+            .filter(|l| l.info.node != server.info.node)
+            .map(|l| l.index)
+            .collect();
+        (server.index, others)
     } else {
-        others()
-            .find(|l| l.info.node == client.info.node)
-            .unwrap_or(client)
+        let server = links[1..]
+            .iter()
+            .find(|l| l.info.node == first.info.node)
+            .unwrap_or(first);
+        let mut same: Vec<usize> = links
+            .iter()
+            .filter(|l| l.info.node == first.info.node && l.index != server.index)
+            .map(|l| l.index)
+            .collect();
+        if same.is_empty() {
+            same.push(first.index);
+        }
+        (server.index, same)
     };
-    Ok((0, server.index))
+    if candidates.len() < n {
+        return Err(format!(
+            "scenario `{}` wants {n} client workers for path {} but only {} fit: {}",
+            spec.name,
+            spec.path,
+            candidates.len(),
+            describe()
+        ));
+    }
+    Ok(Placement {
+        clients: candidates[..n].to_vec(),
+        server,
+    })
 }
 
 struct Orchestrator<'a> {
@@ -226,12 +268,11 @@ struct Orchestrator<'a> {
     interrupt: CancellationToken,
 }
 
-/// Per-repetition bookkeeping of what arrived.
+/// Per-repetition bookkeeping: `keys[i]` = (worker, job id) of `c.jobs[i]`;
+/// index 0 is the server.
 struct RepState {
-    client: (usize, u64),
-    server: (usize, u64),
-    port: Option<u16>,
-    client_ready: bool,
+    keys: Vec<(usize, u64)>,
+    ready: Vec<Option<(u16, Vec<u8>)>>,
     c: Collected,
 }
 
@@ -239,31 +280,57 @@ impl RepState {
     fn failed(&self) -> bool {
         !self.c.failures.is_empty()
     }
+
+    fn clients(&self) -> impl Iterator<Item = usize> + '_ {
+        1..self.keys.len()
+    }
+
+    fn clients_done(&self) -> bool {
+        self.clients().all(|i| self.c.jobs[i].done.is_some())
+    }
 }
 
 impl Orchestrator<'_> {
-    async fn repetition(&mut self, spec: &ScenarioSpec, ci: usize, si: usize) -> Collected {
-        let mut st = RepState {
-            client: (ci, self.job_id()),
-            server: (si, self.job_id()),
-            port: None,
-            client_ready: false,
-            c: Collected::default(),
-        };
-        for w in [ci, si] {
-            if self.dead.contains(&w) {
-                st.c.failures.push(format!(
-                    "worker {} was lost earlier in the run",
-                    self.links[w].addr
-                ));
-                return st.c;
-            }
+    async fn repetition(&mut self, spec: &ScenarioSpec, p: &Placement) -> Collected {
+        let mut keys = vec![(p.server, self.job_id())];
+        for &w in &p.clients {
+            keys.push((w, self.job_id()));
         }
+        let jobs = keys
+            .iter()
+            .enumerate()
+            .map(|(i, &(w, _))| JobData {
+                role: if i == 0 { Role::Server } else { Role::Client },
+                worker: self.links[w].addr.clone(),
+                reports: Vec::new(),
+                done: None,
+                baseline: None,
+            })
+            .collect();
+        let mut st = RepState {
+            ready: vec![None; keys.len()],
+            keys,
+            c: Collected {
+                jobs,
+                failures: Vec::new(),
+            },
+        };
+        let involved: Vec<usize> = st.keys.iter().map(|k| k.0).collect();
+        if let Some(&w) = involved.iter().find(|w| self.dead.contains(w)) {
+            st.c.failures.push(format!(
+                "worker {} was lost earlier in the run",
+                self.links[w].addr
+            ));
+            return st.c;
+        }
+        // Servers bind first; clients learn where to go (and which certificate to trust).
+        let (si, server_id) = st.keys[0];
         let server_job = Job {
-            id: st.server.1,
+            id: server_id,
             role: Role::Server,
             scenario: spec.clone(),
             target: None,
+            server_cert: Vec::new(),
         };
         self.send(si, Msg::Prepare(server_job), &mut st).await;
         self.pump(
@@ -271,30 +338,40 @@ impl Orchestrator<'_> {
             &mut st,
             Instant::now() + PREPARE_TIMEOUT,
             "server prepare",
-            |s| s.port.is_some(),
+            |s| s.ready[0].is_some(),
         )
         .await;
-        if let Some(port) = st.port.filter(|_| !st.failed()) {
+        if let Some((port, cert)) = st.ready[0].clone().filter(|_| !st.failed()) {
             let target = SocketAddr::new(self.links[si].info.data_ip, port);
-            let client_job = Job {
-                id: st.client.1,
-                role: Role::Client,
-                scenario: spec.clone(),
-                target: Some(target),
+            let mut share = spec.clone();
+            share.rate = match spec.rate {
+                Rate::Max => Rate::Max,
+                Rate::PerSecond(r) => Rate::PerSecond(r / f64::from(spec.clients)),
+                Rate::BitsPerSecond(r) => Rate::BitsPerSecond(r / f64::from(spec.clients)),
             };
-            self.send(ci, Msg::Prepare(client_job), &mut st).await;
+            for i in 1..st.keys.len() {
+                let (w, id) = st.keys[i];
+                let job = Job {
+                    id,
+                    role: Role::Client,
+                    scenario: share.clone(),
+                    target: Some(target),
+                    server_cert: cert.clone(),
+                };
+                self.send(w, Msg::Prepare(job), &mut st).await;
+            }
             self.pump(
                 spec,
                 &mut st,
                 Instant::now() + PREPARE_TIMEOUT,
                 "client prepare",
-                |s| s.client_ready,
+                |s| s.clients().all(|i| s.ready[i].is_some()),
             )
             .await;
         }
         if !st.failed() {
             let at = unix_now_ns() + START_LEAD.as_nanos() as i64;
-            for (w, job) in [st.server, st.client] {
+            for (w, job) in st.keys.clone() {
                 let offset = self.links[w].clock().map_or(0, |c| c.offset_ns);
                 self.send(
                     w,
@@ -307,16 +384,14 @@ impl Orchestrator<'_> {
                 .await;
             }
             let end = Instant::now() + START_LEAD + spec.warmup.0 + spec.duration.0 + FINISH_SLACK;
-            self.pump(spec, &mut st, end, "client run", |s| {
-                s.c.client_done.is_some()
-            })
-            .await;
+            self.pump(spec, &mut st, end, "client run", RepState::clients_done)
+                .await;
         }
-        // Stop the server (and the client, if it is still running after a failure).
-        let stops = if st.failed() {
-            vec![st.client, st.server]
+        // Stop the server (and the clients, if they may still run after a failure).
+        let stops: Vec<(usize, u64)> = if st.failed() {
+            st.keys.clone()
         } else {
-            vec![st.server]
+            vec![st.keys[0]]
         };
         for (w, job) in stops {
             self.send(w, Msg::Stop { job }, &mut st).await;
@@ -326,7 +401,7 @@ impl Orchestrator<'_> {
             &mut st,
             Instant::now() + FINISH_SLACK,
             "server stop",
-            |s| s.c.server_done.is_some(),
+            |s| s.c.jobs[0].done.is_some(),
         )
         .await;
         st.c
@@ -373,44 +448,36 @@ impl Orchestrator<'_> {
             match ev {
                 Event::Lost(why) => {
                     self.dead.insert(w);
-                    if w == st.client.0 || w == st.server.0 {
+                    if st.keys.iter().any(|k| k.0 == w) {
                         st.c.failures.push(format!("worker {addr} lost: {why}"));
                         return;
                     }
                 }
                 Event::Msg(m) => {
-                    let side = |job: u64| {
-                        if (w, job) == st.client {
-                            Some(Role::Client)
-                        } else if (w, job) == st.server {
-                            Some(Role::Server)
-                        } else {
-                            None
-                        }
-                    };
+                    let job_of = |id: u64| st.keys.iter().position(|&k| k == (w, id));
                     match m {
-                        Msg::Ready { job, port } => match side(job) {
-                            Some(Role::Server) => st.port = Some(port),
-                            Some(Role::Client) => st.client_ready = true,
-                            None => {}
-                        },
-                        Msg::Interval(r) => match side(r.job) {
-                            Some(Role::Client) => {
-                                self.progress.interval(spec, Role::Client, &r);
-                                st.c.client.push(r);
+                        Msg::Ready { job, port, cert } => {
+                            if let Some(i) = job_of(job) {
+                                st.ready[i] = Some((port, cert));
                             }
-                            Some(Role::Server) => {
-                                self.progress.interval(spec, Role::Server, &r);
-                                st.c.server.push(r);
+                        }
+                        Msg::Interval(r) => {
+                            if let Some(i) = job_of(r.job) {
+                                self.progress.interval(spec, st.c.jobs[i].role, &r);
+                                st.c.jobs[i].reports.push(r);
                             }
-                            None => {}
-                        },
-                        Msg::Done { job, intervals } => match side(job) {
-                            Some(Role::Client) => st.c.client_done = Some(intervals),
-                            Some(Role::Server) => st.c.server_done = Some(intervals),
-                            None => {}
-                        },
-                        Msg::Failed { job, error } if side(job).is_some() => {
+                        }
+                        Msg::Baseline { job, cpu } => {
+                            if let Some(i) = job_of(job) {
+                                st.c.jobs[i].baseline = Some(cpu);
+                            }
+                        }
+                        Msg::Done { job, intervals } => {
+                            if let Some(i) = job_of(job) {
+                                st.c.jobs[i].done = Some(intervals);
+                            }
+                        }
+                        Msg::Failed { job, error } if job_of(job).is_some() => {
                             st.c.failures.push(format!("worker {addr}: {error}"));
                             return;
                         }

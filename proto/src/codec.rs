@@ -95,7 +95,7 @@ fn first_varint_unknown(payload: &[u8]) -> bool {
 }
 
 /// Number of [`Msg`] variants (kept in sync by the `variant_count` test).
-const MSG_VARIANTS: u64 = 15;
+const MSG_VARIANTS: u64 = 16;
 
 #[cfg(test)]
 mod tests {
@@ -129,6 +129,19 @@ mod tests {
             cpu_model: "Xeon".into(),
             cpus: 2,
         };
+        let cpu = CpuUsage {
+            window_ns: 1_000_000_000,
+            node: Some(NodeCpu {
+                user_ns: 1,
+                system_ns: 2,
+                softirq_ns: 3,
+                irq_ns: 4,
+                steal_ns: 5,
+                idle_ns: 6,
+            }),
+            process_ns: Some(7),
+            cgroup_ns: None,
+        };
         let mut errors = BTreeMap::new();
         errors.insert("reset".to_string(), 3);
         vec![
@@ -154,10 +167,12 @@ mod tests {
                 role: Role::Client,
                 scenario: spec(),
                 target: Some("127.0.0.3:4000".parse().unwrap()),
+                server_cert: vec![],
             }),
             Msg::Ready {
                 job: 42,
                 port: 40000,
+                cert: vec![1, 2],
             },
             Msg::Start {
                 job: 42,
@@ -178,6 +193,7 @@ mod tests {
                 t_start_ns: 1_000_000_000,
                 t_end_ns: 2_000_000_000,
                 latency: vec![1, 2, 3],
+                service: vec![4],
                 counters: Counters {
                     bytes_sent: 1,
                     bytes_received: 2,
@@ -185,7 +201,22 @@ mod tests {
                     connections: 4,
                     errors,
                 },
+                schedule: ScheduleStats {
+                    intended: 5,
+                    queued: 1,
+                    late: 1,
+                    max_lag_ns: 9,
+                },
+                udp: Some(UdpStats {
+                    received: 9,
+                    lost: 1,
+                    reordered: 2,
+                    duplicates: 0,
+                    jitter_ns: Some(3),
+                }),
+                cpu: Some(cpu),
             }),
+            Msg::Baseline { job: 42, cpu },
             Msg::Done {
                 job: 42,
                 intervals: 10,

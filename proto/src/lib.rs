@@ -1,7 +1,7 @@
 //! Everything cnibench's coordinator and workers agree on, without any I/O: the plan
 //! model ([`plan`]), control messages ([`msg`]), the frame codec ([`codec`]),
-//! histogram encoding ([`hist`]), the handshake proofs ([`auth`]) and the clock
-//! offset estimator ([`clock`]). All of it is testable on byte buffers and fuzzable.
+//! histogram encoding ([`hist`]), the handshake proofs ([`auth`]), the clock
+//! offset estimator ([`clock`]) and open-loop pacing ([`pacing`]). All of it is testable on byte buffers and fuzzable.
 //!
 //! ```
 //! use bytes::BytesMut;
@@ -16,5 +16,6 @@ pub mod clock;
 pub mod codec;
 pub mod hist;
 pub mod msg;
+pub mod pacing;
 pub mod plan;
 pub mod units;

@@ -58,6 +58,9 @@ pub enum Msg {
         job: u64,
         /// Bound data-plane port (servers), 0 for clients.
         port: u16,
+        /// DER certificate the server presents (QUIC), empty otherwise; the
+        /// coordinator hands it to the clients, which trust exactly this one.
+        cert: Vec<u8>,
     },
     /// Coordinator -> worker: start the job at this instant of the worker's wall clock.
     Start {
@@ -91,6 +94,14 @@ pub enum Msg {
     },
     /// Worker -> coordinator: one measurement interval of one job.
     Interval(IntervalReport),
+    /// Worker -> coordinator: CPU use in the idle window between `Start` and the
+    /// start instant, before this job's traffic (the baseline to subtract).
+    Baseline {
+        /// Job id.
+        job: u64,
+        /// CPU use in the window.
+        cpu: CpuUsage,
+    },
     /// Worker -> coordinator: the job finished; `intervals` reports were sent.
     Done {
         /// Job id.
@@ -159,6 +170,8 @@ pub struct Job {
     pub scenario: ScenarioSpec,
     /// Where a client sends its traffic (a server's `data_ip` and bound port).
     pub target: Option<SocketAddr>,
+    /// Certificate the server reported in `Ready` (QUIC), for the client to trust.
+    pub server_cert: Vec<u8>,
 }
 
 /// Counters of one interval.
@@ -208,7 +221,87 @@ pub struct IntervalReport {
     /// End, ns since the job's start instant.
     pub t_end_ns: u64,
     /// Latency histogram (ns), HdrHistogram V2 compressed; empty when no samples.
+    /// In open loop it is measured from the intended send time.
     pub latency: Vec<u8>,
+    /// Service time (from the actual send), open loop only; empty otherwise.
+    pub service: Vec<u8>,
     /// Counters.
     pub counters: Counters,
+    /// How well the client kept its open-loop schedule.
+    pub schedule: ScheduleStats,
+    /// Datagram accounting at a UDP receiver.
+    pub udp: Option<UdpStats>,
+    /// CPU use during the interval.
+    pub cpu: Option<CpuUsage>,
+}
+
+/// Open-loop schedule keeping of one interval (all zero in closed loop).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ScheduleStats {
+    /// Operations whose intended time fell in this interval.
+    pub intended: u64,
+    /// Of those, due while the connection still waited for the previous response
+    /// (queueing caused by the server or network: latency counts from the intended time).
+    pub queued: u64,
+    /// Of those, sent more than the lag bound after their time although the
+    /// connection was free: the generator itself fell behind.
+    pub late: u64,
+    /// Largest such generator lag, ns.
+    pub max_lag_ns: u64,
+}
+
+impl ScheduleStats {
+    /// Add another interval's stats.
+    pub fn add(&mut self, o: &ScheduleStats) {
+        self.intended += o.intended;
+        self.queued += o.queued;
+        self.late += o.late;
+        self.max_lag_ns = self.max_lag_ns.max(o.max_lag_ns);
+    }
+}
+
+/// Datagrams seen by a receiver in one interval (the quantities iperf3 reports).
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct UdpStats {
+    /// Datagrams received (excluding duplicates).
+    pub received: u64,
+    /// Datagrams missing (sequence gaps; a late arrival is taken back out).
+    pub lost: u64,
+    /// Datagrams that arrived after a higher sequence number.
+    pub reordered: u64,
+    /// Datagrams received more than once.
+    pub duplicates: u64,
+    /// RFC 3550 interarrival jitter at the end of the interval, ns (largest over
+    /// senders); `None` before two datagrams arrived.
+    pub jitter_ns: Option<u64>,
+}
+
+/// CPU time used during a window, ns; cores used = time / window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct CpuUsage {
+    /// Length of the window, ns.
+    pub window_ns: u64,
+    /// Node-wide, from /proc/stat.
+    pub node: Option<NodeCpu>,
+    /// This worker process (user + system).
+    pub process_ns: Option<u64>,
+    /// The worker's cgroup (cpu.stat usage), when present.
+    pub cgroup_ns: Option<u64>,
+}
+
+/// Node-wide CPU time by state, summed over CPUs, ns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct NodeCpu {
+    /// User (including nice).
+    pub user_ns: u64,
+    /// System.
+    pub system_ns: u64,
+    /// Software interrupts (much of the network datapath).
+    pub softirq_ns: u64,
+    /// Hardware interrupts.
+    pub irq_ns: u64,
+    /// Stolen by the hypervisor.
+    pub steal_ns: u64,
+    /// Idle (including iowait).
+    pub idle_ns: u64,
 }

@@ -16,6 +16,7 @@
 //! assert_eq!(plan.scenarios[0].connections, 1);
 //! ```
 
+use crate::pacing::Arrival;
 use crate::units::{Dur, Rate, Size};
 use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
@@ -77,7 +78,19 @@ impl Traffic {
 
     /// Kinds the workers of this version can generate.
     pub fn is_implemented(self) -> bool {
-        matches!(self, Traffic::TcpStream | Traffic::TcpRr | Traffic::TcpCrr)
+        matches!(
+            self,
+            Traffic::TcpStream
+                | Traffic::TcpRr
+                | Traffic::TcpCrr
+                | Traffic::UdpStream
+                | Traffic::UdpRr
+        )
+    }
+
+    /// Datagram kinds (payload sizes bounded by a UDP datagram).
+    pub fn is_udp(self) -> bool {
+        matches!(self, Traffic::UdpStream | Traffic::UdpRr)
     }
 }
 
@@ -144,7 +157,9 @@ pub struct ScenarioSpec {
     pub traffic: Traffic,
     /// Placement of client and server.
     pub path: PathKind,
-    /// Parallel bulk streams (stream kinds).
+    /// Client workers generating load together (the rate is split between them).
+    pub clients: u32,
+    /// Parallel bulk streams per client worker (stream kinds).
     pub streams: u32,
     /// Parallel connections (request/response kinds).
     pub connections: u32,
@@ -156,6 +171,14 @@ pub struct ScenarioSpec {
     pub message_size: Size,
     /// Offered load.
     pub rate: Rate,
+    /// Spacing of arrivals in open loop.
+    pub arrival: Arrival,
+    /// Time the server waits before each response.
+    pub server_delay: Dur,
+    /// Fault injection: the server answers nothing during this window.
+    pub server_stall: Option<Stall>,
+    /// A request without a response after this long counts as lost (udp-rr).
+    pub timeout: Dur,
     /// Measured time, after warm-up.
     pub duration: Dur,
     /// Time run before measuring; its interval is reported but excluded from results.
@@ -188,6 +211,18 @@ impl ScenarioSpec {
     }
 }
 
+/// A window during which the server stalls (answers nothing), to check that a run
+/// shows a stall the way it should (coordinated-omission test).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Stall {
+    /// Offset from the job's start.
+    pub at: Dur,
+    /// Length of the stall.
+    #[serde(rename = "for")]
+    pub length: Dur,
+}
+
 /// A plan error, located in its file.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{file}{}: {}{message}", location(*.line, *.column), field.as_ref().map(|f| format!("field `{f}`: ")).unwrap_or_default())]
@@ -214,7 +249,12 @@ fn location(line: Option<u64>, column: Option<u64>) -> String {
 
 const MAX_PARALLEL: u32 = 10_000;
 const MAX_REPETITIONS: u32 = 1_000;
+const MAX_CLIENTS: u32 = 1_000;
 const MAX_PAYLOAD: u64 = 64 << 20;
+/// Sequence number and send timestamp carried by every datagram.
+pub const UDP_HEADER: u64 = 16;
+/// Largest UDP payload over IPv4.
+pub const UDP_MAX: u64 = 65_507;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -242,12 +282,17 @@ struct RawScenario {
     name: String,
     traffic: Traffic,
     path: PathKind,
+    clients: Option<u32>,
     streams: Option<u32>,
     connections: Option<u32>,
     request_size: Option<Size>,
     response_size: Option<Size>,
     message_size: Option<Size>,
     rate: Option<Rate>,
+    arrival: Option<Arrival>,
+    server_delay: Option<Dur>,
+    server_stall: Option<Stall>,
+    timeout: Option<Dur>,
     duration: Option<Dur>,
     warmup: Option<Dur>,
     interval: Option<Dur>,
@@ -324,12 +369,31 @@ fn validate(file: &str, raw: RawPlan) -> Result<Plan, PlanError> {
             name: s.name.trim().to_string(),
             traffic: s.traffic,
             path: s.path,
+            clients: s.clients.unwrap_or(1),
             streams: s.streams.unwrap_or(1),
             connections: s.connections.unwrap_or(1),
-            request_size: s.request_size.unwrap_or(Size(1)),
-            response_size: s.response_size.unwrap_or(Size(1)),
-            message_size: s.message_size.unwrap_or(Size(128 << 10)),
+            // Datagrams carry a sequence number and a timestamp.
+            request_size: s.request_size.unwrap_or(Size(if s.traffic.is_udp() {
+                UDP_HEADER
+            } else {
+                1
+            })),
+            response_size: s.response_size.unwrap_or(Size(if s.traffic.is_udp() {
+                UDP_HEADER
+            } else {
+                1
+            })),
+            message_size: s.message_size.unwrap_or(if s.traffic.is_udp() {
+                // Fits the smallest common pod MTU (VXLAN 1450) without fragmenting.
+                Size(1400)
+            } else {
+                Size(128 << 10)
+            }),
             rate: s.rate.unwrap_or_default(),
+            arrival: s.arrival.unwrap_or_default(),
+            server_delay: s.server_delay.unwrap_or_default(),
+            server_stall: s.server_stall,
+            timeout: s.timeout.unwrap_or(Dur(Duration::from_secs(1))),
             duration: s.duration.unwrap_or(d_duration),
             warmup: s.warmup.unwrap_or(d_warmup),
             interval: s.interval.unwrap_or(d_interval),
@@ -347,16 +411,64 @@ fn validate(file: &str, raw: RawPlan) -> Result<Plan, PlanError> {
                 at,
                 "traffic",
                 format!(
-                    "scenario `{name}`: traffic `{}` is not implemented by this version (available: tcp-stream, tcp-rr, tcp-crr)",
+                    "scenario `{name}`: traffic `{}` is not implemented by this version (available: tcp-stream, tcp-rr, tcp-crr, udp-stream, udp-rr)",
                     spec.traffic
                 ),
             ));
         }
-        if spec.rate != Rate::Max {
+        match (spec.rate, spec.traffic) {
+            (Rate::PerSecond(_), Traffic::TcpStream | Traffic::QuicStream) => {
+                return Err(err(
+                    at,
+                    "rate",
+                    format!(
+                        "scenario `{name}`: a {} rate is a bitrate, e.g. `5Gbit/s`",
+                        spec.traffic
+                    ),
+                ));
+            }
+            (Rate::BitsPerSecond(_), t) if !t.is_stream() => {
+                return Err(err(
+                    at,
+                    "rate",
+                    format!("scenario `{name}`: a {t} rate is in requests, e.g. `20000/s`"),
+                ));
+            }
+            _ => {}
+        }
+        if spec.traffic.is_udp() {
+            let sizes = match spec.traffic {
+                Traffic::UdpStream => vec![("message_size", spec.message_size)],
+                _ => vec![
+                    ("request_size", spec.request_size),
+                    ("response_size", spec.response_size),
+                ],
+            };
+            let too_big = sizes
+                .into_iter()
+                .find(|(_, v)| !(UDP_HEADER..=UDP_MAX).contains(&v.0));
+            if let Some((field, v)) = too_big {
+                return Err(err(
+                    at,
+                    field,
+                    format!(
+                        "scenario `{name}`: a UDP payload must be {UDP_HEADER}..={UDP_MAX} bytes, got {v}"
+                    ),
+                ));
+            }
+        }
+        if spec.server_delay.0 > Duration::from_secs(10) {
             return Err(err(
                 at,
-                "rate",
-                format!("scenario `{name}`: only `rate: max` is implemented by this version"),
+                "server_delay",
+                format!("scenario `{name}`: server_delay must be at most 10s"),
+            ));
+        }
+        if spec.timeout.0 < Duration::from_millis(1) {
+            return Err(err(
+                at,
+                "timeout",
+                format!("scenario `{name}`: timeout must be at least 1ms"),
             ));
         }
         if !matches!(
@@ -370,6 +482,13 @@ fn validate(file: &str, raw: RawPlan) -> Result<Plan, PlanError> {
                     "scenario `{name}`: path `{}` is not implemented by this version (available: pod-to-pod-cross-node, pod-to-pod-same-node)",
                     spec.path
                 ),
+            ));
+        }
+        if spec.clients == 0 || spec.clients > MAX_CLIENTS {
+            return Err(err(
+                at,
+                "clients",
+                format!("scenario `{name}`: clients must be 1..={MAX_CLIENTS}"),
             ));
         }
         for (field, v) in [("streams", spec.streams), ("connections", spec.connections)] {
@@ -508,6 +627,42 @@ scenarios:
         let bad = GOOD.replace("duration: 5s", "duration: 5s\n    interval: 10s");
         let e = load("p.yaml", &bad).unwrap_err();
         assert_eq!(e.field.as_deref(), Some("interval"));
+    }
+
+    #[test]
+    fn rates_and_udp_sizes() {
+        let p = load(
+            "p.yaml",
+            &GOOD.replace("    streams: 2", "    rate: 5Gbit/s"),
+        )
+        .unwrap();
+        assert_eq!(p.scenarios[0].rate, Rate::BitsPerSecond(5e9));
+        let e = load("p.yaml", &GOOD.replace("    streams: 2", "    rate: 100/s")).unwrap_err();
+        assert!(e.message.contains("bitrate"), "{e}");
+        let e = load(
+            "p.yaml",
+            &GOOD.replace("    connections: 4", "    rate: 1Gbit/s"),
+        )
+        .unwrap_err();
+        assert!(e.message.contains("requests"), "{e}");
+        let udp = GOOD.replace("traffic: tcp-stream", "traffic: udp-stream");
+        assert_eq!(
+            load("p.yaml", &udp).unwrap().scenarios[0].message_size.0,
+            1400
+        );
+        let e = load(
+            "p.yaml",
+            &udp.replace("    streams: 2", "    message_size: 64KiB"),
+        )
+        .unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("message_size"), "{e}");
+        let stall = GOOD.replace(
+            "    connections: 4",
+            "    server_stall: { at: 1s, for: 500ms }\n    arrival: poisson",
+        );
+        let s = &load("p.yaml", &stall).unwrap().scenarios[1];
+        assert_eq!(s.server_stall.unwrap().length.0, Duration::from_millis(500));
+        assert_eq!(s.arrival, Arrival::Poisson);
     }
 
     #[test]

@@ -205,7 +205,11 @@ async fn session(
                     match job::prepare(j, cfg.info.data_ip, &jobs_token) {
                         Ok((p, port)) => {
                             prepared.insert(id, p);
-                            Some(Msg::Ready { job: id, port })
+                            Some(Msg::Ready {
+                                job: id,
+                                port,
+                                cert: Vec::new(),
+                            })
                         }
                         Err(error) => Some(Msg::Failed { job: id, error }),
                     }

@@ -9,11 +9,9 @@
 //! end, not the nominal ones.
 
 use crate::engine::{self, Ctx, Engine};
-use crate::recorder::Recorder;
 use cnibench_proto::hist;
 use cnibench_proto::msg::{IntervalReport, Job, Msg, Role};
 use std::net::IpAddr;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -55,11 +53,7 @@ pub fn prepare(
             job.scenario.traffic
         )
     })?;
-    let ctx = Ctx {
-        spec: Arc::new(job.scenario.clone()),
-        rec: Arc::new(Recorder::default()),
-        stop: session.child_token(),
-    };
+    let ctx = Ctx::new(job.scenario.clone(), session.child_token());
     let (server, port) = match job.role {
         Role::Server => {
             let (port, task) = engine.serve(data_ip, ctx.clone()).map_err(|e| {
@@ -128,6 +122,7 @@ async fn drive(p: Prepared, t0: Instant, out: mpsc::Sender<Msg>) {
         _ = tokio::time::sleep_until(t0) => {}
         _ = finish.cancelled() => {}
     }
+    let _ = ctx.t0.set(t0);
     let client = match (job.role, job.target) {
         (Role::Client, Some(target)) => Some(tokio::spawn(engine.client(target, ctx.clone()))),
         _ => None,
@@ -138,15 +133,19 @@ async fn drive(p: Prepared, t0: Instant, out: mpsc::Sender<Msg>) {
     let mut seq = 0u32;
     let mut last = Duration::ZERO;
     let report = |seq: u32, from: Duration, to: Duration| {
-        let (h, counters) = ctx.rec.take();
+        let w = ctx.rec.take();
         Msg::Interval(IntervalReport {
             job: job.id,
             seq,
             warmup: !warmup.is_zero() && seq == 0,
             t_start_ns: from.as_nanos() as u64,
             t_end_ns: to.as_nanos() as u64,
-            latency: hist::encode(&h),
-            counters,
+            latency: hist::encode(&w.latency),
+            service: hist::encode(&w.service),
+            counters: w.counters,
+            schedule: w.schedule,
+            udp: w.udp,
+            cpu: None,
         })
     };
     for &b in &bounds {

@@ -4,24 +4,36 @@
 //! with each other.
 
 use cnibench_proto::hist;
-use cnibench_proto::msg::Counters;
+use cnibench_proto::msg::{Counters, ScheduleStats, UdpStats};
 use hdrhistogram::Histogram;
 use std::io;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+/// What one interval accumulates.
 #[derive(Debug)]
-struct Window {
-    latency: Histogram<u64>,
-    counters: Counters,
+pub struct Window {
+    /// Latency (from the intended send time in open loop).
+    pub latency: Histogram<u64>,
+    /// Service time (from the actual send), open loop only.
+    pub service: Histogram<u64>,
+    /// Counters.
+    pub counters: Counters,
+    /// Open-loop schedule keeping.
+    pub schedule: ScheduleStats,
+    /// Datagram accounting (UDP receivers).
+    pub udp: Option<UdpStats>,
 }
 
 impl Window {
     fn new() -> Self {
         Window {
             latency: hist::new_latency(),
+            service: hist::new_latency(),
             counters: Counters::default(),
+            schedule: ScheduleStats::default(),
+            udp: None,
         }
     }
 }
@@ -50,15 +62,49 @@ impl Recorder {
         f(&mut w)
     }
 
-    /// A completed transaction: its latency and payload bytes each way.
-    pub fn transaction(&self, latency: Duration, sent: u64, received: u64) {
-        let ns = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
+    /// A completed transaction: its latency, its service time when it differs
+    /// (open loop), and payload bytes each way.
+    pub fn transaction(
+        &self,
+        latency: Duration,
+        service: Option<Duration>,
+        sent: u64,
+        received: u64,
+    ) {
+        let ns = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
         self.with(|w| {
-            hist::record(&mut w.latency, ns);
+            hist::record(&mut w.latency, ns(latency));
+            if let Some(s) = service {
+                hist::record(&mut w.service, ns(s));
+            }
             w.counters.transactions += 1;
             w.counters.bytes_sent += sent;
             w.counters.bytes_received += received;
         });
+    }
+
+    /// An open-loop operation reached its intended time. `queued`: the connection
+    /// was still busy with the previous one; `lag`: how late the generator sent it
+    /// although the connection was free.
+    pub fn scheduled(&self, queued: bool, lag: Duration) {
+        let lag_ns = u64::try_from(lag.as_nanos()).unwrap_or(u64::MAX);
+        self.with(|w| {
+            let s = &mut w.schedule;
+            s.intended += 1;
+            if queued {
+                s.queued += 1;
+            } else {
+                s.max_lag_ns = s.max_lag_ns.max(lag_ns);
+                if lag > LAG_BOUND {
+                    s.late += 1;
+                }
+            }
+        });
+    }
+
+    /// Update this interval's datagram accounting.
+    pub fn udp(&self, f: impl FnOnce(&mut UdpStats)) {
+        self.with(|w| f(w.udp.get_or_insert_with(UdpStats::default)));
     }
 
     /// A served request (server side of request/response kinds).
@@ -106,11 +152,14 @@ impl Recorder {
     }
 
     /// Take this interval's data and start a fresh window.
-    pub fn take(&self) -> (Histogram<u64>, Counters) {
-        let w = self.with(|w| std::mem::replace(w, Window::new()));
-        (w.latency, w.counters)
+    pub fn take(&self) -> Window {
+        self.with(|w| std::mem::replace(w, Window::new()))
     }
 }
+
+/// A free connection sent later than this after its intended time means the
+/// generator fell behind (well above timer granularity, ~1 ms in tokio).
+pub const LAG_BOUND: Duration = Duration::from_millis(5);
 
 /// Short stable names for error kinds, used as keys in results.
 pub fn error_kind(e: &io::Error) -> &'static str {
@@ -137,22 +186,39 @@ mod tests {
     #[test]
     fn take_resets_the_window() {
         let r = Recorder::default();
-        r.transaction(Duration::from_micros(50), 10, 20);
+        r.transaction(
+            Duration::from_micros(50),
+            Some(Duration::from_micros(20)),
+            10,
+            20,
+        );
         r.error("reset");
-        let (h, c) = r.take();
-        assert_eq!(h.len(), 1);
+        r.scheduled(true, Duration::ZERO);
+        r.scheduled(false, Duration::from_millis(6));
+        let w = r.take();
+        assert_eq!((w.latency.len(), w.service.len()), (1, 1));
+        let c = w.counters;
         assert_eq!(
             (c.transactions, c.bytes_sent, c.bytes_received),
             (1, 10, 20)
         );
         assert_eq!(c.errors["reset"], 1);
-        let (h, c) = r.take();
-        assert!(h.is_empty());
-        assert_eq!(c, Counters::default());
+        assert_eq!(
+            w.schedule,
+            ScheduleStats {
+                intended: 2,
+                queued: 1,
+                late: 1,
+                max_lag_ns: 6_000_000
+            }
+        );
+        let w = r.take();
+        assert!(w.latency.is_empty());
+        assert_eq!(w.counters, Counters::default());
         r.drain();
         r.io_error(&io::ErrorKind::ConnectionReset.into());
         r.io_error(&io::ErrorKind::ConnectionRefused.into());
-        let (_, c) = r.take();
+        let c = r.take().counters;
         assert_eq!(c.errors.len(), 1, "only the refusal counts: {:?}", c.errors);
     }
 }

@@ -1,19 +1,29 @@
 //! Traffic engines. Every traffic kind implements [`Engine`]: the server side binds
 //! first (so the coordinator can tell clients where to go) and serves until stopped;
-//! the client side generates load at a target until stopped. Engines only move bytes
-//! and record into the job's [`Recorder`]; timing, intervals and the job lifecycle
-//! live in `job.rs`, so no engine has its own copy of those loops.
+//! the client side generates load at a target until stopped.
+//!
+//! Request/response kinds only say how to do one exchange ([`Exchange`]); the
+//! shared [`rr_clients`] driver owns everything else: open- or closed-loop pacing,
+//! latency from the intended send time when a request had to wait for the previous
+//! one (coordinated-omission correction) and service time from the actual send,
+//! schedule keeping, error counting and back-off. Stream kinds pace their writes
+//! with [`Ctx::pacer`]. Servers honour the plan's delay and stall through
+//! [`Ctx::server_pause`].
 
 mod tcp;
+mod udp;
 
 use crate::recorder::Recorder;
+use cnibench_proto::pacing::{self, Pacer};
 use cnibench_proto::plan::{ScenarioSpec, Traffic};
+use cnibench_proto::units::Rate;
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 /// A boxed task future.
@@ -22,12 +32,82 @@ pub type Task = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 /// What an engine's tasks share.
 #[derive(Debug, Clone)]
 pub struct Ctx {
-    /// The scenario being run.
+    /// The scenario being run (for clients, `rate` is this worker's share).
     pub spec: Arc<ScenarioSpec>,
     /// Where measurements go.
     pub rec: Arc<Recorder>,
     /// Cancelled when the engine must stop.
     pub stop: CancellationToken,
+    /// The job's start instant, set when it starts.
+    pub t0: Arc<OnceLock<Instant>>,
+}
+
+impl Ctx {
+    /// A fresh context for `spec`, stopped by `stop`.
+    pub fn new(spec: ScenarioSpec, stop: CancellationToken) -> Ctx {
+        Ctx {
+            spec: Arc::new(spec),
+            rec: Arc::new(Recorder::default()),
+            stop,
+            t0: Arc::new(OnceLock::new()),
+        }
+    }
+
+    /// The start instant (now, if the job has not started: servers before `Start`).
+    pub fn start(&self) -> Instant {
+        *self.t0.get().unwrap_or(&Instant::now())
+    }
+
+    /// The pacer for lane `lane` of `lanes` parallel ones, or `None` in closed loop.
+    /// `unit_bits` converts a bitrate into operations (bits per operation).
+    pub fn pacer(&self, lane: u32, lanes: u32, unit_bits: u64) -> Option<Pacer> {
+        let ops = match self.spec.rate {
+            Rate::Max => return None,
+            Rate::PerSecond(r) => r,
+            Rate::BitsPerSecond(b) => b / unit_bits.max(1) as f64,
+        };
+        let seed =
+            u64::from(lane).wrapping_mul(0x2545_f491_4f6c_dd1d) ^ self.spec.name.len() as u64;
+        Some(Pacer::new(
+            pacing::share(ops, lanes),
+            self.spec.arrival,
+            f64::from(lane) / f64::from(lanes.max(1)),
+            seed,
+        ))
+    }
+
+    /// Wait until `pacer`'s next intended time. `free_since` is when the lane
+    /// finished its previous operation. Returns the intended time and whether the
+    /// lane was still busy then (queueing behind a slow peer, not generator lag).
+    pub async fn pace(&self, pacer: &mut Pacer, free_since: Instant) -> Option<(Instant, bool)> {
+        let due = self.start() + Duration::from_nanos(pacer.next_ns());
+        let queued = due < free_since;
+        if due > Instant::now() {
+            tokio::select! {
+                _ = self.stop.cancelled() => return None,
+                _ = tokio::time::sleep_until(due) => {}
+            }
+        }
+        let lag = Instant::now().saturating_duration_since(due);
+        self.rec.scheduled(queued, lag);
+        Some((due, queued))
+    }
+
+    /// Server side: wait the plan's `server_delay`, and out a stall window.
+    pub async fn server_pause(&self) {
+        if let Some(stall) = self.spec.server_stall
+            && let Some(t0) = self.t0.get()
+        {
+            let (from, to) = (*t0 + stall.at.0, *t0 + stall.at.0 + stall.length.0);
+            let now = Instant::now();
+            if now >= from && now < to {
+                tokio::time::sleep_until(to).await;
+            }
+        }
+        if !self.spec.server_delay.0.is_zero() {
+            tokio::time::sleep(self.spec.server_delay.0).await;
+        }
+    }
 }
 
 /// One traffic kind.
@@ -45,12 +125,88 @@ pub fn for_traffic(t: Traffic) -> Option<Box<dyn Engine>> {
         Traffic::TcpStream => Some(Box::new(tcp::Stream)),
         Traffic::TcpRr => Some(Box::new(tcp::Rr)),
         Traffic::TcpCrr => Some(Box::new(tcp::Crr)),
+        Traffic::UdpStream => Some(Box::new(udp::Stream)),
+        Traffic::UdpRr => Some(Box::new(udp::Rr)),
         _ => None,
     }
 }
 
-/// Pause after a failed connection attempt so a dead target is not hammered.
+/// Pause after a failed attempt so a dead target is not hammered.
 pub(crate) const RETRY_PAUSE: Duration = Duration::from_millis(20);
+
+/// Why one exchange failed.
+#[derive(Debug)]
+pub enum TxError {
+    /// The connection failed; it is dropped and the next exchange reconnects
+    /// after a short pause.
+    Io(io::Error),
+    /// No response within the plan's timeout (datagram kinds): counted as lost.
+    Lost,
+}
+
+impl From<io::Error> for TxError {
+    fn from(e: io::Error) -> Self {
+        TxError::Io(e)
+    }
+}
+
+/// One request/response exchange of a traffic kind. Implementations connect
+/// lazily and keep their connection between calls.
+pub trait Exchange: Send + 'static {
+    /// Do one exchange; returns payload bytes (sent, received).
+    fn exchange(&mut self, ctx: &Ctx) -> impl Future<Output = Result<(u64, u64), TxError>> + Send;
+}
+
+/// Run `ctx.spec.connections` lanes of `make(lane)` exchanges until stopped.
+pub fn rr_clients<E: Exchange>(ctx: Ctx, make: impl Fn(u32) -> E) -> Task {
+    let lanes = ctx.spec.connections;
+    let loops: Vec<_> = (0..lanes)
+        .map(|lane| rr_lane(ctx.clone(), lane, lanes, make(lane)))
+        .collect();
+    Box::pin(fan_out(loops))
+}
+
+async fn rr_lane(ctx: Ctx, lane: u32, lanes: u32, mut ex: impl Exchange) {
+    let mut pacer = ctx.pacer(lane, lanes, 1);
+    let mut free_since = ctx.start();
+    while !ctx.stop.is_cancelled() {
+        // Open loop: latency counts from the intended time only when the request
+        // had to wait for the previous one; the generator's own timer slop is
+        // tracked as lag instead (see `Recorder::scheduled`).
+        let intended = match pacer.as_mut() {
+            None => None,
+            Some(p) => match ctx.pace(p, free_since).await {
+                None => return,
+                Some((due, queued)) => queued.then_some(due),
+            },
+        };
+        let sent = Instant::now();
+        let r = tokio::select! {
+            _ = ctx.stop.cancelled() => return,
+            r = ex.exchange(&ctx) => r,
+        };
+        free_since = Instant::now();
+        match r {
+            Ok((tx, rx)) => {
+                let done = Instant::now();
+                let service = done - sent;
+                match (pacer.is_some(), intended) {
+                    (false, _) => ctx.rec.transaction(service, None, tx, rx),
+                    (true, Some(due)) => ctx.rec.transaction(done - due, Some(service), tx, rx),
+                    (true, None) => ctx.rec.transaction(service, Some(service), tx, rx),
+                }
+            }
+            Err(TxError::Lost) => ctx.rec.error("lost"),
+            Err(TxError::Io(e)) => {
+                ctx.rec.io_error(&e);
+                tokio::select! {
+                    _ = ctx.stop.cancelled() => return,
+                    _ = tokio::time::sleep(RETRY_PAUSE) => {}
+                }
+            }
+        }
+    }
+}
 
 /// Run futures concurrently as tasks until all finish.
 pub(crate) async fn fan_out<F>(futs: Vec<F>)
@@ -62,4 +218,96 @@ where
         set.spawn(f);
     }
     while set.join_next().await.is_some() {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cnibench_proto::plan;
+
+    fn ctx(extra: &str) -> Ctx {
+        let text = format!(
+            "name: t\nscenarios:\n  - {{name: s, traffic: tcp-rr, path: pod-to-pod-cross-node, connections: 2{extra}}}\n"
+        );
+        Ctx::new(
+            plan::load("t.yaml", &text).unwrap().scenarios.remove(0),
+            CancellationToken::new(),
+        )
+    }
+
+    /// An exchange that takes a fixed time, as a server with a fixed delay would.
+    struct Fixed(Duration);
+
+    impl Exchange for Fixed {
+        async fn exchange(&mut self, _ctx: &Ctx) -> Result<(u64, u64), TxError> {
+            tokio::time::sleep(self.0).await;
+            Ok((1, 1))
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn open_loop_keeps_rate_and_corrects_for_a_slow_server() {
+        // 2 lanes x 100/s for 1 s of simulated time against a 30 ms server: each lane
+        // can only do ~33/s, so requests queue and latency grows from the intended time.
+        let c = ctx(", rate: 200/s");
+        c.t0.set(Instant::now()).unwrap();
+        let task = rr_clients(c.clone(), |_| Fixed(Duration::from_millis(30)));
+        let stop = c.stop.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            stop.cancel();
+        });
+        task.await;
+        let w = c.rec.take();
+        let n = w.counters.transactions;
+        assert!((60..=70).contains(&n), "{n} transactions");
+        assert!(
+            w.schedule.queued > 0 && w.schedule.late == 0,
+            "{:?}",
+            w.schedule
+        );
+        // Service time stays 30 ms; corrected latency includes the queueing.
+        assert_eq!(w.service.value_at_quantile(0.99) / 1_000_000, 30);
+        assert!(w.latency.max() > 500_000_000, "max {}", w.latency.max());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn open_loop_at_a_fast_server_sends_on_time() {
+        // 100/s over 2 lanes (a request every 20 ms per lane) against a 2 ms server:
+        // nothing queues, and latency is the service time.
+        let c = ctx(", rate: 100/s");
+        c.t0.set(Instant::now()).unwrap();
+        let task = rr_clients(c.clone(), |_| Fixed(Duration::from_millis(2)));
+        let stop = c.stop.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            stop.cancel();
+        });
+        task.await;
+        let w = c.rec.take();
+        assert!(
+            (99..=101).contains(&w.counters.transactions),
+            "{}",
+            w.counters.transactions
+        );
+        assert_eq!(
+            (w.schedule.queued, w.schedule.late),
+            (0, 0),
+            "{:?}",
+            w.schedule
+        );
+        assert_eq!(w.latency.max() / 1_000_000, 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn server_pause_applies_delay_and_stall() {
+        let c = ctx(", server_delay: 2ms, server_stall: { at: 100ms, for: 500ms }");
+        let t0 = Instant::now();
+        c.t0.set(t0).unwrap();
+        c.server_pause().await;
+        assert_eq!(t0.elapsed(), Duration::from_millis(2));
+        tokio::time::sleep_until(t0 + Duration::from_millis(200)).await;
+        c.server_pause().await;
+        assert_eq!(t0.elapsed(), Duration::from_millis(602));
+    }
 }

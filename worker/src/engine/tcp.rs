@@ -2,12 +2,12 @@
 //! connect-request-response-close (crr, the server closes first, as netperf's
 //! TCP_CRR does, so TIME_WAIT lands on the server side and client ports recycle).
 
-use super::{Ctx, Engine, RETRY_PAUSE, Task, fan_out};
+use super::{Ctx, Engine, Exchange, RETRY_PAUSE, Task, TxError, fan_out, rr_clients};
+use cnibench_proto::pacing::Pacer;
+use cnibench_proto::plan::ScenarioSpec;
 use socket2::{Domain, Protocol, Socket, Type};
-use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::time::Instant;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -67,35 +67,6 @@ where
     })
 }
 
-/// One try at a client's work: returns on error (or, for crr, after each transaction).
-trait Attempt: Send + 'static {
-    fn run(&mut self, ctx: &Ctx) -> impl Future<Output = io::Result<()>> + Send;
-}
-
-/// Run `a` until stopped; on an error, count it, pause and try again.
-async fn until_stopped(ctx: Ctx, mut a: impl Attempt) {
-    while !ctx.stop.is_cancelled() {
-        tokio::select! {
-            _ = ctx.stop.cancelled() => return,
-            r = a.run(&ctx) => if let Err(e) = r {
-                ctx.rec.io_error(&e);
-                tokio::select! {
-                    _ = ctx.stop.cancelled() => return,
-                    _ = tokio::time::sleep(RETRY_PAUSE) => {}
-                }
-            },
-        }
-    }
-}
-
-/// `n` parallel attempt loops, each with its own state from `make`.
-fn clients<A: Attempt>(n: u32, ctx: Ctx, make: impl Fn(&Ctx) -> A) -> Task {
-    let loops: Vec<_> = (0..n)
-        .map(|_| until_stopped(ctx.clone(), make(&ctx)))
-        .collect();
-    Box::pin(fan_out(loops))
-}
-
 /// Read exactly `buf.len()` bytes; `Ok(false)` on a clean EOF before the first byte.
 async fn read_message(s: &mut TcpStream, buf: &mut [u8]) -> io::Result<bool> {
     let mut got = 0;
@@ -113,8 +84,9 @@ async fn read_message(s: &mut TcpStream, buf: &mut [u8]) -> io::Result<bool> {
     Ok(true)
 }
 
-/// Bulk transfer: clients write `message_size` chunks on `streams` connections;
-/// the server counts what it reads (goodput at the receiver).
+/// Bulk transfer: clients write `message_size` chunks on `streams` connections
+/// (paced for a bitrate target); the server counts what it reads (goodput at the
+/// receiver).
 #[derive(Debug)]
 pub struct Stream;
 
@@ -136,24 +108,44 @@ impl Engine for Stream {
     }
 
     fn client(&self, target: SocketAddr, ctx: Ctx) -> Task {
-        clients(ctx.spec.streams, ctx, |ctx| StreamClient {
-            target,
-            buf: vec![0x5a; ctx.spec.message_size.0 as usize],
-        })
+        let streams = ctx.spec.streams;
+        let size = ctx.spec.message_size.0 as usize;
+        let loops: Vec<_> = (0..streams)
+            .map(|lane| {
+                let pacer = ctx.pacer(lane, streams, size as u64 * 8);
+                stream_writer(ctx.clone(), target, vec![0x5a; size], pacer)
+            })
+            .collect();
+        Box::pin(fan_out(loops))
     }
 }
 
-struct StreamClient {
-    target: SocketAddr,
-    buf: Vec<u8>,
-}
-
-impl Attempt for StreamClient {
-    async fn run(&mut self, ctx: &Ctx) -> io::Result<()> {
-        let mut s = connect(self.target, ctx).await?;
+/// Write until stopped, reconnecting after a pause when the connection fails.
+async fn stream_writer(ctx: Ctx, target: SocketAddr, buf: Vec<u8>, mut pacer: Option<Pacer>) {
+    let attempt = async |pacer: &mut Option<Pacer>| -> io::Result<()> {
+        let mut s = connect(target, &ctx).await?;
+        let mut free_since = tokio::time::Instant::now();
         loop {
-            s.write_all(&self.buf).await?;
-            ctx.rec.sent(self.buf.len() as u64);
+            if let Some(p) = pacer.as_mut()
+                && ctx.pace(p, free_since).await.is_none()
+            {
+                return Ok(());
+            }
+            s.write_all(&buf).await?;
+            free_since = tokio::time::Instant::now();
+            ctx.rec.sent(buf.len() as u64);
+        }
+    };
+    while !ctx.stop.is_cancelled() {
+        tokio::select! {
+            _ = ctx.stop.cancelled() => return,
+            r = attempt(&mut pacer) => if let Err(e) = r {
+                ctx.rec.io_error(&e);
+                tokio::select! {
+                    _ = ctx.stop.cancelled() => return,
+                    _ = tokio::time::sleep(RETRY_PAUSE) => {}
+                }
+            },
         }
     }
 }
@@ -170,6 +162,7 @@ impl Engine for Rr {
             let mut req = vec![0u8; ctx.spec.request_size.0 as usize];
             let resp = vec![0xa5_u8; ctx.spec.response_size.0 as usize];
             while read_message(&mut s, &mut req).await? {
+                ctx.server_pause().await;
                 s.write_all(&resp).await?;
                 ctx.rec.served(req.len() as u64, resp.len() as u64);
             }
@@ -179,50 +172,55 @@ impl Engine for Rr {
     }
 
     fn client(&self, target: SocketAddr, ctx: Ctx) -> Task {
-        clients(ctx.spec.connections, ctx, |ctx| RrClient::new(target, ctx))
+        let spec = ctx.spec.clone();
+        rr_clients(ctx, |_| RrClient::new(target, &spec))
     }
 }
 
-/// Buffers of one request/response client connection.
+/// One request/response client connection, kept between exchanges.
 struct RrClient {
     target: SocketAddr,
+    conn: Option<TcpStream>,
     req: Vec<u8>,
     resp: Vec<u8>,
 }
 
 impl RrClient {
-    fn new(target: SocketAddr, ctx: &Ctx) -> Self {
+    fn new(target: SocketAddr, spec: &ScenarioSpec) -> Self {
         RrClient {
             target,
-            req: vec![0x5a; ctx.spec.request_size.0 as usize],
-            resp: vec![0; ctx.spec.response_size.0 as usize],
+            conn: None,
+            req: vec![0x5a; spec.request_size.0 as usize],
+            resp: vec![0; spec.response_size.0 as usize],
         }
     }
 
     /// Send a request and read the whole response on `s`.
-    async fn exchange(&mut self, s: &mut TcpStream) -> io::Result<()> {
-        s.write_all(&self.req).await?;
-        if read_message(s, &mut self.resp).await? {
+    async fn request(s: &mut TcpStream, req: &[u8], resp: &mut [u8]) -> io::Result<()> {
+        s.write_all(req).await?;
+        if read_message(s, resp).await? {
             Ok(())
         } else {
             Err(io::ErrorKind::UnexpectedEof.into())
         }
     }
 
-    fn record(&self, ctx: &Ctx, t0: Instant) {
-        ctx.rec
-            .transaction(t0.elapsed(), self.req.len() as u64, self.resp.len() as u64);
+    fn sizes(&self) -> (u64, u64) {
+        (self.req.len() as u64, self.resp.len() as u64)
     }
 }
 
-impl Attempt for RrClient {
-    async fn run(&mut self, ctx: &Ctx) -> io::Result<()> {
-        let mut s = connect(self.target, ctx).await?;
-        loop {
-            let t0 = Instant::now();
-            self.exchange(&mut s).await?;
-            self.record(ctx, t0);
+impl Exchange for RrClient {
+    async fn exchange(&mut self, ctx: &Ctx) -> Result<(u64, u64), TxError> {
+        let s = match self.conn.as_mut() {
+            Some(s) => s,
+            None => self.conn.insert(connect(self.target, ctx).await?),
+        };
+        if let Err(e) = Self::request(s, &self.req, &mut self.resp).await {
+            self.conn = None;
+            return Err(e.into());
         }
+        Ok(self.sizes())
     }
 }
 
@@ -237,6 +235,7 @@ impl Engine for Crr {
         let task = accept_loop(l, ctx, |mut s, ctx| async move {
             let mut req = vec![0u8; ctx.spec.request_size.0 as usize];
             if read_message(&mut s, &mut req).await? {
+                ctx.server_pause().await;
                 let resp = vec![0xa5_u8; ctx.spec.response_size.0 as usize];
                 s.write_all(&resp).await?;
                 ctx.rec.served(req.len() as u64, resp.len() as u64);
@@ -247,25 +246,23 @@ impl Engine for Crr {
     }
 
     fn client(&self, target: SocketAddr, ctx: Ctx) -> Task {
-        clients(ctx.spec.connections, ctx, |ctx| {
-            CrrClient(RrClient::new(target, ctx))
-        })
+        let spec = ctx.spec.clone();
+        rr_clients(ctx, |_| CrrClient(RrClient::new(target, &spec)))
     }
 }
 
 struct CrrClient(RrClient);
 
-impl Attempt for CrrClient {
-    async fn run(&mut self, ctx: &Ctx) -> io::Result<()> {
-        let t0 = Instant::now();
-        let mut s = connect(self.0.target, ctx).await?;
-        self.0.exchange(&mut s).await?;
+impl Exchange for CrrClient {
+    async fn exchange(&mut self, ctx: &Ctx) -> Result<(u64, u64), TxError> {
+        let c = &mut self.0;
+        let mut s = connect(c.target, ctx).await?;
+        RrClient::request(&mut s, &c.req, &mut c.resp).await?;
         // Wait for the server's close, so the transaction includes teardown.
         let mut one = [0u8; 1];
         if s.read(&mut one).await? != 0 {
-            return Err(io::Error::other("server sent more than the response"));
+            return Err(io::Error::other("server sent more than the response").into());
         }
-        self.0.record(ctx, t0);
-        Ok(())
+        Ok(c.sizes())
     }
 }

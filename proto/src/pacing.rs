@@ -1,0 +1,136 @@
+//! Open-loop pacing without I/O: a [`Pacer`] yields the intended time of each
+//! operation (ns since the job's start), uniformly spaced or as a Poisson process.
+//! The caller sleeps until that time; the intended time is what latency is measured
+//! from when the request had to wait for the previous one (coordinated-omission
+//! correction, as wrk2 does). Tests drive it with plain numbers, no clock.
+
+use serde::{Deserialize, Serialize};
+
+/// How arrivals are spaced in open loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Arrival {
+    /// Evenly spaced.
+    #[default]
+    Uniform,
+    /// Exponential gaps (a Poisson process), like independent users.
+    Poisson,
+}
+
+/// Intended times of successive operations at a fixed mean rate.
+#[derive(Debug, Clone)]
+pub struct Pacer {
+    period_ns: f64,
+    arrival: Arrival,
+    next_ns: f64,
+    rng: u64,
+}
+
+impl Pacer {
+    /// `rate` operations per second; `phase` in [0, 1) shifts the first operation by
+    /// that fraction of a period (so N pacers sharing a rate interleave evenly);
+    /// `seed` makes Poisson gaps reproducible.
+    pub fn new(rate: f64, arrival: Arrival, phase: f64, seed: u64) -> Pacer {
+        let period_ns = if rate > 0.0 {
+            1e9 / rate
+        } else {
+            f64::INFINITY
+        };
+        Pacer {
+            period_ns,
+            arrival,
+            next_ns: period_ns * phase.clamp(0.0, 1.0),
+            rng: seed ^ 0x9e37_79b9_7f4a_7c15,
+        }
+    }
+
+    /// Mean gap between operations, ns.
+    pub fn period_ns(&self) -> f64 {
+        self.period_ns
+    }
+
+    /// Intended time of the next operation, ns since start.
+    pub fn next_ns(&mut self) -> u64 {
+        let at = self.next_ns;
+        let gap = match self.arrival {
+            Arrival::Uniform => self.period_ns,
+            Arrival::Poisson => -self.uniform_open().ln() * self.period_ns,
+        };
+        self.next_ns += gap;
+        at.min(u64::MAX as f64) as u64
+    }
+
+    /// Uniform in (0, 1] from SplitMix64.
+    fn uniform_open(&mut self) -> f64 {
+        self.rng = self.rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^= z >> 31;
+        ((z >> 11) as f64 + 1.0) / (1u64 << 53) as f64
+    }
+}
+
+/// Split a total rate over `parts` pacers: the rate each gets.
+pub fn share(total: f64, parts: u32) -> f64 {
+    total / f64::from(parts.max(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uniform_is_evenly_spaced_and_phased() {
+        let mut p = Pacer::new(1000.0, Arrival::Uniform, 0.5, 1);
+        assert_eq!(p.next_ns(), 500_000);
+        assert_eq!(p.next_ns(), 1_500_000);
+        assert_eq!(p.next_ns(), 2_500_000);
+    }
+
+    #[test]
+    fn interleaved_pacers_reach_the_total_rate() {
+        // 4 pacers sharing 20k/s over one simulated second: 20k intended sends.
+        let n = 4;
+        let mut count = 0;
+        for i in 0..n {
+            let mut p = Pacer::new(
+                share(20_000.0, n),
+                Arrival::Uniform,
+                f64::from(i) / f64::from(n),
+                7,
+            );
+            while p.next_ns() < 1_000_000_000 {
+                count += 1;
+            }
+        }
+        assert_eq!(count, 20_000);
+    }
+
+    #[test]
+    fn poisson_has_the_right_mean_and_spread() {
+        let mut p = Pacer::new(10_000.0, Arrival::Poisson, 0.0, 42);
+        let mut last = p.next_ns();
+        let gaps: Vec<f64> = (0..100_000)
+            .map(|_| {
+                let t = p.next_ns();
+                let g = (t - last) as f64;
+                last = t;
+                g
+            })
+            .collect();
+        let mean = gaps.iter().sum::<f64>() / gaps.len() as f64;
+        let var = gaps.iter().map(|g| (g - mean).powi(2)).sum::<f64>() / gaps.len() as f64;
+        // Exponential: mean 100us, standard deviation equal to the mean.
+        assert!((mean - 100_000.0).abs() < 2_000.0, "mean {mean}");
+        assert!(
+            (var.sqrt() / mean - 1.0).abs() < 0.05,
+            "cv {}",
+            var.sqrt() / mean
+        );
+        // Reproducible from the seed.
+        let mut a = Pacer::new(10.0, Arrival::Poisson, 0.0, 9);
+        let mut b = Pacer::new(10.0, Arrival::Poisson, 0.0, 9);
+        assert_eq!((a.next_ns(), a.next_ns()), (b.next_ns(), b.next_ns()));
+    }
+}

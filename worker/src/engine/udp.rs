@@ -1,0 +1,406 @@
+//! UDP engines. Every datagram starts with a 16-byte header: sequence number and
+//! the sender's send time (unix ns), both big-endian.
+//!
+//! `udp-stream`: clients send datagrams of `message_size` (paced for a bitrate or
+//! packet rate); the server tracks each sender the way iperf3 does: a sequence
+//! gap counts as lost, a late datagram that fills a gap counts as reordered (net
+//! loss = lost - reordered), one seen twice as a duplicate; jitter is the RFC 3550
+//! interarrival jitter, J += (|D| - J) / 16, from send and receive times (clock
+//! offset between the hosts cancels out in D).
+//!
+//! `udp-rr`: one outstanding request per lane; a response that does not come
+//! within the plan's `timeout` counts as lost, never as a latency.
+
+use super::{Ctx, Engine, Exchange, RETRY_PAUSE, Task, TxError, fan_out, rr_clients};
+use crate::job::unix_now_ns;
+use cnibench_proto::pacing::Pacer;
+use cnibench_proto::plan::UDP_HEADER;
+use socket2::{Domain, Protocol, Socket, Type};
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use tokio::net::UdpSocket;
+
+const HEADER: usize = UDP_HEADER as usize;
+/// Socket buffers: deep enough for bursts at multi-Gbit/s rates.
+const SOCKET_BUFFER: usize = 4 << 20;
+/// Sequence numbers remembered per sender to tell duplicates from late arrivals.
+const WINDOW: u64 = 1 << 16;
+
+fn socket(addr: SocketAddr) -> io::Result<UdpSocket> {
+    let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    // Best effort: the kernel caps these at net.core.{r,w}mem_max.
+    let _ = s.set_recv_buffer_size(SOCKET_BUFFER);
+    let _ = s.set_send_buffer_size(SOCKET_BUFFER);
+    s.set_nonblocking(true)?;
+    s.bind(&addr.into())?;
+    UdpSocket::from_std(s.into())
+}
+
+/// A client socket connected to `target` (so ICMP errors surface as send errors).
+async fn client_socket(target: SocketAddr) -> io::Result<UdpSocket> {
+    let any: IpAddr = if target.is_ipv4() {
+        [0, 0, 0, 0].into()
+    } else {
+        [0u16; 8].into()
+    };
+    let s = socket(SocketAddr::new(any, 0))?;
+    s.connect(target).await?;
+    Ok(s)
+}
+
+fn write_header(buf: &mut [u8], seq: u64) {
+    buf[..8].copy_from_slice(&seq.to_be_bytes());
+    buf[8..16].copy_from_slice(&unix_now_ns().to_be_bytes());
+}
+
+fn read_header(buf: &[u8]) -> Option<(u64, i64)> {
+    let seq = u64::from_be_bytes(buf.get(..8)?.try_into().ok()?);
+    let sent = i64::from_be_bytes(buf.get(8..16)?.try_into().ok()?);
+    Some((seq, sent))
+}
+
+/// What a receiver knows about one sender.
+#[derive(Debug, Default)]
+struct Flow {
+    /// Next sequence number expected.
+    next: u64,
+    /// Bitmap of recently seen sequence numbers, indexed by `seq % WINDOW`.
+    seen: Vec<u64>,
+    jitter_ns: f64,
+    last_transit: Option<i64>,
+}
+
+/// How one datagram changed a flow's accounting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Arrival {
+    InOrder,
+    /// Opened a gap of this many datagrams.
+    Gap(u64),
+    Reordered,
+    Duplicate,
+}
+
+impl Flow {
+    fn bit(&mut self, seq: u64) -> (&mut u64, u64) {
+        if self.seen.is_empty() {
+            self.seen = vec![0; (WINDOW / 64) as usize];
+        }
+        let i = seq % WINDOW;
+        (&mut self.seen[(i / 64) as usize], 1 << (i % 64))
+    }
+
+    /// Account for datagram `seq` sent at `sent_ns`, received at `recv_ns`.
+    fn on_datagram(&mut self, seq: u64, sent_ns: i64, recv_ns: i64) -> Arrival {
+        let transit = recv_ns.saturating_sub(sent_ns);
+        if let Some(last) = self.last_transit {
+            let d = transit.saturating_sub(last).unsigned_abs() as f64;
+            self.jitter_ns += (d - self.jitter_ns) / 16.0;
+        }
+        self.last_transit = Some(transit);
+        if seq >= self.next {
+            // Forget the bits of sequence numbers skipped past, then mark this one.
+            for s in self.next.max(seq.saturating_sub(WINDOW - 1))..seq {
+                let (w, m) = self.bit(s);
+                *w &= !m;
+            }
+            let (w, m) = self.bit(seq);
+            *w |= m;
+            let gap = seq - self.next;
+            self.next = seq + 1;
+            return if gap == 0 {
+                Arrival::InOrder
+            } else {
+                Arrival::Gap(gap)
+            };
+        }
+        if self.next - seq > WINDOW {
+            return Arrival::Reordered;
+        }
+        let (w, m) = self.bit(seq);
+        if *w & m != 0 {
+            Arrival::Duplicate
+        } else {
+            *w |= m;
+            Arrival::Reordered
+        }
+    }
+}
+
+/// Sequence-numbered datagram stream.
+#[derive(Debug)]
+pub struct Stream;
+
+impl Engine for Stream {
+    fn serve(&self, ip: IpAddr, ctx: Ctx) -> io::Result<(u16, Task)> {
+        let sock = socket(SocketAddr::new(ip, 0))?;
+        let port = sock.local_addr()?.port();
+        Ok((port, Box::pin(receive(sock, ctx))))
+    }
+
+    fn client(&self, target: SocketAddr, ctx: Ctx) -> Task {
+        let streams = ctx.spec.streams;
+        let size = ctx.spec.message_size.0 as usize;
+        let loops: Vec<_> = (0..streams)
+            .map(|lane| {
+                send_stream(
+                    ctx.clone(),
+                    target,
+                    size,
+                    ctx.pacer(lane, streams, size as u64 * 8),
+                )
+            })
+            .collect();
+        Box::pin(fan_out(loops))
+    }
+}
+
+async fn receive(sock: UdpSocket, ctx: Ctx) {
+    let mut flows: HashMap<SocketAddr, Flow> = HashMap::new();
+    let mut buf = vec![0u8; 65_536];
+    loop {
+        let (n, from) = tokio::select! {
+            _ = ctx.stop.cancelled() => return,
+            r = sock.recv_from(&mut buf) => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    ctx.rec.io_error(&e);
+                    continue;
+                }
+            },
+        };
+        let Some((seq, sent)) = read_header(&buf[..n]) else {
+            ctx.rec.error("short-datagram");
+            continue;
+        };
+        let flow = flows.entry(from).or_default();
+        let arrival = flow.on_datagram(seq, sent, unix_now_ns());
+        let jitter = flow.jitter_ns as u64;
+        let has_jitter = flow.last_transit.is_some() && seq > 0;
+        if arrival != Arrival::Duplicate {
+            ctx.rec.received(n as u64);
+        }
+        ctx.rec.udp(|u| {
+            match arrival {
+                Arrival::InOrder => u.received += 1,
+                Arrival::Gap(g) => {
+                    u.received += 1;
+                    u.lost += g;
+                }
+                Arrival::Reordered => {
+                    u.received += 1;
+                    u.reordered += 1;
+                }
+                Arrival::Duplicate => u.duplicates += 1,
+            }
+            if has_jitter {
+                u.jitter_ns = Some(u.jitter_ns.unwrap_or(0).max(jitter));
+            }
+        });
+    }
+}
+
+async fn send_stream(ctx: Ctx, target: SocketAddr, size: usize, mut pacer: Option<Pacer>) {
+    let mut buf = vec![0x5a_u8; size.max(HEADER)];
+    let mut seq = 0u64;
+    let sock = loop {
+        match client_socket(target).await {
+            Ok(s) => break s,
+            Err(e) => {
+                ctx.rec.io_error(&e);
+                tokio::select! {
+                    _ = ctx.stop.cancelled() => return,
+                    _ = tokio::time::sleep(RETRY_PAUSE) => {}
+                }
+            }
+        }
+    };
+    ctx.rec.connection();
+    let mut free_since = tokio::time::Instant::now();
+    while !ctx.stop.is_cancelled() {
+        if let Some(p) = pacer.as_mut()
+            && ctx.pace(p, free_since).await.is_none()
+        {
+            return;
+        }
+        write_header(&mut buf, seq);
+        let r = tokio::select! {
+            _ = ctx.stop.cancelled() => return,
+            r = sock.send(&buf) => r,
+        };
+        free_since = tokio::time::Instant::now();
+        match r {
+            Ok(n) => {
+                seq += 1;
+                ctx.rec.sent(n as u64);
+            }
+            // ICMP unreachable from an earlier datagram: count it and keep going.
+            Err(e) => {
+                ctx.rec.io_error(&e);
+                tokio::time::sleep(RETRY_PAUSE).await;
+            }
+        }
+    }
+}
+
+/// Datagram request/response.
+#[derive(Debug)]
+pub struct Rr;
+
+impl Engine for Rr {
+    fn serve(&self, ip: IpAddr, ctx: Ctx) -> io::Result<(u16, Task)> {
+        let sock = Arc::new(socket(SocketAddr::new(ip, 0))?);
+        let port = sock.local_addr()?.port();
+        Ok((port, Box::pin(answer(sock, ctx))))
+    }
+
+    fn client(&self, target: SocketAddr, ctx: Ctx) -> Task {
+        let (req, resp) = (
+            ctx.spec.request_size.0 as usize,
+            ctx.spec.response_size.0 as usize,
+        );
+        rr_clients(ctx, move |_| RrClient {
+            target,
+            sock: None,
+            seq: 0,
+            req: vec![0x5a; req],
+            resp: vec![0; resp.max(HEADER)],
+        })
+    }
+}
+
+async fn answer(sock: Arc<UdpSocket>, ctx: Ctx) {
+    let mut buf = vec![0u8; 65_536];
+    let resp_len = (ctx.spec.response_size.0 as usize).max(HEADER);
+    let pausing = !ctx.spec.server_delay.0.is_zero() || ctx.spec.server_stall.is_some();
+    loop {
+        let (n, from) = tokio::select! {
+            _ = ctx.stop.cancelled() => return,
+            r = sock.recv_from(&mut buf) => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    ctx.rec.io_error(&e);
+                    continue;
+                }
+            },
+        };
+        if n < HEADER {
+            ctx.rec.error("short-datagram");
+            continue;
+        }
+        let mut resp = vec![0xa5_u8; resp_len];
+        resp[..HEADER].copy_from_slice(&buf[..HEADER]);
+        let (sock, ctx2) = (sock.clone(), ctx.clone());
+        let reply = async move {
+            ctx2.server_pause().await;
+            match sock.send_to(&resp, from).await {
+                Ok(sent) => ctx2.rec.served(n as u64, sent as u64),
+                Err(e) => ctx2.rec.io_error(&e),
+            }
+        };
+        // A delayed answer must not hold up the others.
+        if pausing {
+            tokio::spawn(reply);
+        } else {
+            reply.await;
+        }
+    }
+}
+
+struct RrClient {
+    target: SocketAddr,
+    sock: Option<UdpSocket>,
+    seq: u64,
+    req: Vec<u8>,
+    resp: Vec<u8>,
+}
+
+impl Exchange for RrClient {
+    async fn exchange(&mut self, ctx: &Ctx) -> Result<(u64, u64), TxError> {
+        let sock = match self.sock.as_mut() {
+            Some(s) => s,
+            None => {
+                let s = client_socket(self.target).await?;
+                ctx.rec.connection();
+                self.sock.insert(s)
+            }
+        };
+        self.seq += 1;
+        write_header(&mut self.req, self.seq);
+        sock.send(&self.req).await?;
+        let wait = async {
+            loop {
+                let n = sock.recv(&mut self.resp).await?;
+                // Answers to earlier, timed-out requests are skipped.
+                if read_header(&self.resp[..n]).is_some_and(|(s, _)| s == self.seq) {
+                    return Ok::<usize, io::Error>(n);
+                }
+            }
+        };
+        match tokio::time::timeout(ctx.spec.timeout.0, wait).await {
+            Ok(Ok(n)) => Ok((self.req.len() as u64, n as u64)),
+            Ok(Err(e)) => Err(e.into()),
+            Err(_) => Err(TxError::Lost),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loss_reorder_duplicates_like_iperf3() {
+        let mut f = Flow::default();
+        let seqs = [0u64, 1, 2, 5, 3, 3, 6, 4];
+        let got: Vec<Arrival> = seqs.iter().map(|&s| f.on_datagram(s, 0, 100)).collect();
+        use Arrival::*;
+        assert_eq!(
+            got,
+            vec![
+                InOrder,
+                InOrder,
+                InOrder,
+                Gap(2),
+                Reordered,
+                Duplicate,
+                InOrder,
+                Reordered
+            ]
+        );
+        // Net loss = gaps opened - gaps filled = 2 - 2 = 0.
+    }
+
+    #[test]
+    fn jitter_follows_rfc3550() {
+        let mut f = Flow::default();
+        // Transit alternates 100us / 300us: |D| = 200us each time after the first.
+        for (i, transit) in [100_000i64, 300_000, 100_000, 300_000]
+            .into_iter()
+            .enumerate()
+        {
+            f.on_datagram(i as u64, 0, transit);
+        }
+        // J1 = 200/16, J2 = J1 + (200 - J1)/16, J3 likewise.
+        let mut j = 0.0f64;
+        for _ in 0..3 {
+            j += (200_000.0 - j) / 16.0;
+        }
+        assert!((f.jitter_ns - j).abs() < 1.0, "{} vs {j}", f.jitter_ns);
+    }
+
+    #[test]
+    fn far_jumps_do_not_misreport_duplicates() {
+        let mut f = Flow::default();
+        f.on_datagram(0, 0, 0);
+        assert_eq!(
+            f.on_datagram(3 * WINDOW, 0, 0),
+            Arrival::Gap(3 * WINDOW - 1)
+        );
+        // An old sequence number beyond the window is a late arrival, not a duplicate.
+        assert_eq!(f.on_datagram(5, 0, 0), Arrival::Reordered);
+        assert_eq!(f.on_datagram(3 * WINDOW - 1, 0, 0), Arrival::Reordered);
+        assert_eq!(f.on_datagram(3 * WINDOW - 1, 0, 0), Arrival::Duplicate);
+    }
+}
