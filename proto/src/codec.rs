@@ -200,6 +200,7 @@ mod tests {
                     transactions: 3,
                     connections: 4,
                     errors,
+                    status: BTreeMap::from([("2xx".to_string(), 3)]),
                 },
                 schedule: ScheduleStats {
                     intended: 5,

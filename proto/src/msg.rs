@@ -185,8 +185,10 @@ pub struct Counters {
     pub transactions: u64,
     /// Connections established.
     pub connections: u64,
-    /// Failures by kind (`connect-refused`, `reset`, `timeout`, ...).
+    /// Failures by kind (`connect-refused`, `reset`, `timeout`, `http-5xx`, ...).
     pub errors: BTreeMap<String, u64>,
+    /// HTTP responses by status class (`2xx`, `3xx`, `4xx`, `5xx`).
+    pub status: BTreeMap<String, u64>,
 }
 
 impl Counters {
@@ -198,6 +200,9 @@ impl Counters {
         self.connections += o.connections;
         for (k, v) in &o.errors {
             *self.errors.entry(k.clone()).or_default() += v;
+        }
+        for (k, v) in &o.status {
+            *self.status.entry(k.clone()).or_default() += v;
         }
     }
 

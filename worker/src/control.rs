@@ -203,12 +203,12 @@ async fn session(
                     })
                 } else {
                     match job::prepare(j, cfg.info.data_ip, &jobs_token) {
-                        Ok((p, port)) => {
+                        Ok((p, port, cert)) => {
                             prepared.insert(id, p);
                             Some(Msg::Ready {
                                 job: id,
                                 port,
-                                cert: Vec::new(),
+                                cert,
                             })
                         }
                         Err(error) => Some(Msg::Failed { job: id, error }),

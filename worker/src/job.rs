@@ -12,6 +12,7 @@ use crate::engine::{self, Ctx, Engine};
 use cnibench_proto::hist;
 use cnibench_proto::msg::{IntervalReport, Job, Msg, Role};
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -41,34 +42,36 @@ impl std::fmt::Debug for Prepared {
     }
 }
 
-/// Set a job up: servers bind on `data_ip` and start accepting. Returns the bound port.
+/// Set a job up: servers bind on `data_ip` and start accepting. Returns the bound
+/// port and the certificate clients must trust (TLS kinds, else empty).
 pub fn prepare(
     job: Job,
     data_ip: IpAddr,
     session: &CancellationToken,
-) -> Result<(Prepared, u16), String> {
+) -> Result<(Prepared, u16, Vec<u8>), String> {
     let engine = engine::for_traffic(job.scenario.traffic).ok_or_else(|| {
         format!(
             "traffic `{}` is not implemented by this worker",
             job.scenario.traffic
         )
     })?;
-    let ctx = Ctx::new(job.scenario.clone(), session.child_token());
-    let (server, port) = match job.role {
+    let mut ctx = Ctx::new(job.scenario.clone(), session.child_token());
+    ctx.server_cert = Arc::new(job.server_cert.clone());
+    let (server, port, cert) = match job.role {
         Role::Server => {
-            let (port, task) = engine.serve(data_ip, ctx.clone()).map_err(|e| {
+            let served = engine.serve(data_ip, ctx.clone()).map_err(|e| {
                 format!(
                     "cannot bind a {} server on {data_ip}: {e}",
                     job.scenario.traffic
                 )
             })?;
-            (Some(tokio::spawn(task)), port)
+            (Some(tokio::spawn(served.task)), served.port, served.cert)
         }
         Role::Client => {
             if job.target.is_none() {
                 return Err("client job without a target".into());
             }
-            (None, 0)
+            (None, 0, Vec::new())
         }
     };
     let finish = session.child_token();
@@ -81,6 +84,7 @@ pub fn prepare(
             finish,
         },
         port,
+        cert,
     ))
 }
 

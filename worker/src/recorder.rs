@@ -136,6 +136,11 @@ impl Recorder {
         self.with(|w| *w.counters.errors.entry(kind.to_string()).or_default() += 1);
     }
 
+    /// An HTTP response of status class `class` (`2xx`...).
+    pub fn status(&self, class: &str) {
+        self.with(|w| *w.counters.status.entry(class.to_string()).or_default() += 1);
+    }
+
     /// A failed I/O operation, classified. While draining, the resets and EOFs that
     /// clients cause by dropping connections at their deadline are not failures.
     pub fn io_error(&self, e: &io::Error) {

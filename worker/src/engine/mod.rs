@@ -40,6 +40,8 @@ pub struct Ctx {
     pub stop: CancellationToken,
     /// The job's start instant, set when it starts.
     pub t0: Arc<OnceLock<Instant>>,
+    /// Certificate (DER) the server reported (QUIC): the only one a client trusts.
+    pub server_cert: Arc<Vec<u8>>,
 }
 
 impl Ctx {
@@ -50,6 +52,7 @@ impl Ctx {
             rec: Arc::new(Recorder::default()),
             stop,
             t0: Arc::new(OnceLock::new()),
+            server_cert: Arc::new(Vec::new()),
         }
     }
 
@@ -110,11 +113,40 @@ impl Ctx {
     }
 }
 
+/// A bound server.
+pub struct Served {
+    /// Port chosen by the kernel.
+    pub port: u16,
+    /// Certificate (DER) clients must trust, for kinds that use TLS; else empty.
+    pub cert: Vec<u8>,
+    /// Serves until `ctx.stop`.
+    pub task: Task,
+}
+
+impl Served {
+    /// A plain (no TLS) server.
+    pub fn plain(port: u16, task: Task) -> Served {
+        Served {
+            port,
+            cert: Vec::new(),
+            task,
+        }
+    }
+}
+
+impl std::fmt::Debug for Served {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Served")
+            .field("port", &self.port)
+            .field("cert_len", &self.cert.len())
+            .finish()
+    }
+}
+
 /// One traffic kind.
 pub trait Engine: Send + Sync {
-    /// Bind the server on `ip` (port chosen by the kernel) and return the bound port
-    /// and the task that serves until `ctx.stop`.
-    fn serve(&self, ip: IpAddr, ctx: Ctx) -> io::Result<(u16, Task)>;
+    /// Bind the server on `ip` (port chosen by the kernel); it serves until `ctx.stop`.
+    fn serve(&self, ip: IpAddr, ctx: Ctx) -> io::Result<Served>;
     /// The client task: load against `target` until `ctx.stop`.
     fn client(&self, target: SocketAddr, ctx: Ctx) -> Task;
 }
@@ -157,9 +189,10 @@ pub trait Exchange: Send + 'static {
     fn exchange(&mut self, ctx: &Ctx) -> impl Future<Output = Result<(u64, u64), TxError>> + Send;
 }
 
-/// Run `ctx.spec.connections` lanes of `make(lane)` exchanges until stopped.
-pub fn rr_clients<E: Exchange>(ctx: Ctx, make: impl Fn(u32) -> E) -> Task {
-    let lanes = ctx.spec.connections;
+/// Run `lanes` concurrent lanes of `make(lane)` exchanges until stopped (one lane
+/// per connection, or per stream for multiplexing kinds); the rate is split
+/// evenly over the lanes.
+pub fn rr_clients<E: Exchange>(ctx: Ctx, lanes: u32, make: impl Fn(u32) -> E) -> Task {
     let loops: Vec<_> = (0..lanes)
         .map(|lane| rr_lane(ctx.clone(), lane, lanes, make(lane)))
         .collect();
@@ -251,7 +284,7 @@ mod tests {
         // can only do ~33/s, so requests queue and latency grows from the intended time.
         let c = ctx(", rate: 200/s");
         c.t0.set(Instant::now()).unwrap();
-        let task = rr_clients(c.clone(), |_| Fixed(Duration::from_millis(30)));
+        let task = rr_clients(c.clone(), 2, |_| Fixed(Duration::from_millis(30)));
         let stop = c.stop.clone();
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_secs(1)).await;
@@ -277,7 +310,7 @@ mod tests {
         // nothing queues, and latency is the service time.
         let c = ctx(", rate: 100/s");
         c.t0.set(Instant::now()).unwrap();
-        let task = rr_clients(c.clone(), |_| Fixed(Duration::from_millis(2)));
+        let task = rr_clients(c.clone(), 2, |_| Fixed(Duration::from_millis(2)));
         let stop = c.stop.clone();
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_secs(1)).await;

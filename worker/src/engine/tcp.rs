@@ -2,7 +2,7 @@
 //! connect-request-response-close (crr, the server closes first, as netperf's
 //! TCP_CRR does, so TIME_WAIT lands on the server side and client ports recycle).
 
-use super::{Ctx, Engine, Exchange, RETRY_PAUSE, Task, TxError, fan_out, rr_clients};
+use super::{Ctx, Engine, Exchange, RETRY_PAUSE, Served, Task, TxError, fan_out, rr_clients};
 use cnibench_proto::pacing::Pacer;
 use cnibench_proto::plan::ScenarioSpec;
 use socket2::{Domain, Protocol, Socket, Type};
@@ -91,7 +91,7 @@ async fn read_message(s: &mut TcpStream, buf: &mut [u8]) -> io::Result<bool> {
 pub struct Stream;
 
 impl Engine for Stream {
-    fn serve(&self, ip: IpAddr, ctx: Ctx) -> io::Result<(u16, Task)> {
+    fn serve(&self, ip: IpAddr, ctx: Ctx) -> io::Result<Served> {
         let l = listen(ip)?;
         let port = l.local_addr()?.port();
         let task = accept_loop(l, ctx, |mut s, ctx| async move {
@@ -104,7 +104,7 @@ impl Engine for Stream {
                 ctx.rec.received(n as u64);
             }
         });
-        Ok((port, task))
+        Ok(Served::plain(port, task))
     }
 
     fn client(&self, target: SocketAddr, ctx: Ctx) -> Task {
@@ -155,7 +155,7 @@ async fn stream_writer(ctx: Ctx, target: SocketAddr, buf: Vec<u8>, mut pacer: Op
 pub struct Rr;
 
 impl Engine for Rr {
-    fn serve(&self, ip: IpAddr, ctx: Ctx) -> io::Result<(u16, Task)> {
+    fn serve(&self, ip: IpAddr, ctx: Ctx) -> io::Result<Served> {
         let l = listen(ip)?;
         let port = l.local_addr()?.port();
         let task = accept_loop(l, ctx, |mut s, ctx| async move {
@@ -168,12 +168,12 @@ impl Engine for Rr {
             }
             Ok(())
         });
-        Ok((port, task))
+        Ok(Served::plain(port, task))
     }
 
     fn client(&self, target: SocketAddr, ctx: Ctx) -> Task {
         let spec = ctx.spec.clone();
-        rr_clients(ctx, |_| RrClient::new(target, &spec))
+        rr_clients(ctx, spec.connections, |_| RrClient::new(target, &spec))
     }
 }
 
@@ -229,7 +229,7 @@ impl Exchange for RrClient {
 pub struct Crr;
 
 impl Engine for Crr {
-    fn serve(&self, ip: IpAddr, ctx: Ctx) -> io::Result<(u16, Task)> {
+    fn serve(&self, ip: IpAddr, ctx: Ctx) -> io::Result<Served> {
         let l = listen(ip)?;
         let port = l.local_addr()?.port();
         let task = accept_loop(l, ctx, |mut s, ctx| async move {
@@ -242,12 +242,14 @@ impl Engine for Crr {
             }
             Ok(())
         });
-        Ok((port, task))
+        Ok(Served::plain(port, task))
     }
 
     fn client(&self, target: SocketAddr, ctx: Ctx) -> Task {
         let spec = ctx.spec.clone();
-        rr_clients(ctx, |_| CrrClient(RrClient::new(target, &spec)))
+        rr_clients(ctx, spec.connections, |_| {
+            CrrClient(RrClient::new(target, &spec))
+        })
     }
 }
 

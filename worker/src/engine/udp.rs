@@ -11,7 +11,7 @@
 //! `udp-rr`: one outstanding request per lane; a response that does not come
 //! within the plan's `timeout` counts as lost, never as a latency.
 
-use super::{Ctx, Engine, Exchange, RETRY_PAUSE, Task, TxError, fan_out, rr_clients};
+use super::{Ctx, Engine, Exchange, RETRY_PAUSE, Served, Task, TxError, fan_out, rr_clients};
 use crate::job::unix_now_ns;
 use cnibench_proto::pacing::Pacer;
 use cnibench_proto::plan::UDP_HEADER;
@@ -133,10 +133,10 @@ impl Flow {
 pub struct Stream;
 
 impl Engine for Stream {
-    fn serve(&self, ip: IpAddr, ctx: Ctx) -> io::Result<(u16, Task)> {
+    fn serve(&self, ip: IpAddr, ctx: Ctx) -> io::Result<Served> {
         let sock = socket(SocketAddr::new(ip, 0))?;
         let port = sock.local_addr()?.port();
-        Ok((port, Box::pin(receive(sock, ctx))))
+        Ok(Served::plain(port, Box::pin(receive(sock, ctx))))
     }
 
     fn client(&self, target: SocketAddr, ctx: Ctx) -> Task {
@@ -249,10 +249,10 @@ async fn send_stream(ctx: Ctx, target: SocketAddr, size: usize, mut pacer: Optio
 pub struct Rr;
 
 impl Engine for Rr {
-    fn serve(&self, ip: IpAddr, ctx: Ctx) -> io::Result<(u16, Task)> {
+    fn serve(&self, ip: IpAddr, ctx: Ctx) -> io::Result<Served> {
         let sock = Arc::new(socket(SocketAddr::new(ip, 0))?);
         let port = sock.local_addr()?.port();
-        Ok((port, Box::pin(answer(sock, ctx))))
+        Ok(Served::plain(port, Box::pin(answer(sock, ctx))))
     }
 
     fn client(&self, target: SocketAddr, ctx: Ctx) -> Task {
@@ -260,7 +260,8 @@ impl Engine for Rr {
             ctx.spec.request_size.0 as usize,
             ctx.spec.response_size.0 as usize,
         );
-        rr_clients(ctx, move |_| RrClient {
+        let lanes = ctx.spec.connections;
+        rr_clients(ctx, lanes, move |_| RrClient {
             target,
             sock: None,
             seq: 0,
