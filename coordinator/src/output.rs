@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 /// Columns of `summary.csv` (documented in the README; append, never reorder).
-pub const CSV_HEADER: &str = "cni,scenario,traffic,path,repetitions,status,throughput_gbps,rps,cps,p50_us,p90_us,p99_us,p999_us,max_us,errors,flags";
+pub const CSV_HEADER: &str = "cni,scenario,traffic,path,repetitions,status,throughput_gbps,rps,cps,p50_us,p90_us,p99_us,p999_us,max_us,errors,flags,loss_pct,jitter_us,node_cores,cpu_cores_per_gbps,cpu_cores_per_10k_rps,cpu_cores_per_1k_cps,client_saturated";
 
 fn opt(v: Option<f64>, digits: usize) -> String {
     v.map(|x| format!("{x:.digits$}")).unwrap_or_default()
@@ -39,7 +39,7 @@ pub fn summary_csv(r: &RunResult) -> String {
                     .map(move |f| format!("rep{}: {f}", rep.repetition))
             })
             .collect();
-        let _ = writeln!(
+        let _ = write!(
             out,
             "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             csv_field(&s.cni),
@@ -58,6 +58,18 @@ pub fn summary_csv(r: &RunResult) -> String {
             opt(us(lat.map(|l| l.max)), 1),
             m.errors,
             csv_field(&flags.join("; ")),
+        );
+        let med = |x: &Option<crate::result::Stat>| x.as_ref().map(|t| t.median);
+        let _ = writeln!(
+            out,
+            ",{},{},{},{},{},{},{}",
+            opt(med(&m.loss_pct), 3),
+            opt(med(&m.jitter_ns).map(|j| j / 1000.0), 1),
+            opt(med(&m.node_cores), 3),
+            opt(med(&m.cores_per_gbps), 4),
+            opt(med(&m.cores_per_10k_rps), 4),
+            opt(med(&m.cores_per_1k_cps), 4),
+            m.client_saturated,
         );
     }
     out
@@ -81,11 +93,24 @@ pub fn fmt_ns(ns: u64) -> String {
     }
 }
 
+/// Normalized CPU cost in the unit that fits the traffic kind.
+fn cpu_cost_cell(m: &crate::result::Summary) -> String {
+    let pick = [
+        (&m.cores_per_gbps, "c/Gbps"),
+        (&m.cores_per_10k_rps, "c/10k"),
+        (&m.cores_per_1k_cps, "c/1kcps"),
+    ];
+    pick.iter()
+        .find_map(|(s, unit)| s.as_ref().map(|s| format!("{:.2}{unit}", s.median)))
+        .unwrap_or_else(|| "-".into())
+}
+
 /// The table printed at the end of a run.
 pub fn table(r: &RunResult) -> String {
     let mut rows = vec![
         [
-            "scenario", "cni", "reps", "Gbit/s", "req/s", "p50", "p99", "p99.9", "errors", "status",
+            "scenario", "cni", "reps", "Gbit/s", "req/s", "p50", "p99", "p99.9", "loss%", "cpu",
+            "errors", "status",
         ]
         .map(String::from)
         .to_vec(),
@@ -108,8 +133,16 @@ pub fn table(r: &RunResult) -> String {
             lat.map_or_else(dash, |l| fmt_ns(l.p50)),
             lat.map_or_else(dash, |l| fmt_ns(l.p99)),
             lat.map_or_else(dash, |l| fmt_ns(l.p999)),
+            m.loss_pct
+                .as_ref()
+                .map_or_else(dash, |l| format!("{:.2}", l.median)),
+            cpu_cost_cell(m),
             m.errors.to_string(),
-            status_str(m.status).to_string(),
+            if m.client_saturated && m.status == Status::Ok {
+                "saturated".to_string()
+            } else {
+                status_str(m.status).to_string()
+            },
         ]);
     }
     let widths: Vec<usize> = (0..rows[0].len())

@@ -179,6 +179,8 @@ pub struct RepResult {
     pub histogram: Option<String>,
     /// Datagram loss and jitter (udp kinds).
     pub udp: Option<UdpResult>,
+    /// CPU cost, from the same intervals as the throughput.
+    pub cpu: Option<CpuCost>,
     /// Open-loop schedule keeping over the measured intervals (client side).
     pub schedule: ScheduleStats,
     /// Client counters over the measured intervals (all client workers).
@@ -214,11 +216,157 @@ pub struct IntervalResult {
     pub loss_pct: Option<f64>,
     /// Largest RFC 3550 jitter seen in the interval, ns (udp-stream).
     pub jitter_ns: Option<u64>,
+    /// Node-wide busy cores in this interval (machines counted once, no baseline
+    /// subtracted).
+    pub node_cores: Option<f64>,
     /// Failures of any kind, both sides.
     pub errors: u64,
     /// This interval's client latency histogram, HdrHistogram V2 compressed, base64
     /// (what `.hlog` files are written from).
     pub histogram: Option<String>,
+}
+
+/// CPU cost of a repetition over its measured intervals, in cores (CPU seconds
+/// per second).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CpuCost {
+    /// Client worker processes (all client workers).
+    pub client_process_cores: Option<f64>,
+    /// Server worker process.
+    pub server_process_cores: Option<f64>,
+    /// Node-wide busy time (user, system, irq, softirq) above the idle baseline,
+    /// summed over the distinct machines involved.
+    pub node_cores: Option<f64>,
+    /// The softirq part of it (much of the network datapath).
+    pub node_softirq_cores: Option<f64>,
+    /// Busy cores measured in the idle window before the traffic (subtracted).
+    pub baseline_node_cores: Option<f64>,
+    /// Client and server ran on one machine: node CPU covers both ends, once.
+    pub shared_machine: bool,
+    /// node_cores per Gbit/s of goodput (stream kinds).
+    pub cores_per_gbps: Option<f64>,
+    /// node_cores per 10k requests/s (request/response kinds).
+    pub cores_per_10k_rps: Option<f64>,
+    /// node_cores per 1k connections/s (crr).
+    pub cores_per_1k_cps: Option<f64>,
+}
+
+fn busy_ns(u: &CpuUsage) -> Option<(u64, u64)> {
+    u.node.map(|n| {
+        (
+            n.user_ns + n.system_ns + n.irq_ns + n.softirq_ns,
+            n.softirq_ns,
+        )
+    })
+}
+
+/// Compute the CPU cost from the same measured intervals as the throughput.
+fn cpu_cost(
+    spec: &ScenarioSpec,
+    c: &Collected,
+    throughput_bps: Option<f64>,
+    rps: Option<f64>,
+    cps: Option<f64>,
+) -> Option<CpuCost> {
+    let measured = |j: &JobData| {
+        j.reports
+            .iter()
+            .filter(|r| !r.warmup)
+            .filter_map(|r| r.cpu)
+            .collect::<Vec<_>>()
+    };
+    let cores = |ns: u64, window: u64| (window > 0).then(|| ns as f64 / window as f64);
+    let process = |role: Role| -> Option<f64> {
+        let per_job: Vec<f64> = c
+            .jobs
+            .iter()
+            .filter(|j| j.role == role)
+            .filter_map(|j| {
+                let m = measured(j);
+                let ns: Option<u64> = m.iter().map(|u| u.process_ns).sum();
+                cores(ns?, m.iter().map(|u| u.window_ns).sum())
+            })
+            .collect();
+        (!per_job.is_empty()).then(|| per_job.iter().sum())
+    };
+    // Node counters: one job per machine speaks for it.
+    let mut machines: Vec<&str> = Vec::new();
+    let (mut node, mut softirq, mut base) = (None::<f64>, None::<f64>, None::<f64>);
+    for j in &c.jobs {
+        let key = j.machine.as_deref().unwrap_or(j.worker.as_str());
+        if machines.contains(&key) {
+            continue;
+        }
+        let m = measured(j);
+        let window: u64 = m.iter().map(|u| u.window_ns).sum();
+        let sums = m
+            .iter()
+            .map(busy_ns)
+            .try_fold((0u64, 0u64), |(b, s), x| x.map(|(xb, xs)| (b + xb, s + xs)))
+            .filter(|_| !m.is_empty());
+        let Some((busy, soft)) = sums else { continue };
+        machines.push(key);
+        let idle_busy = j
+            .baseline
+            .and_then(|b| busy_ns(&b).and_then(|(x, _)| cores(x, b.window_ns)))
+            .unwrap_or(0.0);
+        let add = |acc: &mut Option<f64>, v: Option<f64>| {
+            if let Some(v) = v {
+                *acc = Some(acc.unwrap_or(0.0) + v);
+            }
+        };
+        add(
+            &mut node,
+            cores(busy, window).map(|x| (x - idle_busy).max(0.0)),
+        );
+        add(&mut softirq, cores(soft, window));
+        add(&mut base, Some(idle_busy));
+    }
+    let client_process_cores = process(Role::Client);
+    let server_process_cores = process(Role::Server);
+    if node.is_none() && client_process_cores.is_none() && server_process_cores.is_none() {
+        return None;
+    }
+    let per = |unit: Option<f64>, scale: f64| match (node, unit) {
+        (Some(n), Some(u)) if u > 0.0 => Some(n / (u / scale)),
+        _ => None,
+    };
+    let stream = spec.traffic.is_stream();
+    Some(CpuCost {
+        client_process_cores,
+        server_process_cores,
+        node_cores: node,
+        node_softirq_cores: softirq,
+        baseline_node_cores: base,
+        shared_machine: machines.len() < c.jobs.len()
+            || c.jobs.windows(2).any(|w| w[0].worker == w[1].worker),
+        cores_per_gbps: per(throughput_bps.filter(|_| stream), 1e9),
+        cores_per_10k_rps: per(
+            rps.filter(|_| !spec.traffic.connects_per_transaction()),
+            1e4,
+        ),
+        cores_per_1k_cps: per(cps, 1e3),
+    })
+}
+
+/// Node busy cores in interval `seq`, each machine counted once.
+fn interval_node_cores(c: &Collected, seq: u32) -> Option<f64> {
+    let mut seen: Vec<&str> = Vec::new();
+    let mut total = None;
+    for j in &c.jobs {
+        let key = j.machine.as_deref().unwrap_or(j.worker.as_str());
+        let Some(u) = j.reports.iter().find(|r| r.seq == seq).and_then(|r| r.cpu) else {
+            continue;
+        };
+        if seen.contains(&key) || u.window_ns == 0 {
+            continue;
+        }
+        if let Some((busy, _)) = busy_ns(&u) {
+            seen.push(key);
+            total = Some(total.unwrap_or(0.0) + busy as f64 / u.window_ns as f64);
+        }
+    }
+    total
 }
 
 /// Datagram accounting of a repetition.
@@ -298,6 +446,14 @@ pub struct Summary {
     pub jitter_ns: Option<Stat>,
     /// Some repetition's generator could not keep its schedule.
     pub client_saturated: bool,
+    /// Node cores above the idle baseline over repetitions.
+    pub node_cores: Option<Stat>,
+    /// Node cores per Gbit/s over repetitions (stream kinds).
+    pub cores_per_gbps: Option<Stat>,
+    /// Node cores per 10k requests/s over repetitions.
+    pub cores_per_10k_rps: Option<Stat>,
+    /// Node cores per 1k connections/s over repetitions (crr).
+    pub cores_per_1k_cps: Option<Stat>,
     /// Failures of any kind over all repetitions.
     pub errors: u64,
 }
@@ -315,6 +471,10 @@ pub struct JobData {
     pub done: Option<u32>,
     /// CPU use in the idle window before the job's traffic.
     pub baseline: Option<CpuUsage>,
+    /// Machine identity (kernel boot id): jobs with the same one share node CPU.
+    pub machine: Option<String>,
+    /// CPUs of the worker's machine.
+    pub cpus: u32,
 }
 
 /// What the coordinator collected for one repetition.
@@ -526,6 +686,7 @@ pub fn rep_result(spec: &ScenarioSpec, repetition: u32, mut c: Collected) -> Rep
             service_p99_ns: (!svc.is_empty()).then(|| svc.value_at_quantile(0.99)),
             loss_pct: iv_udp.as_ref().and_then(loss_pct),
             jitter_ns: iv_udp.and_then(|u| u.jitter_ns),
+            node_cores: interval_node_cores(&c, seq),
             errors,
             histogram: encode_b64(lat),
         });
@@ -607,29 +768,50 @@ pub fn rep_result(spec: &ScenarioSpec, repetition: u32, mut c: Collected) -> Rep
         }
         _ => None,
     };
+    let throughput_bps = both_sides
+        .then(|| rate((client.bytes_received + server.bytes_received) * 8))
+        .flatten();
+    let requests_per_s = if spec.traffic.is_stream() {
+        None
+    } else {
+        rate(client.transactions)
+    };
+    let connections_per_s = if spec.traffic.connects_per_transaction() {
+        rate(client.connections)
+    } else {
+        None
+    };
+    let cpu = cpu_cost(spec, &c, throughput_bps, requests_per_s, connections_per_s);
+    // Closed loop has no schedule to fall behind; a client worker using (nearly)
+    // all of its machine's CPUs is the sign there.
+    if let Some(cores) = cpu.as_ref().and_then(|x| x.client_process_cores) {
+        let cpus: u32 = c
+            .jobs
+            .iter()
+            .filter(|j| j.role == Role::Client)
+            .map(|j| j.cpus.max(1))
+            .sum();
+        if cores >= 0.9 * f64::from(cpus) && !client_saturated {
+            client_saturated = true;
+            flags.push(format!(
+                "client saturated: client workers used {cores:.2} of {cpus} CPUs"
+            ));
+        }
+    }
     RepResult {
         repetition,
         status,
         client_saturated,
         flags,
         duration_s: d,
-        throughput_bps: both_sides
-            .then(|| rate((client.bytes_received + server.bytes_received) * 8))
-            .flatten(),
-        requests_per_s: if spec.traffic.is_stream() {
-            None
-        } else {
-            rate(client.transactions)
-        },
-        connections_per_s: if spec.traffic.connects_per_transaction() {
-            rate(client.connections)
-        } else {
-            None
-        },
+        throughput_bps,
+        requests_per_s,
+        connections_per_s,
         latency_ns: Percentiles::of(&lat_all),
         service_ns: Percentiles::of(&svc_all),
         histogram: encode_b64(&lat_all),
         udp,
+        cpu,
         schedule,
         client,
         server,
@@ -666,6 +848,22 @@ pub fn summarize(reps: &[RepResult]) -> Summary {
                 .map(|r| r.udp.as_ref().and_then(|u| u.jitter_ns)),
         ),
         client_saturated: reps.iter().any(|r| r.client_saturated),
+        node_cores: Stat::of(
+            reps.iter()
+                .map(|r| r.cpu.as_ref().and_then(|c| c.node_cores)),
+        ),
+        cores_per_gbps: Stat::of(
+            reps.iter()
+                .map(|r| r.cpu.as_ref().and_then(|c| c.cores_per_gbps)),
+        ),
+        cores_per_10k_rps: Stat::of(
+            reps.iter()
+                .map(|r| r.cpu.as_ref().and_then(|c| c.cores_per_10k_rps)),
+        ),
+        cores_per_1k_cps: Stat::of(
+            reps.iter()
+                .map(|r| r.cpu.as_ref().and_then(|c| c.cores_per_1k_cps)),
+        ),
         errors: reps
             .iter()
             .map(|r| r.client.error_total() + r.server.error_total())
@@ -719,6 +917,8 @@ mod tests {
             reports,
             done,
             baseline: None,
+            machine: None,
+            cpus: 2,
         }
     }
 

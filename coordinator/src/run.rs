@@ -22,8 +22,9 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-/// Time between the `Start` message and the start instant: covers sending it to all.
-const START_LEAD: Duration = Duration::from_millis(300);
+/// Time between the `Start` message and the start instant: covers sending it to
+/// all, and is the idle window whose CPU use is the baseline.
+const START_LEAD: Duration = Duration::from_millis(500);
 /// How long a worker may take to prepare a job.
 const PREPARE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Slack past a client's expected end before it is declared lost.
@@ -305,6 +306,8 @@ impl Orchestrator<'_> {
                 reports: Vec::new(),
                 done: None,
                 baseline: None,
+                machine: self.links[w].info.boot_id.clone(),
+                cpus: self.links[w].info.cpus,
             })
             .collect();
         let mut st = RepState {

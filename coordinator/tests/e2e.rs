@@ -3,91 +3,11 @@
 
 #![allow(clippy::unwrap_used)] // tests fail by panicking
 
+mod common;
+
+use common::*;
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-const CNIBENCH: &str = env!("CARGO_BIN_EXE_cnibench");
-
-/// The worker binary sits next to ours (cargo builds it for the worker's own tests).
-fn worker_bin() -> PathBuf {
-    let p = Path::new(CNIBENCH).with_file_name("cnibench-worker");
-    assert!(
-        p.exists(),
-        "{} missing: run `cargo test --workspace`",
-        p.display()
-    );
-    p
-}
-
-struct Worker {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn tmpdir(tag: &str) -> PathBuf {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let d = std::env::temp_dir().join(format!("cnb-e2e-{tag}-{}-{nanos}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn start_worker(ip: &str, node: &str, token: &Path) -> Worker {
-    let mut child = Command::new(worker_bin())
-        .args([
-            "--listen",
-            &format!("{ip}:0"),
-            "--node",
-            node,
-            "--cni",
-            "loopback",
-            "--token-file",
-        ])
-        .arg(token)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let first = lines.next().unwrap().unwrap();
-    let addr = first
-        .split("listening on ")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .unwrap_or_else(|| panic!("unexpected first line: {first}"))
-        .to_string();
-    let node = node.to_string();
-    std::thread::spawn(move || {
-        for l in lines.map_while(Result::ok) {
-            eprintln!("[{node}] {l}");
-        }
-    });
-    Worker { child, addr }
-}
-
-fn cnibench(args: &[&str]) -> Output {
-    Command::new(CNIBENCH).args(args).output().unwrap()
-}
-
-fn setup(tag: &str, plan: &str) -> (PathBuf, PathBuf, PathBuf) {
-    let dir = tmpdir(tag);
-    let token = dir.join("token");
-    std::fs::write(&token, "e2e-shared-token\n").unwrap();
-    let plan_path = dir.join("plan.yaml");
-    std::fs::write(&plan_path, plan).unwrap();
-    (dir, token, plan_path)
-}
 
 const PLAN: &str = "\
 name: e2e
@@ -97,10 +17,6 @@ scenarios:
   - { name: rr, traffic: tcp-rr, path: pod-to-pod-cross-node, connections: 2, request_size: 100, response_size: 1KiB }
   - { name: crr, traffic: tcp-crr, path: pod-to-pod-cross-node, connections: 2 }
 ";
-
-fn f(v: &Value) -> f64 {
-    v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))
-}
 
 #[test]
 fn tcp_scenarios_end_to_end() {
@@ -161,7 +77,14 @@ fn tcp_scenarios_end_to_end() {
             "{name}: {}",
             rep["duration_s"]
         );
+        let cpu = &rep["cpu"];
+        assert!(f(&cpu["client_process_cores"]) > 0.0, "{name}: {cpu}");
+        assert!(
+            f(&cpu["node_cores"]) >= 0.0 && cpu["shared_machine"] == true,
+            "{name}: {cpu}"
+        );
         if name == "stream" {
+            assert!(f(&cpu["cores_per_gbps"]) > 0.0, "{cpu}");
             // Goodput is what the server received.
             let bps = f(&rep["throughput_bps"]);
             let recv = f(&rep["server"]["bytes_received"]) * 8.0 / f(&rep["duration_s"]);
@@ -281,4 +204,97 @@ fn cross_node_refused_when_both_workers_share_a_node() {
     assert_eq!(o.status.code(), Some(64));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("different nodes"), "{err}");
+}
+
+const PLAN_UDP: &str = "\
+name: e2e-udp
+defaults: { duration: 2s, warmup: 500ms, interval: 500ms }
+scenarios:
+  - { name: udp-paced, traffic: udp-stream, path: pod-to-pod-cross-node, rate: 200Mbit/s }
+  - { name: udp-rr, traffic: udp-rr, path: pod-to-pod-cross-node, connections: 2, timeout: 200ms }
+  - { name: rr-two-clients, traffic: tcp-rr, path: pod-to-pod-cross-node, clients: 2, rate: 2000/s, connections: 2 }
+";
+
+#[test]
+fn udp_open_loop_and_several_clients() {
+    let (dir, token, plan) = setup("udp", PLAN_UDP);
+    let w1 = start_worker("127.0.0.2", "node-a", &token);
+    let w2 = start_worker("127.0.0.3", "node-b", &token);
+    let w3 = start_worker("127.0.0.4", "node-a", &token);
+    let out = dir.join("out");
+    let workers = format!("{},{},{}", w1.addr, w2.addr, w3.addr);
+    let o = cnibench(&[
+        "run",
+        plan.to_str().unwrap(),
+        "--workers",
+        &workers,
+        "--token-file",
+        token.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    let r: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("result.json")).unwrap()).unwrap();
+    let sc = |name: &str| {
+        r["scenarios"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap()
+            .clone()
+    };
+
+    // A paced UDP stream delivers its target bitrate, and reports loss and jitter.
+    let s = sc("udp-paced");
+    let rep = &s["repetitions"][0];
+    assert_eq!(rep["client_saturated"], false, "{}", rep["flags"]);
+    let bps = f(&rep["throughput_bps"]);
+    assert!((bps / 200e6 - 1.0).abs() < 0.05, "udp goodput {bps}");
+    let udp = &rep["udp"];
+    assert!(f(&udp["received"]) > 10_000.0, "{udp}");
+    assert!(f(&udp["loss_pct"]) < 5.0, "{udp}");
+    assert!(f(&udp["jitter_ns"]) >= 0.0, "{udp}");
+    // Datagrams of 1400 bytes at 200 Mbit/s for 2 s.
+    let expected = 200e6 * 2.0 / (1400.0 * 8.0);
+    assert!((f(&udp["received"]) / expected - 1.0).abs() < 0.05, "{udp}");
+
+    let s = sc("udp-rr");
+    let rep = &s["repetitions"][0];
+    assert!(f(&rep["requests_per_s"]) > 100.0);
+    assert!(rep["udp"]["loss_pct"].is_number(), "{}", rep["udp"]);
+    let l = &rep["latency_ns"];
+    assert!(f(&l["p50"]) <= f(&l["p99"]) && f(&l["p99"]) <= f(&l["max"]));
+
+    // Two client workers on node-a share 2000/s against the server on node-b.
+    let s = sc("rr-two-clients");
+    assert_eq!(
+        s["client_workers"].as_array().unwrap().len(),
+        2,
+        "{}",
+        s["client_workers"]
+    );
+    assert_eq!(s["server_node"], "node-b");
+    let rep = &s["repetitions"][0];
+    assert_eq!(rep["status"], "ok", "{}", rep["flags"]);
+    assert_eq!(rep["client_saturated"], false, "{}", rep["flags"]);
+    let rps = f(&rep["requests_per_s"]);
+    assert!((rps / 2000.0 - 1.0).abs() < 0.03, "rps {rps}");
+    assert_eq!(
+        f(&rep["latency_ns"]["count"]),
+        f(&rep["client"]["transactions"])
+    );
+    assert!(
+        rep["service_ns"].is_object(),
+        "open loop records service time"
+    );
+    let sched = &rep["schedule"];
+    assert!(f(&sched["intended"]) >= 3900.0, "{sched}");
 }

@@ -128,6 +128,7 @@ mod tests {
             kernel: "6.1.0".into(),
             cpu_model: "Xeon".into(),
             cpus: 2,
+            boot_id: Some("b7c1".into()),
         };
         let cpu = CpuUsage {
             window_ns: 1_000_000_000,

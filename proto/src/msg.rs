@@ -148,6 +148,9 @@ pub struct WorkerInfo {
     pub cpu_model: String,
     /// Online CPUs.
     pub cpus: u32,
+    /// Kernel boot id: workers with the same one share a machine (and its clock
+    /// and node CPU counters).
+    pub boot_id: Option<String>,
 }
 
 /// Which end of the traffic a worker plays.

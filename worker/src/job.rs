@@ -8,6 +8,7 @@
 //! the client's deadline are counted. Every interval carries its measured start and
 //! end, not the nominal ones.
 
+use crate::cpu;
 use crate::engine::{self, Ctx, Engine};
 use cnibench_proto::hist;
 use cnibench_proto::msg::{IntervalReport, Job, Msg, Role};
@@ -110,10 +111,16 @@ pub fn start(
             "start time is {delay:?} away (more than {MAX_START_DELAY:?})"
         ));
     }
-    Ok(tokio::spawn(drive(p, Instant::now() + delay, out)))
+    let idle_from = cpu::Snapshot::take();
+    Ok(tokio::spawn(drive(
+        p,
+        Instant::now() + delay,
+        idle_from,
+        out,
+    )))
 }
 
-async fn drive(p: Prepared, t0: Instant, out: mpsc::Sender<Msg>) {
+async fn drive(p: Prepared, t0: Instant, idle_from: cpu::Snapshot, out: mpsc::Sender<Msg>) {
     let Prepared {
         job,
         engine,
@@ -127,6 +134,20 @@ async fn drive(p: Prepared, t0: Instant, out: mpsc::Sender<Msg>) {
         _ = finish.cancelled() => {}
     }
     let _ = ctx.t0.set(t0);
+    // The idle window before this job's traffic is the CPU baseline.
+    let mut cpu_mark = cpu::Snapshot::take();
+    let baseline = cpu::usage(&idle_from, &cpu_mark);
+    if out
+        .send(Msg::Baseline {
+            job: job.id,
+            cpu: baseline,
+        })
+        .await
+        .is_err()
+    {
+        ctx.stop.cancel();
+        return;
+    }
     let client = match (job.role, job.target) {
         (Role::Client, Some(target)) => Some(tokio::spawn(engine.client(target, ctx.clone()))),
         _ => None,
@@ -136,8 +157,11 @@ async fn drive(p: Prepared, t0: Instant, out: mpsc::Sender<Msg>) {
     let bounds = spec.interval_bounds();
     let mut seq = 0u32;
     let mut last = Duration::ZERO;
-    let report = |seq: u32, from: Duration, to: Duration| {
+    let mut report = |seq: u32, from: Duration, to: Duration| {
         let w = ctx.rec.take();
+        let now = cpu::Snapshot::take();
+        let cpu = cpu::usage(&cpu_mark, &now);
+        cpu_mark = now;
         Msg::Interval(IntervalReport {
             job: job.id,
             seq,
@@ -149,7 +173,7 @@ async fn drive(p: Prepared, t0: Instant, out: mpsc::Sender<Msg>) {
             counters: w.counters,
             schedule: w.schedule,
             udp: w.udp,
-            cpu: None,
+            cpu: Some(cpu),
         })
     };
     for &b in &bounds {

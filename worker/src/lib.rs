@@ -20,6 +20,7 @@
 pub mod cni;
 pub mod conn;
 pub mod control;
+pub mod cpu;
 pub mod engine;
 pub mod job;
 pub mod recorder;
@@ -43,5 +44,6 @@ pub fn local_info(data_ip: IpAddr, node: &str, cni: &str) -> WorkerInfo {
         kernel: sysinfo::kernel(),
         cpu_model: sysinfo::cpu_model(),
         cpus: sysinfo::cpus(),
+        boot_id: cpu::boot_id(),
     }
 }

@@ -1,0 +1,224 @@
+//! CPU accounting for the cost of a datapath: node-wide time by state from
+//! `/proc/stat` (softirq is where much of the network datapath runs, so it is kept
+//! apart), this process's user+system time from `/proc/self/stat`, and its cgroup's
+//! usage from `cpu.stat` (cgroup v2) or `cpuacct.usage` (v1) when present.
+//!
+//! Parsing is pure (tested on fixed text); [`Snapshot::take`] reads the files, and
+//! [`usage`] turns two snapshots into a [`CpuUsage`] in nanoseconds. `/proc` times
+//! are in USER_HZ ticks, which the kernel fixes at 100 per second for this interface.
+
+use cnibench_proto::msg::{CpuUsage, NodeCpu};
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// Nanoseconds per USER_HZ tick (USER_HZ = 100 on every Linux architecture's /proc ABI).
+const NS_PER_TICK: u64 = 10_000_000;
+
+/// Node-wide cumulative ticks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct NodeTicks {
+    user: u64,
+    system: u64,
+    idle: u64,
+    irq: u64,
+    softirq: u64,
+    steal: u64,
+}
+
+/// Parse the aggregate `cpu` line of /proc/stat.
+pub fn parse_proc_stat(text: &str) -> Option<NodeTicks> {
+    let line = text.lines().find(|l| l.starts_with("cpu "))?;
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .map(|x| x.parse().ok())
+        .collect::<Option<_>>()?;
+    let at = |i: usize| v.get(i).copied().unwrap_or(0);
+    // user nice system idle iowait irq softirq steal guest guest_nice; guest time is
+    // already included in user.
+    Some(NodeTicks {
+        user: at(0) + at(1),
+        system: at(2),
+        idle: at(3) + at(4),
+        irq: at(5),
+        softirq: at(6),
+        steal: at(7),
+    })
+}
+
+/// Parse user+system ticks from /proc/[pid]/stat (the command name may contain
+/// spaces and parentheses, so fields are counted after the last `)`).
+pub fn parse_pid_stat(text: &str) -> Option<u64> {
+    let rest = &text[text.rfind(')')? + 1..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // Fields after the name start at `state` (field 3); utime and stime are 14 and 15.
+    let utime: u64 = f.get(11)?.parse().ok()?;
+    let stime: u64 = f.get(12)?.parse().ok()?;
+    Some(utime + stime)
+}
+
+/// `usage_usec` from a cgroup v2 cpu.stat, in ns.
+pub fn parse_cgroup_v2(text: &str) -> Option<u64> {
+    let line = text.lines().find(|l| l.starts_with("usage_usec "))?;
+    line.split_whitespace()
+        .nth(1)?
+        .parse::<u64>()
+        .ok()
+        .map(|us| us * 1000)
+}
+
+/// Where this process's cgroup CPU usage can be read, from /proc/self/cgroup.
+fn cgroup_usage_path(cgroup: &str) -> Option<(PathBuf, bool)> {
+    for line in cgroup.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+        let path = path.trim_start_matches('/');
+        if controllers.is_empty() {
+            let p = PathBuf::from("/sys/fs/cgroup").join(path).join("cpu.stat");
+            if p.exists() {
+                return Some((p, true));
+            }
+        } else if controllers.split(',').any(|c| c == "cpuacct") {
+            for dir in ["cpu,cpuacct", "cpuacct"] {
+                let p = PathBuf::from("/sys/fs/cgroup")
+                    .join(dir)
+                    .join(path)
+                    .join("cpuacct.usage");
+                if p.exists() {
+                    return Some((p, false));
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Cumulative CPU counters at one instant.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    at: Instant,
+    node: Option<NodeTicks>,
+    process_ticks: Option<u64>,
+    cgroup_ns: Option<u64>,
+}
+
+impl Snapshot {
+    /// Read the counters now. Missing files give `None` fields, never an error.
+    pub fn take() -> Snapshot {
+        let read = |p: &str| std::fs::read_to_string(p).ok();
+        let cgroup_ns = read("/proc/self/cgroup")
+            .and_then(|c| cgroup_usage_path(&c))
+            .and_then(|(p, v2)| {
+                let text = std::fs::read_to_string(p).ok()?;
+                if v2 {
+                    parse_cgroup_v2(&text)
+                } else {
+                    text.trim().parse().ok()
+                }
+            });
+        Snapshot {
+            at: Instant::now(),
+            node: read("/proc/stat").as_deref().and_then(parse_proc_stat),
+            process_ticks: read("/proc/self/stat").as_deref().and_then(parse_pid_stat),
+            cgroup_ns,
+        }
+    }
+}
+
+/// CPU used between two snapshots.
+pub fn usage(from: &Snapshot, to: &Snapshot) -> CpuUsage {
+    let ticks = |a: u64, b: u64| b.saturating_sub(a) * NS_PER_TICK;
+    let node = match (from.node, to.node) {
+        (Some(a), Some(b)) => Some(NodeCpu {
+            user_ns: ticks(a.user, b.user),
+            system_ns: ticks(a.system, b.system),
+            softirq_ns: ticks(a.softirq, b.softirq),
+            irq_ns: ticks(a.irq, b.irq),
+            steal_ns: ticks(a.steal, b.steal),
+            idle_ns: ticks(a.idle, b.idle),
+        }),
+        _ => None,
+    };
+    CpuUsage {
+        window_ns: u64::try_from(to.at.saturating_duration_since(from.at).as_nanos())
+            .unwrap_or(u64::MAX),
+        node,
+        process_ns: from
+            .process_ticks
+            .zip(to.process_ticks)
+            .map(|(a, b)| ticks(a, b)),
+        cgroup_ns: from
+            .cgroup_ns
+            .zip(to.cgroup_ns)
+            .map(|(a, b)| b.saturating_sub(a)),
+    }
+}
+
+/// An identifier of the running kernel (same value = same machine and clock).
+pub fn boot_id() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .ok()
+        .map(|s| s.trim().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_proc_stat() {
+        let t = "cpu  100 5 50 1000 20 3 7 2 0 0\ncpu0 50 2 25 500 10 1 3 1 0 0\nintr 1\n";
+        let n = parse_proc_stat(t).unwrap();
+        assert_eq!(
+            n,
+            NodeTicks {
+                user: 105,
+                system: 50,
+                idle: 1020,
+                irq: 3,
+                softirq: 7,
+                steal: 2
+            }
+        );
+        assert!(parse_proc_stat("garbage").is_none());
+        assert!(parse_proc_stat("cpu  1 x 3").is_none());
+    }
+
+    #[test]
+    fn parses_pid_stat_with_odd_names() {
+        let t = "1234 (cnib (x) y) S 1 1234 1234 0 -1 4194560 100 0 0 0 42 8 0 0 20 0 3 0 123 0 0";
+        assert_eq!(parse_pid_stat(t), Some(50));
+        assert_eq!(parse_pid_stat("1 (x) S 1"), None);
+    }
+
+    #[test]
+    fn parses_cgroup_v2() {
+        assert_eq!(
+            parse_cgroup_v2("usage_usec 1500\nuser_usec 1000\n"),
+            Some(1_500_000)
+        );
+        assert_eq!(parse_cgroup_v2("nothing"), None);
+    }
+
+    #[test]
+    fn measures_own_busy_loop() {
+        let a = Snapshot::take();
+        let start = Instant::now();
+        let mut x = 0u64;
+        while start.elapsed().as_millis() < 300 {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+        }
+        std::hint::black_box(x);
+        let u = usage(&a, &Snapshot::take());
+        let own = u.process_ns.unwrap() as f64 / u.window_ns as f64;
+        // Ticks are 10 ms, so a 300 ms busy loop reads as 0.8..1.1 of a core.
+        assert!((0.7..=1.2).contains(&own), "own cores {own}");
+        let node = u.node.unwrap();
+        let busy = node.user_ns + node.system_ns;
+        assert!(
+            busy as f64 >= 0.6 * u.window_ns as f64,
+            "node busy {busy} of {}",
+            u.window_ns
+        );
+    }
+}
