@@ -1,0 +1,162 @@
+//! Faults injected for real: processes killed with SIGKILL mid-run.
+
+#![allow(clippy::unwrap_used)] // tests fail by panicking
+
+mod common;
+
+use common::*;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// user+system CPU ticks of a process so far.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let rest = &stat[stat.rfind(')').unwrap() + 1..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+}
+
+fn kill9(pid: u32) {
+    let ok = Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -9 {pid}");
+}
+
+#[test]
+fn worker_killed_mid_run_is_partial_and_nothing_measured_is_lost() {
+    let plan = "\
+name: kill-worker
+defaults: { warmup: 200ms, interval: 500ms }
+scenarios:
+  - { name: before, traffic: tcp-rr, path: pod-to-pod-cross-node, duration: 1s }
+  - { name: victim, traffic: tcp-stream, path: pod-to-pod-cross-node, duration: 20s }
+  - { name: after, traffic: tcp-rr, path: pod-to-pod-cross-node, duration: 1s }
+";
+    let (dir, token, plan) = setup("killw", plan);
+    let w1 = start_worker("127.0.0.2", "node-a", &token);
+    let mut w2 = start_worker("127.0.0.3", "node-b", &token);
+    let out = dir.join("out");
+    let started = Instant::now();
+    let child = Command::new(CNIBENCH)
+        .args([
+            "run",
+            plan.to_str().unwrap(),
+            "--workers",
+            &format!("{},{}", w1.addr, w2.addr),
+        ])
+        .args([
+            "--token-file",
+            token.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // `before` takes ~2 s; kill the server worker ~3 s into `victim`.
+    std::thread::sleep(Duration::from_secs(5));
+    let killed_at = Instant::now();
+    w2.child.kill().unwrap();
+    let o = child.wait_with_output().unwrap();
+    let noticed = killed_at.elapsed();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        noticed < Duration::from_secs(5),
+        "coordinator took {noticed:?} after the kill"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "the run did not wait out the 20 s scenario"
+    );
+    assert_eq!(o.status.code(), Some(1), "degraded run exits 1: {stderr}");
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("result.json")).unwrap()).unwrap();
+    assert_eq!(r["ok"], false);
+    let before = &scenario(&r, "before")["repetitions"][0];
+    assert_eq!(
+        before["status"], "ok",
+        "earlier results are kept: {}",
+        before["flags"]
+    );
+    let victim = &scenario(&r, "victim")["repetitions"][0];
+    assert_eq!(victim["status"], "partial", "{}", victim["flags"]);
+    assert!(
+        victim["flags"].to_string().contains("lost"),
+        "{}",
+        victim["flags"]
+    );
+    // What was measured before the kill is in the result.
+    let measured = victim["intervals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["warmup"] == false)
+        .count();
+    assert!(measured >= 3, "{measured} intervals kept");
+    assert!(f(&victim["throughput_bps"]) > 0.0);
+    let after = &scenario(&r, "after")["repetitions"][0];
+    assert_eq!(after["status"], "failed");
+    assert!(
+        after["flags"].to_string().contains("lost earlier"),
+        "{}",
+        after["flags"]
+    );
+}
+
+#[test]
+fn coordinator_killed_workers_stop_traffic_and_take_the_next_run() {
+    let plan_long = "\
+name: kill-coordinator
+scenarios:
+  - { name: long, traffic: tcp-stream, path: pod-to-pod-cross-node, duration: 30s, warmup: 0s }
+";
+    let (dir, token, plan) = setup("killc", plan_long);
+    let w1 = start_worker("127.0.0.2", "node-a", &token);
+    let w2 = start_worker("127.0.0.3", "node-b", &token);
+    let mut coord = Command::new(CNIBENCH)
+        .args([
+            "run",
+            plan.to_str().unwrap(),
+            "--workers",
+            &format!("{},{}", w1.addr, w2.addr),
+        ])
+        .args([
+            "--token-file",
+            token.to_str().unwrap(),
+            "--out",
+            dir.join("o1").to_str().unwrap(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    // Traffic flows: the workers are busy.
+    let (c1, c2) = (cpu_ticks(w1.child.id()), cpu_ticks(w2.child.id()));
+    std::thread::sleep(Duration::from_millis(500));
+    let busy = cpu_ticks(w1.child.id()) - c1 + cpu_ticks(w2.child.id()) - c2;
+    assert!(
+        busy >= 20,
+        "workers should be busy generating traffic: {busy} ticks in 0.5 s"
+    );
+    kill9(coord.id());
+    let _ = coord.wait();
+    // Within 3 s both workers are idle (no traffic of their own accord).
+    std::thread::sleep(Duration::from_secs(3));
+    let (c1, c2) = (cpu_ticks(w1.child.id()), cpu_ticks(w2.child.id()));
+    std::thread::sleep(Duration::from_secs(1));
+    let idle = cpu_ticks(w1.child.id()) - c1 + cpu_ticks(w2.child.id()) - c2;
+    assert!(
+        idle <= 5,
+        "workers still busy 3 s after the coordinator died: {idle} ticks in 1 s"
+    );
+    // And they serve the next coordinator.
+    let short = dir.join("short.yaml");
+    std::fs::write(&short, "name: next\nscenarios:\n  - { name: rr, traffic: tcp-rr, path: pod-to-pod-cross-node, duration: 1s, warmup: 0s }\n").unwrap();
+    let r = run_ok(&short, &token, &[&w1, &w2], &dir.join("o2"));
+    assert_eq!(r["ok"], true);
+}
