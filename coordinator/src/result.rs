@@ -179,6 +179,8 @@ pub struct RepResult {
     pub histogram: Option<String>,
     /// Datagram loss and jitter (udp kinds).
     pub udp: Option<UdpResult>,
+    /// One-way delay (udp-stream), when the clocks allow it.
+    pub one_way_delay: Option<OneWayDelay>,
     /// CPU cost, from the same intervals as the throughput.
     pub cpu: Option<CpuCost>,
     /// Open-loop schedule keeping over the measured intervals (client side).
@@ -243,6 +245,8 @@ pub struct CpuCost {
     pub baseline_node_cores: Option<f64>,
     /// Client and server ran on one machine: node CPU covers both ends, once.
     pub shared_machine: bool,
+    /// Why `node_cores` (and the normalized costs) are missing, if they are.
+    pub node_unavailable: Option<String>,
     /// node_cores per Gbit/s of goodput (stream kinds).
     pub cores_per_gbps: Option<f64>,
     /// node_cores per 10k requests/s (request/response kinds).
@@ -292,6 +296,7 @@ fn cpu_cost(
     // Node counters: one job per machine speaks for it.
     let mut machines: Vec<&str> = Vec::new();
     let (mut node, mut softirq, mut base) = (None::<f64>, None::<f64>, None::<f64>);
+    let mut node_unavailable = None;
     for j in &c.jobs {
         let key = j.machine.as_deref().unwrap_or(j.worker.as_str());
         if machines.contains(&key) {
@@ -305,22 +310,39 @@ fn cpu_cost(
             .try_fold((0u64, 0u64), |(b, s), x| x.map(|(xb, xs)| (b + xb, s + xs)))
             .filter(|_| !m.is_empty());
         let Some((busy, soft)) = sums else { continue };
+        let Some(busy_cores) = cores(busy, window) else {
+            continue;
+        };
         machines.push(key);
         let idle_busy = j
             .baseline
             .and_then(|b| busy_ns(&b).and_then(|(x, _)| cores(x, b.window_ns)))
             .unwrap_or(0.0);
-        let add = |acc: &mut Option<f64>, v: Option<f64>| {
-            if let Some(v) = v {
-                *acc = Some(acc.unwrap_or(0.0) + v);
-            }
-        };
-        add(
-            &mut node,
-            cores(busy, window).map(|x| (x - idle_busy).max(0.0)),
-        );
-        add(&mut softirq, cores(soft, window));
-        add(&mut base, Some(idle_busy));
+        // The workers' own CPU on this machine is part of its busy time, so the
+        // net cost cannot be lower; a busy or noisy baseline makes it so.
+        let own: f64 = c
+            .jobs
+            .iter()
+            .filter(|o| o.machine.as_deref().unwrap_or(o.worker.as_str()) == key)
+            .filter_map(|o| {
+                let m = measured(o);
+                let ns: Option<u64> = m.iter().map(|u| u.process_ns).sum();
+                cores(ns?, m.iter().map(|u| u.window_ns).sum())
+            })
+            .sum();
+        let net = busy_cores - idle_busy;
+        if idle_busy > 0.5 * f64::from(j.cpus.max(1)) || net < 0.5 * own {
+            node_unavailable = Some(format!(
+                "node CPU of {key}: idle baseline {idle_busy:.2} cores busy, {busy_cores:.2} during traffic, workers' own {own:.2}: something else loaded the machine, node cost not computed"
+            ));
+        }
+        let add = |acc: &mut Option<f64>, v: f64| *acc = Some(acc.unwrap_or(0.0) + v);
+        add(&mut node, net.max(0.0));
+        add(&mut softirq, cores(soft, window).unwrap_or(0.0));
+        add(&mut base, idle_busy);
+    }
+    if node_unavailable.is_some() {
+        node = None;
     }
     let client_process_cores = process(Role::Client);
     let server_process_cores = process(Role::Server);
@@ -337,6 +359,7 @@ fn cpu_cost(
         server_process_cores,
         node_cores: node,
         node_softirq_cores: softirq,
+        node_unavailable,
         baseline_node_cores: base,
         shared_machine: machines.len() < c.jobs.len()
             || c.jobs.windows(2).any(|w| w[0].worker == w[1].worker),
@@ -367,6 +390,78 @@ fn interval_node_cores(c: &Collected, seq: u32) -> Option<f64> {
         }
     }
     total
+}
+
+/// One-way delay of datagrams (udp-stream), corrected for the clock offset
+/// between sender and receiver. Published only when the offset's error bound is
+/// small next to the delay itself; otherwise `available` is false with a reason.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct OneWayDelay {
+    /// Whether the numbers below are trustworthy.
+    pub available: bool,
+    /// Why not, when they are not.
+    pub reason: Option<String>,
+    /// Error bound of the clock correction, ns (0 when both ends share a clock).
+    pub bound_ns: Option<i64>,
+    /// Median, ns.
+    pub p50_ns: Option<i64>,
+    /// 99th percentile, ns.
+    pub p99_ns: Option<i64>,
+    /// Largest, ns.
+    pub max_ns: Option<i64>,
+}
+
+/// One-way delay from the receiver's transit histogram (already corrected by the
+/// clock offset the coordinator gave the receiver) and that correction's bound.
+fn one_way_delay(c: &Collected, transit: &Histogram<u64>, negative: u64) -> Option<OneWayDelay> {
+    if transit.is_empty() && negative == 0 {
+        return None;
+    }
+    let unavailable = |reason: String| OneWayDelay {
+        available: false,
+        reason: Some(reason),
+        bound_ns: None,
+        p50_ns: None,
+        p99_ns: None,
+        max_ns: None,
+    };
+    let server = c.jobs.iter().find(|j| j.role == Role::Server)?;
+    let clients: Vec<&JobData> = c.jobs.iter().filter(|j| j.role == Role::Client).collect();
+    let [client] = clients[..] else {
+        return Some(unavailable("more than one sender".into()));
+    };
+    // The same kernel means the same clock: no correction and no error.
+    let same_clock = client.machine.is_some() && client.machine == server.machine;
+    let bound = if same_clock {
+        0
+    } else {
+        match (client.clock, server.clock) {
+            (Some(cc), Some(sc)) => sc.bound_ns + cc.bound_ns,
+            _ => return Some(unavailable("no clock offset estimate for both ends".into())),
+        }
+    };
+    let total = transit.len() + negative;
+    if negative * 100 > total {
+        return Some(unavailable(format!(
+            "{negative} of {total} datagrams arrived before they were sent by the corrected clocks"
+        )));
+    }
+    let p50 = transit.value_at_quantile(0.5) as i64;
+    if bound > p50 / 10 {
+        return Some(unavailable(format!(
+            "clock offset bound ±{} exceeds 10% of the median delay {}",
+            crate::output::fmt_ns(bound as u64),
+            crate::output::fmt_ns(p50 as u64)
+        )));
+    }
+    Some(OneWayDelay {
+        available: true,
+        reason: None,
+        bound_ns: Some(bound),
+        p50_ns: Some(p50),
+        p99_ns: Some(transit.value_at_quantile(0.99) as i64),
+        max_ns: Some(transit.max() as i64),
+    })
 }
 
 /// Datagram accounting of a repetition.
@@ -475,6 +570,8 @@ pub struct JobData {
     pub machine: Option<String>,
     /// CPUs of the worker's machine.
     pub cpus: u32,
+    /// The worker's clock offset to the coordinator when the repetition started.
+    pub clock: Option<ClockEstimate>,
 }
 
 /// What the coordinator collected for one repetition.
@@ -513,6 +610,7 @@ struct Side {
     udp: Option<UdpStats>,
     latency: Histogram<u64>,
     service: Histogram<u64>,
+    transit: Histogram<u64>,
 }
 
 /// Merge the reports of `role` with sequence number `seq` (exactly: counters are
@@ -533,6 +631,7 @@ fn merge_side(c: &Collected, role: Role, seq: u32, flags: &mut Vec<String>) -> O
             udp: None,
             latency: hist::new_latency(),
             service: hist::new_latency(),
+            transit: hist::new_latency(),
         });
         s.counters.add(&r.counters);
         s.schedule.add(&r.schedule);
@@ -543,10 +642,12 @@ fn merge_side(c: &Collected, role: Role, seq: u32, flags: &mut Vec<String>) -> O
             m.reordered += u.reordered;
             m.duplicates += u.duplicates;
             m.jitter_ns = m.jitter_ns.max(u.jitter_ns);
+            m.transit_negative += u.transit_negative;
         }
         for (bytes, into, what) in [
             (&r.latency, &mut s.latency, "latency"),
             (&r.service, &mut s.service, "service-time"),
+            (&r.transit, &mut s.transit, "transit"),
         ] {
             match hist::decode(bytes) {
                 Ok(h) => {
@@ -617,6 +718,8 @@ pub fn rep_result(spec: &ScenarioSpec, repetition: u32, mut c: Collected) -> Rep
     let corrupt_before = flags.len();
     let mut lat_all = hist::new_latency();
     let mut svc_all = hist::new_latency();
+    let mut transit_all = hist::new_latency();
+    let mut negative = 0u64;
     let (mut client, mut server) = (Counters::default(), Counters::default());
     let mut schedule = ScheduleStats::default();
     let mut udp: Option<UdpStats> = None;
@@ -656,8 +759,10 @@ pub fn rep_result(spec: &ScenarioSpec, repetition: u32, mut c: Collected) -> Rep
             }
             if let Some(r) = &sv {
                 server.add(&r.counters);
+                let _ = transit_all.add(&r.transit);
             }
             if let Some(u) = iv_udp {
+                negative += u.transit_negative;
                 let m = udp.get_or_insert_with(UdpStats::default);
                 m.received += u.received;
                 m.lost += u.lost;
@@ -782,6 +887,9 @@ pub fn rep_result(spec: &ScenarioSpec, repetition: u32, mut c: Collected) -> Rep
         None
     };
     let cpu = cpu_cost(spec, &c, throughput_bps, requests_per_s, connections_per_s);
+    if let Some(why) = cpu.as_ref().and_then(|x| x.node_unavailable.clone()) {
+        flags.push(why);
+    }
     // Closed loop has no schedule to fall behind; a client worker using (nearly)
     // all of its machine's CPUs is the sign there.
     if let Some(cores) = cpu.as_ref().and_then(|x| x.client_process_cores) {
@@ -811,6 +919,7 @@ pub fn rep_result(spec: &ScenarioSpec, repetition: u32, mut c: Collected) -> Rep
         service_ns: Percentiles::of(&svc_all),
         histogram: encode_b64(&lat_all),
         udp,
+        one_way_delay: one_way_delay(&c, &transit_all, negative),
         cpu,
         schedule,
         client,
@@ -899,6 +1008,7 @@ mod tests {
             t_end_ns: u64::from(seq + 1) * 1_000_000_000,
             latency: hist::encode(&h),
             service: Vec::new(),
+            transit: Vec::new(),
             counters: Counters {
                 transactions: values.len() as u64,
                 bytes_received: values.len() as u64,
@@ -919,7 +1029,51 @@ mod tests {
             baseline: None,
             machine: None,
             cpus: 2,
+            clock: None,
         }
+    }
+
+    #[test]
+    fn one_way_delay_needs_a_good_clock() {
+        let mut h = hist::new_latency();
+        for _ in 0..100 {
+            hist::record(&mut h, 50_000);
+        }
+        let clock = |offset_ns, bound_ns| {
+            Some(ClockEstimate {
+                offset_ns,
+                bound_ns,
+                rtt_ns: 2 * bound_ns,
+                samples: 10,
+            })
+        };
+        let mut c = Collected {
+            jobs: vec![
+                job(Role::Client, vec![], None),
+                job(Role::Server, vec![], None),
+            ],
+            failures: vec![],
+        };
+        c.jobs[0].clock = clock(0, 2_000);
+        c.jobs[1].clock = clock(1_000_000, 2_000);
+        let d = one_way_delay(&c, &h, 0).unwrap();
+        assert!(d.available, "{d:?}");
+        assert_eq!(d.bound_ns, Some(4_000));
+        assert!((d.p50_ns.unwrap() - 50_000).abs() < 100, "{d:?}");
+        // A loose bound makes it unavailable, never a made-up (or negative) number.
+        c.jobs[1].clock = clock(1_000_000, 40_000);
+        let d = one_way_delay(&c, &h, 0).unwrap();
+        assert!(!d.available && d.p50_ns.is_none(), "{d:?}");
+        c.jobs[1].clock = clock(1_000_000, 10);
+        assert!(
+            !one_way_delay(&c, &h, 50).unwrap().available,
+            "negative transits"
+        );
+        // Same machine: same clock, exact.
+        c.jobs[0].machine = Some("boot".into());
+        c.jobs[1].machine = Some("boot".into());
+        let d = one_way_delay(&c, &h, 0).unwrap();
+        assert_eq!((d.available, d.bound_ns), (true, Some(0)));
     }
 
     #[test]

@@ -308,6 +308,7 @@ impl Orchestrator<'_> {
                 baseline: None,
                 machine: self.links[w].info.boot_id.clone(),
                 cpus: self.links[w].info.cpus,
+                clock: self.links[w].clock(),
             })
             .collect();
         let mut st = RepState {
@@ -328,12 +329,23 @@ impl Orchestrator<'_> {
         }
         // Servers bind first; clients learn where to go (and which certificate to trust).
         let (si, server_id) = st.keys[0];
+        // A receiver of timestamped datagrams corrects transit by the clock offset
+        // between it and the (first) sender; one kernel means one clock.
+        let (server_info, client_info) = (&self.links[si].info, &self.links[st.keys[1].0].info);
+        let clock_correction_ns =
+            if server_info.boot_id.is_some() && server_info.boot_id == client_info.boot_id {
+                0
+            } else {
+                let off = |w: usize| self.links[w].clock().map_or(0, |c| c.offset_ns);
+                off(si) - off(st.keys[1].0)
+            };
         let server_job = Job {
             id: server_id,
             role: Role::Server,
             scenario: spec.clone(),
             target: None,
             server_cert: Vec::new(),
+            clock_correction_ns,
         };
         self.send(si, Msg::Prepare(server_job), &mut st).await;
         self.pump(
@@ -360,6 +372,7 @@ impl Orchestrator<'_> {
                     scenario: share.clone(),
                     target: Some(target),
                     server_cert: cert.clone(),
+                    clock_correction_ns: 0,
                 };
                 self.send(w, Msg::Prepare(job), &mut st).await;
             }

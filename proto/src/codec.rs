@@ -169,6 +169,7 @@ mod tests {
                 scenario: spec(),
                 target: Some("127.0.0.3:4000".parse().unwrap()),
                 server_cert: vec![],
+                clock_correction_ns: -3,
             }),
             Msg::Ready {
                 job: 42,
@@ -195,6 +196,7 @@ mod tests {
                 t_end_ns: 2_000_000_000,
                 latency: vec![1, 2, 3],
                 service: vec![4],
+                transit: vec![5],
                 counters: Counters {
                     bytes_sent: 1,
                     bytes_received: 2,
@@ -215,6 +217,7 @@ mod tests {
                     reordered: 2,
                     duplicates: 0,
                     jitter_ns: Some(3),
+                    transit_negative: 1,
                 }),
                 cpu: Some(cpu),
             }),

@@ -175,6 +175,9 @@ pub struct Job {
     pub target: Option<SocketAddr>,
     /// Certificate the server reported in `Ready` (QUIC), for the client to trust.
     pub server_cert: Vec<u8>,
+    /// Receivers of timestamped datagrams: this worker's clock minus the
+    /// sender's, as the coordinator estimates it (0 when both share a clock).
+    pub clock_correction_ns: i64,
 }
 
 /// Counters of one interval.
@@ -233,6 +236,11 @@ pub struct IntervalReport {
     pub latency: Vec<u8>,
     /// Service time (from the actual send), open loop only; empty otherwise.
     pub service: Vec<u8>,
+    /// UDP receivers: one-way transit per datagram, receive time (this worker's
+    /// clock) minus send time (the sender's clock) minus `Job::clock_correction_ns`;
+    /// empty otherwise. Samples that come out negative are counted in
+    /// `UdpStats::transit_negative`, not recorded.
+    pub transit: Vec<u8>,
     /// Counters.
     pub counters: Counters,
     /// How well the client kept its open-loop schedule.
@@ -282,6 +290,9 @@ pub struct UdpStats {
     /// RFC 3550 interarrival jitter at the end of the interval, ns (largest over
     /// senders); `None` before two datagrams arrived.
     pub jitter_ns: Option<u64>,
+    /// Datagrams whose clock-corrected transit came out negative (a sign that
+    /// the clock correction is off).
+    pub transit_negative: u64,
 }
 
 /// CPU time used during a window, ns; cores used = time / window.

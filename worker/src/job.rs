@@ -58,6 +58,7 @@ pub fn prepare(
     })?;
     let mut ctx = Ctx::new(job.scenario.clone(), session.child_token());
     ctx.server_cert = Arc::new(job.server_cert.clone());
+    ctx.clock_correction_ns = job.clock_correction_ns;
     let (server, port, cert) = match job.role {
         Role::Server => {
             let served = engine.serve(data_ip, ctx.clone()).map_err(|e| {
@@ -170,6 +171,7 @@ async fn drive(p: Prepared, t0: Instant, idle_from: cpu::Snapshot, out: mpsc::Se
             t_end_ns: to.as_nanos() as u64,
             latency: hist::encode(&w.latency),
             service: hist::encode(&w.service),
+            transit: hist::encode(&w.transit),
             counters: w.counters,
             schedule: w.schedule,
             udp: w.udp,

@@ -18,6 +18,8 @@ pub struct Window {
     pub latency: Histogram<u64>,
     /// Service time (from the actual send), open loop only.
     pub service: Histogram<u64>,
+    /// One-way transit (receiver clock - sender clock + shift), UDP receivers.
+    pub transit: Histogram<u64>,
     /// Counters.
     pub counters: Counters,
     /// Open-loop schedule keeping.
@@ -31,6 +33,7 @@ impl Window {
         Window {
             latency: hist::new_latency(),
             service: hist::new_latency(),
+            transit: hist::new_latency(),
             counters: Counters::default(),
             schedule: ScheduleStats::default(),
             udp: None,
@@ -102,9 +105,19 @@ impl Recorder {
         });
     }
 
-    /// Update this interval's datagram accounting.
-    pub fn udp(&self, f: impl FnOnce(&mut UdpStats)) {
-        self.with(|w| f(w.udp.get_or_insert_with(UdpStats::default)));
+    /// Update this interval's datagram accounting; `transit_ns` is the
+    /// clock-corrected one-way transit of the datagram (negative if the
+    /// correction is off: counted, not recorded).
+    pub fn udp(&self, transit_ns: Option<i64>, f: impl FnOnce(&mut UdpStats)) {
+        self.with(|w| {
+            let u = w.udp.get_or_insert_with(UdpStats::default);
+            match transit_ns {
+                Some(t) if t > 0 => hist::record(&mut w.transit, t as u64),
+                Some(_) => u.transit_negative += 1,
+                None => {}
+            }
+            f(u)
+        });
     }
 
     /// A served request (server side of request/response kinds).

@@ -175,13 +175,18 @@ async fn receive(sock: UdpSocket, ctx: Ctx) {
             continue;
         };
         let flow = flows.entry(from).or_default();
-        let arrival = flow.on_datagram(seq, sent, unix_now_ns());
+        let now = unix_now_ns();
+        let arrival = flow.on_datagram(seq, sent, now);
         let jitter = flow.jitter_ns as u64;
         let has_jitter = flow.last_transit.is_some() && seq > 0;
         if arrival != Arrival::Duplicate {
             ctx.rec.received(n as u64);
         }
-        ctx.rec.udp(|u| {
+        let transit = (arrival != Arrival::Duplicate).then(|| {
+            now.saturating_sub(sent)
+                .saturating_sub(ctx.clock_correction_ns)
+        });
+        ctx.rec.udp(transit, |u| {
             match arrival {
                 Arrival::InOrder => u.received += 1,
                 Arrival::Gap(g) => {
