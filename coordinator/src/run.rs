@@ -346,6 +346,7 @@ impl Orchestrator<'_> {
             target: None,
             server_cert: Vec::new(),
             clock_correction_ns,
+            peers: Vec::new(),
         };
         self.send(si, Msg::Prepare(server_job), &mut st).await;
         self.pump(
@@ -373,6 +374,7 @@ impl Orchestrator<'_> {
                     target: Some(target),
                     server_cert: cert.clone(),
                     clock_correction_ns: 0,
+                    peers: self.links.iter().map(|l| l.info.data_ip).collect(),
                 };
                 self.send(w, Msg::Prepare(job), &mut st).await;
             }

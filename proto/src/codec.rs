@@ -170,6 +170,7 @@ mod tests {
                 target: Some("127.0.0.3:4000".parse().unwrap()),
                 server_cert: vec![],
                 clock_correction_ns: -3,
+                peers: vec!["127.0.0.3".parse().unwrap()],
             }),
             Msg::Ready {
                 job: 42,

@@ -178,6 +178,9 @@ pub struct Job {
     /// Receivers of timestamped datagrams: this worker's clock minus the
     /// sender's, as the coordinator estimates it (0 when both share a clock).
     pub clock_correction_ns: i64,
+    /// Data-plane addresses of the run's workers: without an operator allow-list,
+    /// a client only sends to these.
+    pub peers: Vec<IpAddr>,
 }
 
 /// Counters of one interval.

@@ -26,6 +26,8 @@ pub struct Config {
     pub info: WorkerInfo,
     /// Stop all traffic when nothing arrives from the coordinator for this long.
     pub dead_man: Duration,
+    /// Where this worker may send traffic, and how much.
+    pub limits: crate::limits::Limits,
 }
 
 /// Time allowed for a connecting peer to finish the handshake.
@@ -200,6 +202,12 @@ async fn session(
                     Some(Msg::Failed {
                         job: id,
                         error: "duplicate job id".into(),
+                    })
+                } else if let Err(error) = cfg.limits.check(&j) {
+                    log(format_args!("refused job {id}: {error}"));
+                    Some(Msg::Failed {
+                        job: id,
+                        error: format!("refused: {error}"),
                     })
                 } else {
                     match job::prepare(j, cfg.info.data_ip, &jobs_token) {

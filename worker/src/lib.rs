@@ -12,7 +12,12 @@
 //! use cnibench_worker::control::{self, Config};
 //! let listener = tokio::net::TcpListener::bind("127.0.0.2:7000").await?;
 //! let info = cnibench_worker::local_info("127.0.0.2".parse().unwrap(), "node-1", "loopback");
-//! let cfg = Config { token: b"secret".to_vec(), info, dead_man: std::time::Duration::from_secs(3) };
+//! let cfg = Config {
+//!     token: b"secret".to_vec(),
+//!     info,
+//!     dead_man: std::time::Duration::from_secs(3),
+//!     limits: Default::default(),
+//! };
 //! control::serve(listener, cfg.into(), tokio_util::sync::CancellationToken::new()).await;
 //! # Ok(()) }
 //! ```
@@ -23,6 +28,7 @@ pub mod control;
 pub mod cpu;
 pub mod engine;
 pub mod job;
+pub mod limits;
 pub mod recorder;
 pub mod sysinfo;
 

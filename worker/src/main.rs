@@ -35,6 +35,20 @@ struct Args {
     /// Stop all traffic when the coordinator is silent this long (e.g. 3s).
     #[arg(long, default_value = "3s")]
     dead_man: cnibench_proto::units::Dur,
+    /// Networks clients may target (CIDR, repeatable or comma separated); without
+    /// it, only the run's own workers.
+    #[arg(long, value_delimiter = ',', value_name = "CIDR")]
+    allow: Vec<cnibench_worker::limits::Cidr>,
+    /// Highest request/datagram rate a job may ask for (e.g. 100000/s); closed-loop
+    /// (rate: max) jobs are refused when set.
+    #[arg(long, value_name = "RATE")]
+    max_rate: Option<cnibench_proto::units::Rate>,
+    /// Highest bitrate a job may ask for (e.g. 10Gbit/s).
+    #[arg(long, value_name = "BITRATE")]
+    max_bitrate: Option<cnibench_proto::units::Rate>,
+    /// Longest job (warm-up + duration) accepted.
+    #[arg(long, default_value = "24h", value_name = "DURATION")]
+    max_duration: cnibench_proto::units::Dur,
 }
 
 fn main() -> ExitCode {
@@ -101,10 +115,32 @@ fn run(args: Args) -> anyhow::Result<()> {
             info.mtu = info.mtu.or(detected.mtu);
         }
     }
+    use cnibench_proto::units::Rate;
+    let max_rate = match args.max_rate {
+        None => None,
+        Some(Rate::PerSecond(r)) => Some(r),
+        Some(other) => bail!(Usage(format!(
+            "--max-rate {other}: give a rate like 100000/s"
+        ))),
+    };
+    let max_bitrate = match args.max_bitrate {
+        None => None,
+        Some(Rate::BitsPerSecond(b)) => Some(b),
+        Some(other) => bail!(Usage(format!(
+            "--max-bitrate {other}: give a bitrate like 10Gbit/s"
+        ))),
+    };
+    let limits = cnibench_worker::limits::Limits {
+        allow: args.allow,
+        max_rate,
+        max_bitrate,
+        max_duration: Some(args.max_duration.0),
+    };
     let cfg = Config {
         token,
         info,
         dead_man: args.dead_man.0,
+        limits,
     };
     let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
     rt.block_on(async move {

@@ -157,3 +157,42 @@ fn wrong_token_and_wrong_version_are_rejected() {
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     assert!(matches!(read_msg(&mut s), Some(Msg::Challenge { .. })));
 }
+
+#[test]
+fn replayed_handshake_is_rejected() {
+    let token = "the-right-token";
+    let w = start_worker(token);
+    // A genuine coordinator's Auth, recorded.
+    let mut s = TcpStream::connect(&w.1).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let Some(Msg::Challenge { nonce, .. }) = read_msg(&mut s) else {
+        panic!("no challenge")
+    };
+    let ours = [7u8; 32];
+    let proof = cnibench_proto::auth::prove(
+        token.as_bytes(),
+        cnibench_proto::auth::Side::Coordinator,
+        &nonce,
+        &ours,
+    );
+    let recorded = Msg::Auth {
+        proto_version: PROTO_VERSION,
+        nonce: ours,
+        proof,
+    };
+    send(&mut s, &recorded);
+    assert!(
+        matches!(read_msg(&mut s), Some(Msg::Hello { .. })),
+        "the genuine Auth is accepted"
+    );
+    drop(s);
+    // Replayed on a new connection (new challenge), it fails.
+    let mut s = TcpStream::connect(&w.1).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let _ = read_msg(&mut s);
+    send(&mut s, &recorded);
+    match read_msg(&mut s) {
+        Some(Msg::Reject { reason }) => assert!(reason.contains("authentication"), "{reason}"),
+        other => panic!("expected Reject, got {other:?}"),
+    }
+}
