@@ -76,18 +76,6 @@ impl Traffic {
         matches!(self, Traffic::TcpCrr)
     }
 
-    /// Kinds the workers of this version can generate.
-    pub fn is_implemented(self) -> bool {
-        matches!(
-            self,
-            Traffic::TcpStream
-                | Traffic::TcpRr
-                | Traffic::TcpCrr
-                | Traffic::UdpStream
-                | Traffic::UdpRr
-        )
-    }
-
     /// Datagram kinds (payload sizes bounded by a UDP datagram).
     pub fn is_udp(self) -> bool {
         matches!(self, Traffic::UdpStream | Traffic::UdpRr)
@@ -405,16 +393,6 @@ fn validate(file: &str, raw: RawPlan) -> Result<Plan, PlanError> {
         }
         if out.iter().any(|o| &o.name == name) {
             return Err(err(at, "name", format!("duplicate scenario name `{name}`")));
-        }
-        if !spec.traffic.is_implemented() {
-            return Err(err(
-                at,
-                "traffic",
-                format!(
-                    "scenario `{name}`: traffic `{}` is not implemented by this version (available: tcp-stream, tcp-rr, tcp-crr, udp-stream, udp-rr)",
-                    spec.traffic
-                ),
-            ));
         }
         match (spec.rate, spec.traffic) {
             (Rate::PerSecond(_), Traffic::TcpStream | Traffic::QuicStream) => {

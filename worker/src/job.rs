@@ -50,12 +50,7 @@ pub fn prepare(
     data_ip: IpAddr,
     session: &CancellationToken,
 ) -> Result<(Prepared, u16, Vec<u8>), String> {
-    let engine = engine::for_traffic(job.scenario.traffic).ok_or_else(|| {
-        format!(
-            "traffic `{}` is not implemented by this worker",
-            job.scenario.traffic
-        )
-    })?;
+    let engine = engine::for_traffic(job.scenario.traffic);
     let mut ctx = Ctx::new(job.scenario.clone(), session.child_token());
     ctx.server_cert = Arc::new(job.server_cert.clone());
     ctx.clock_correction_ns = job.clock_correction_ns;

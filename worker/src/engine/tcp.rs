@@ -12,7 +12,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 /// Bind a listener on `ip:0` with a backlog large enough for connection storms.
-fn listen(ip: IpAddr) -> io::Result<TcpListener> {
+pub(super) fn listen(ip: IpAddr) -> io::Result<TcpListener> {
     let addr = SocketAddr::new(ip, 0);
     let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     s.set_reuse_address(true)?;
@@ -22,7 +22,8 @@ fn listen(ip: IpAddr) -> io::Result<TcpListener> {
     TcpListener::from_std(s.into())
 }
 
-async fn connect(target: SocketAddr, ctx: &Ctx) -> io::Result<TcpStream> {
+/// Connect with Nagle off, counting the connection.
+pub(super) async fn connect(target: SocketAddr, ctx: &Ctx) -> io::Result<TcpStream> {
     let s = TcpStream::connect(target).await?;
     s.set_nodelay(true)?;
     ctx.rec.connection();
@@ -31,7 +32,7 @@ async fn connect(target: SocketAddr, ctx: &Ctx) -> io::Result<TcpStream> {
 
 /// Accept until stopped, running `handle` for each connection; connection tasks are
 /// stopped together with the listener.
-fn accept_loop<F, Fut>(listener: TcpListener, ctx: Ctx, handle: F) -> Task
+pub(super) fn accept_loop<F, Fut>(listener: TcpListener, ctx: Ctx, handle: F) -> Task
 where
     F: Fn(TcpStream, Ctx) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = io::Result<()>> + Send + 'static,

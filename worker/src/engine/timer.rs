@@ -1,0 +1,160 @@
+//! Sleeps precise to tens of microseconds, for delays that are part of what is
+//! measured (the plan's `server_delay`, the end of a `server_stall`).
+//!
+//! tokio's timer wheel has 1 ms granularity and rounds deadlines up, so a 2 ms
+//! sleep takes about 3.1 ms. Here a wait spends all but its last 2 ms on tokio's
+//! cheap timer, then hands the deadline to one dedicated thread that sleeps on a
+//! condition variable (the kernel's high-resolution timers, ~50 µs slack) and
+//! wakes each waiter through a oneshot channel.
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+use std::sync::{Condvar, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+
+/// The part of a wait left to the precise thread.
+const PRECISE_TAIL: Duration = Duration::from_millis(2);
+
+struct Entry {
+    at: Instant,
+    seq: u64,
+    wake: oneshot::Sender<()>,
+}
+
+impl PartialEq for Entry {
+    fn eq(&self, o: &Self) -> bool {
+        (self.at, self.seq) == (o.at, o.seq)
+    }
+}
+impl Eq for Entry {}
+impl PartialOrd for Entry {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Entry {
+    /// Reversed, so the max-heap pops the earliest deadline.
+    fn cmp(&self, o: &Self) -> Ordering {
+        (o.at, o.seq).cmp(&(self.at, self.seq))
+    }
+}
+
+#[derive(Default)]
+struct Queue {
+    heap: BinaryHeap<Entry>,
+    seq: u64,
+}
+
+struct Timer {
+    queue: Mutex<Queue>,
+    changed: Condvar,
+}
+
+fn timer() -> &'static Timer {
+    static TIMER: OnceLock<&'static Timer> = OnceLock::new();
+    TIMER.get_or_init(|| {
+        let t: &'static Timer = Box::leak(Box::new(Timer {
+            queue: Mutex::default(),
+            changed: Condvar::new(),
+        }));
+        std::thread::Builder::new()
+            .name("cnibench-timer".into())
+            .spawn(move || run(t))
+            .unwrap_or_else(|e| panic!("cannot start the timer thread: {e}"));
+        t
+    })
+}
+
+fn run(t: &Timer) {
+    let mut q = t.queue.lock().unwrap_or_else(|p| p.into_inner());
+    loop {
+        let now = Instant::now();
+        while q.heap.peek().is_some_and(|e| e.at <= now) {
+            if let Some(e) = q.heap.pop() {
+                let _ = e.wake.send(());
+            }
+        }
+        q = match q.heap.peek().map(|e| e.at - now) {
+            Some(wait) => {
+                t.changed
+                    .wait_timeout(q, wait)
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0
+            }
+            None => t.changed.wait(q).unwrap_or_else(|p| p.into_inner()),
+        };
+    }
+}
+
+/// Sleep until `deadline` (tokio instant), precisely.
+pub async fn sleep_until(deadline: tokio::time::Instant) {
+    let now = tokio::time::Instant::now();
+    if deadline <= now {
+        return;
+    }
+    if deadline - now > PRECISE_TAIL {
+        tokio::time::sleep_until(deadline - PRECISE_TAIL).await;
+    }
+    let (wake, woken) = oneshot::channel();
+    let t = timer();
+    {
+        let mut q = t.queue.lock().unwrap_or_else(|p| p.into_inner());
+        q.seq += 1;
+        let seq = q.seq;
+        q.heap.push(Entry {
+            at: deadline.into_std(),
+            seq,
+            wake,
+        });
+    }
+    t.changed.notify_one();
+    let _ = woken.await;
+}
+
+/// Sleep for `d`, precisely.
+pub async fn sleep(d: Duration) {
+    sleep_until(tokio::time::Instant::now() + d).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn two_milliseconds_are_two_milliseconds() {
+        let mut late = Vec::new();
+        for _ in 0..50 {
+            let t0 = Instant::now();
+            sleep(Duration::from_millis(2)).await;
+            late.push(t0.elapsed() - Duration::from_millis(2));
+        }
+        late.sort();
+        // Never early; the median overshoot is far below tokio's ~1.1 ms.
+        assert!(
+            late[25] < Duration::from_micros(400),
+            "median overshoot {:?}",
+            late[25]
+        );
+    }
+
+    #[tokio::test]
+    async fn many_waiters_wake_in_order() {
+        let t0 = tokio::time::Instant::now();
+        let tasks: Vec<_> = (0..20u64)
+            .map(|i| {
+                tokio::spawn(async move {
+                    sleep_until(t0 + Duration::from_micros(500 * (20 - i))).await;
+                    t0.elapsed()
+                })
+            })
+            .collect();
+        for (i, t) in tasks.into_iter().enumerate() {
+            let woke = t.await.unwrap();
+            assert!(
+                woke >= Duration::from_micros(500 * (20 - i as u64)),
+                "waiter {i} woke early: {woke:?}"
+            );
+        }
+    }
+}
