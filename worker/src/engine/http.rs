@@ -1,0 +1,700 @@
+//! HTTP engines on hyper: HTTP/1.1 keep-alive (`http1`) and HTTP/2 over cleartext
+//! with prior knowledge (`http2`, h2c).
+//!
+//! # Client
+//!
+//! Pacing, timing, coordinated-omission correction, error counting and back-off
+//! belong to the shared request/response driver ([`rr_clients`]); this module only
+//! says how one exchange is done ([`Lane`]): send the request, read the whole
+//! response body, classify the status. A *lane* is one sequence of exchanges.
+//!
+//! * `http1`: `connections` lanes, one per connection. HTTP/1.1 carries one request
+//!   at a time, so each lane owns its connection.
+//! * `http2`: `connections` TCP connections each multiplexing `streams` concurrent
+//!   streams, so `connections × streams` lanes. The lanes of one group share one
+//!   connection ([`H2Dial`]) by cloning its `SendRequest` handle: the first lane
+//!   that needs the connection opens it while the group's other lanes wait, and
+//!   when it dies, the next lane that needs it opens a new one for the group.
+//!
+//! Lanes use hyper's low-level connection API (`hyper::client::conn`), not
+//! hyper-util's pooled `Client`: a pool adds a lock, a checkout and a
+//! host lookup to every request and decides by itself how many connections to
+//! open, while a load generator must open exactly the connections the plan asks
+//! for and keep every lane on its own. Each connection is driven by one task
+//! (hyper's design: `SendRequest` hands requests to it over a channel); nothing is
+//! spawned per request, and request bodies are `Bytes` clones of one buffer.
+//!
+//! A response with a non-2xx status is a completed exchange but not a successful
+//! transaction: its class is counted (`status`) and it fails as
+//! [`TxError::Failed`] (`http-4xx`, `http-5xx`...), keeping the connection. hyper
+//! errors are counted under the stable I/O kinds (`connect-refused`, `reset`,
+//! `eof`, `timeout`...) when they come from the socket or the connection closing,
+//! else as `http2-reset`, `http2-goaway` or `http-protocol`.
+//!
+//! Requests are `GET /` when `request_size` is 1 byte (the minimum: no body) and
+//! `POST /` with a `request_size` body otherwise; payload byte counts are body
+//! bytes.
+//!
+//! # Server
+//!
+//! One task per connection, serving HTTP/1.1 keep-alive or h2c (hyper runs each
+//! HTTP/2 stream in a task of its own). Each request's body is read and discarded,
+//! the server waits [`Ctx::server_pause`], counts the request as served and
+//! answers 200 with `response_size` bytes: one preallocated buffer shared by all
+//! responses.
+
+use super::{Ctx, Engine, Exchange, RETRY_PAUSE, Served, Task, TxError, rr_clients, tcp};
+use bytes::Bytes;
+use cnibench_proto::plan::ScenarioSpec;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::client::conn::{http1 as client1, http2 as client2};
+use hyper::header::{HOST, HeaderValue};
+use hyper::server::conn::{http1 as server1, http2 as server2};
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode, Uri};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use std::error::Error as StdError;
+use std::future::Future;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use tokio::net::TcpStream;
+use tokio::sync::Mutex;
+
+/// Request and response bodies: one buffer, cloned.
+type Body = Full<Bytes>;
+
+/// The server accepts at least this many concurrent streams per HTTP/2 connection
+/// (more when the plan's `streams` asks for more).
+const H2_MIN_STREAMS: u32 = 256;
+
+/// HTTP/1.1 keep-alive requests.
+#[derive(Debug)]
+pub struct Http1;
+
+impl Engine for Http1 {
+    fn serve(&self, ip: IpAddr, ctx: Ctx) -> io::Result<Served> {
+        let mut b = server1::Builder::new();
+        // Our own clients are not slowloris attackers; without a header timeout
+        // the server needs no timer either.
+        b.header_read_timeout(None);
+        // A client that goes away mid-request (as clients do when they stop) is
+        // noticed when the response is written, as with tcp-rr, not at once: at the
+        // end of a run, that is after the server has begun draining.
+        b.half_close(true);
+        serve(ip, ctx, ServerConn::H1(b))
+    }
+
+    fn client(&self, target: SocketAddr, ctx: Ctx) -> Task {
+        let req = RequestTemplate::new(
+            &ctx.spec,
+            Uri::from_static("/"),
+            // A socket address is always a valid Host.
+            HeaderValue::try_from(target.to_string()).ok(),
+        );
+        let lanes = ctx.spec.connections;
+        rr_clients(ctx, lanes, |_| Lane::new(H1Dial(target), req.clone()))
+    }
+}
+
+/// HTTP/2 requests over cleartext (h2c, prior knowledge), several streams per
+/// connection.
+#[derive(Debug)]
+pub struct Http2;
+
+impl Engine for Http2 {
+    fn serve(&self, ip: IpAddr, ctx: Ctx) -> io::Result<Served> {
+        let mut b = server2::Builder::new(TokioExecutor::new());
+        b.max_concurrent_streams(ctx.spec.streams.max(H2_MIN_STREAMS));
+        serve(ip, ctx, ServerConn::H2(b))
+    }
+
+    fn client(&self, target: SocketAddr, ctx: Ctx) -> Task {
+        // HTTP/2 names the target in the :scheme and :authority pseudo-headers,
+        // taken from an absolute URI (a socket address is always a valid one).
+        let uri = Uri::try_from(format!("http://{target}/")).unwrap_or_default();
+        let req = RequestTemplate::new(&ctx.spec, uri, None);
+        let (conns, streams) = (ctx.spec.connections, ctx.spec.streams);
+        let groups: Vec<H2Dial> = (0..conns).map(|_| H2Dial::new(target, streams)).collect();
+        rr_clients(ctx, conns.saturating_mul(streams), |lane| {
+            Lane::new(groups[(lane / streams) as usize].clone(), req.clone())
+        })
+    }
+}
+
+// ----- client -----
+
+/// What every request of a client looks like; building one copies no payload.
+#[derive(Debug, Clone)]
+struct RequestTemplate {
+    method: Method,
+    uri: Uri,
+    host: Option<HeaderValue>,
+    body: Bytes,
+}
+
+impl RequestTemplate {
+    fn new(spec: &ScenarioSpec, uri: Uri, host: Option<HeaderValue>) -> Self {
+        let (method, body) = match spec.request_size.0 {
+            // 1 byte is the smallest size a plan accepts: it means no body.
+            0 | 1 => (Method::GET, Bytes::new()),
+            n => (Method::POST, Bytes::from(vec![0x5a; n as usize])),
+        };
+        RequestTemplate {
+            method,
+            uri,
+            host,
+            body,
+        }
+    }
+
+    fn build(&self) -> Request<Body> {
+        let mut r = Request::new(Full::new(self.body.clone()));
+        *r.method_mut() = self.method.clone();
+        *r.uri_mut() = self.uri.clone();
+        if let Some(h) = &self.host {
+            r.headers_mut().insert(HOST, h.clone());
+        }
+        r
+    }
+}
+
+/// A handle that sends requests on one connection (hyper's `SendRequest`).
+trait Sender: Send + 'static {
+    /// The connection has ended.
+    fn is_closed(&self) -> bool;
+    /// Send one request; resolves with the response head.
+    fn send(
+        &mut self,
+        req: Request<Body>,
+    ) -> impl Future<Output = hyper::Result<Response<Incoming>>> + Send;
+}
+
+impl Sender for client1::SendRequest<Body> {
+    fn is_closed(&self) -> bool {
+        client1::SendRequest::is_closed(self)
+    }
+
+    async fn send(&mut self, req: Request<Body>) -> hyper::Result<Response<Incoming>> {
+        // The connection takes the next request once it is done with the last one.
+        self.ready().await?;
+        self.send_request(req).await
+    }
+}
+
+impl Sender for client2::SendRequest<Body> {
+    fn is_closed(&self) -> bool {
+        client2::SendRequest::is_closed(self)
+    }
+
+    fn send(
+        &mut self,
+        req: Request<Body>,
+    ) -> impl Future<Output = hyper::Result<Response<Incoming>>> + Send {
+        self.send_request(req)
+    }
+}
+
+/// Where a lane gets a connection when it has none.
+trait Dial: Send + 'static {
+    type Sender: Sender;
+    /// A sender on a live connection.
+    fn dial(&self, ctx: &Ctx) -> impl Future<Output = Result<Self::Sender, TxError>> + Send;
+}
+
+/// HTTP/1.1: each lane opens its own connection.
+#[derive(Debug)]
+struct H1Dial(SocketAddr);
+
+impl Dial for H1Dial {
+    type Sender = client1::SendRequest<Body>;
+
+    async fn dial(&self, ctx: &Ctx) -> Result<Self::Sender, TxError> {
+        let io = connect(self.0, ctx).await?;
+        match client1::handshake(io).await {
+            Ok((sender, conn)) => {
+                drive(ctx, conn);
+                Ok(sender)
+            }
+            Err(e) => Err(failed(e).await),
+        }
+    }
+}
+
+/// HTTP/2: the lanes of one group share its connection.
+#[derive(Debug, Clone)]
+struct H2Dial(Arc<H2Group>);
+
+#[derive(Debug)]
+struct H2Group {
+    target: SocketAddr,
+    streams: u32,
+    /// The group's connection; the lock is held while (re)connecting, so one lane
+    /// connects and the others then share what it opened.
+    conn: Mutex<Option<client2::SendRequest<Body>>>,
+}
+
+impl H2Dial {
+    fn new(target: SocketAddr, streams: u32) -> Self {
+        H2Dial(Arc::new(H2Group {
+            target,
+            streams,
+            conn: Mutex::new(None),
+        }))
+    }
+}
+
+impl Dial for H2Dial {
+    type Sender = client2::SendRequest<Body>;
+
+    async fn dial(&self, ctx: &Ctx) -> Result<Self::Sender, TxError> {
+        let g = &self.0;
+        let mut conn = g.conn.lock().await;
+        if let Some(s) = conn.as_ref().filter(|s| !s.is_closed()) {
+            return Ok(s.clone());
+        }
+        *conn = None;
+        let io = connect(g.target, ctx).await?;
+        let mut b = client2::Builder::new(TokioExecutor::new());
+        // Open all of the group's streams at once, before the server's SETTINGS.
+        b.initial_max_send_streams(g.streams as usize);
+        match b.handshake(io).await {
+            Ok((sender, c)) => {
+                drive(ctx, c);
+                Ok(conn.insert(sender).clone())
+            }
+            Err(e) => Err(failed(e).await),
+        }
+    }
+}
+
+/// Connect to `target` with Nagle off, counting the connection.
+async fn connect(target: SocketAddr, ctx: &Ctx) -> io::Result<TokioIo<TcpStream>> {
+    tcp::connect(target, ctx).await.map(TokioIo::new)
+}
+
+/// Run a client connection in a task of its own until it ends or the engine stops.
+/// Its errors surface in the lanes' requests, and are counted there.
+fn drive<C: Future + Send + 'static>(ctx: &Ctx, conn: C) {
+    let stop = ctx.stop.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = stop.cancelled() => {}
+            _ = conn => {}
+        }
+    });
+}
+
+/// One lane: a sequence of exchanges on one connection (its own for HTTP/1.1, its
+/// group's for HTTP/2), reconnecting lazily after a failure.
+struct Lane<D: Dial> {
+    dial: D,
+    sender: Option<D::Sender>,
+    req: RequestTemplate,
+}
+
+impl<D: Dial> Lane<D> {
+    fn new(dial: D, req: RequestTemplate) -> Self {
+        Lane {
+            dial,
+            sender: None,
+            req,
+        }
+    }
+}
+
+impl<D: Dial> Exchange for Lane<D> {
+    async fn exchange(&mut self, ctx: &Ctx) -> Result<(u64, u64), TxError> {
+        // A connection the server closed while it was idle is replaced, not an error.
+        if self.sender.as_ref().is_some_and(Sender::is_closed) {
+            self.sender = None;
+        }
+        let sender = match self.sender.as_mut() {
+            Some(s) => s,
+            None => self.sender.insert(self.dial.dial(ctx).await?),
+        };
+        match round_trip(sender, self.req.build()).await {
+            Ok((status, received)) => {
+                // Counted after the last await: the driver counts the transaction
+                // right after this returns, so both land in the same interval
+                // (up to an interval cut between the two).
+                let (class, kind) = status_class(status);
+                ctx.rec.status(class);
+                if status.is_success() {
+                    Ok((self.req.body.len() as u64, received))
+                } else {
+                    Err(TxError::Failed(kind))
+                }
+            }
+            Err(e) => {
+                self.sender = None;
+                Err(failed(e).await)
+            }
+        }
+    }
+}
+
+/// Send `req` and read the whole response: its status and body length.
+async fn round_trip(
+    sender: &mut impl Sender,
+    req: Request<Body>,
+) -> hyper::Result<(StatusCode, u64)> {
+    let resp = sender.send(req).await?;
+    let status = resp.status();
+    Ok((status, read_body(resp.into_body()).await?))
+}
+
+/// Read a body to its end, dropping the data as it comes (which also returns
+/// HTTP/2 flow-control credit); returns its length.
+async fn read_body(mut body: Incoming) -> hyper::Result<u64> {
+    let mut n = 0;
+    while let Some(frame) = body.frame().await {
+        if let Some(data) = frame?.data_ref() {
+            n += data.len() as u64;
+        }
+    }
+    Ok(n)
+}
+
+/// A status's class (`2xx`...) and the error kind it counts as when it is not a
+/// success.
+fn status_class(s: StatusCode) -> (&'static str, &'static str) {
+    match s.as_u16() / 100 {
+        1 => ("1xx", "http-1xx"),
+        2 => ("2xx", "http-2xx"),
+        3 => ("3xx", "http-3xx"),
+        4 => ("4xx", "http-4xx"),
+        5 => ("5xx", "http-5xx"),
+        _ => ("other", "http-status-other"),
+    }
+}
+
+/// How a hyper error is counted.
+#[derive(Debug)]
+enum Failure {
+    /// The socket failed or the connection closed: an I/O error kind.
+    Io(io::Error),
+    /// An HTTP-level failure.
+    Http(&'static str),
+}
+
+fn classify(e: &hyper::Error) -> Failure {
+    let mut cause: Option<&(dyn StdError + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if let Some(io) = c.downcast_ref::<io::Error>() {
+            return Failure::Io(io.kind().into());
+        }
+        if let Some(h2) = c.downcast_ref::<h2::Error>() {
+            return Failure::Http(if h2.is_go_away() {
+                "http2-goaway"
+            } else if h2.is_reset() {
+                "http2-reset"
+            } else {
+                "http-protocol"
+            });
+        }
+        cause = c.source();
+    }
+    if e.is_timeout() {
+        Failure::Io(io::ErrorKind::TimedOut.into())
+    } else if e.is_incomplete_message() || e.is_closed() || e.is_canceled() {
+        // The connection went away before the response was complete.
+        Failure::Io(io::ErrorKind::UnexpectedEof.into())
+    } else {
+        Failure::Http("http-protocol")
+    }
+}
+
+/// The exchange error for a failed request. I/O failures get the driver's back-off
+/// pause; a peer that breaks the protocol gets the same pause here, before the
+/// lane's next connection.
+async fn failed(e: hyper::Error) -> TxError {
+    match classify(&e) {
+        Failure::Io(io) => TxError::Io(io),
+        Failure::Http(kind) => {
+            tokio::time::sleep(RETRY_PAUSE).await;
+            TxError::Failed(kind)
+        }
+    }
+}
+
+// ----- server -----
+
+/// How the server speaks on each connection.
+#[derive(Debug)]
+enum ServerConn {
+    H1(server1::Builder),
+    H2(server2::Builder<TokioExecutor>),
+}
+
+#[derive(Debug)]
+struct Server {
+    ctx: Ctx,
+    conn: ServerConn,
+    /// The response body, cloned (not copied) into every response.
+    body: Bytes,
+}
+
+fn serve(ip: IpAddr, ctx: Ctx, conn: ServerConn) -> io::Result<Served> {
+    let listener = tcp::listen(ip)?;
+    let port = listener.local_addr()?.port();
+    let server = Arc::new(Server {
+        body: Bytes::from(vec![0xa5; ctx.spec.response_size.0 as usize]),
+        ctx: ctx.clone(),
+        conn,
+    });
+    let task = tcp::accept_loop(listener, ctx, move |s, _| server.clone().connection(s));
+    Ok(Served::plain(port, task))
+}
+
+impl Server {
+    /// Serve one connection until the client closes it (the accept loop stops it
+    /// with the engine). I/O errors go back to the accept loop to be counted.
+    async fn connection(self: Arc<Self>, s: TcpStream) -> io::Result<()> {
+        let io = TokioIo::new(s);
+        let me = self.clone();
+        let svc = service_fn(move |req| me.clone().respond(req));
+        let r = match &self.conn {
+            ServerConn::H1(b) => b.serve_connection(io, svc).await,
+            ServerConn::H2(b) => b.serve_connection(io, svc).await,
+        };
+        match r.map_err(|e| classify(&e)) {
+            Ok(()) => Ok(()),
+            // Teardown kinds are not counted once the run is over.
+            Err(Failure::Io(io)) => Err(io),
+            Err(Failure::Http(kind)) => {
+                self.ctx.rec.error(kind);
+                Ok(())
+            }
+        }
+    }
+
+    /// One request: read and drop its body, pause as the plan says, answer.
+    async fn respond(self: Arc<Self>, req: Request<Incoming>) -> hyper::Result<Response<Body>> {
+        let received = read_body(req.into_body()).await?;
+        self.ctx.server_pause().await;
+        self.ctx.rec.served(received, self.body.len() as u64);
+        Ok(Response::new(Full::new(self.body.clone())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::recorder::Window;
+    use cnibench_proto::plan;
+    use std::time::Duration;
+    use tokio::time::Instant;
+    use tokio_util::sync::CancellationToken;
+
+    const LOOPBACK: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
+    fn ctx(traffic: &str, extra: &str) -> Ctx {
+        let text = format!(
+            "name: t\nscenarios:\n  - {{name: s, traffic: {traffic}, path: pod-to-pod-cross-node{extra}}}\n"
+        );
+        let c = Ctx::new(
+            plan::load("t.yaml", &text).unwrap().scenarios.remove(0),
+            CancellationToken::new(),
+        );
+        c.t0.set(Instant::now()).unwrap();
+        c
+    }
+
+    /// Run `engine`'s client against `target` for `how_long`.
+    async fn load(engine: &dyn Engine, target: SocketAddr, c: &Ctx, how_long: Duration) -> Window {
+        let task = tokio::spawn(engine.client(target, c.clone()));
+        tokio::time::sleep(how_long).await;
+        c.stop.cancel();
+        task.await.unwrap();
+        c.rec.take()
+    }
+
+    /// Serve `engine` on loopback and load it for 300 ms: (client, server) windows.
+    async fn run(engine: &dyn Engine, traffic: &str, extra: &str) -> (Window, Window) {
+        let (sc, cc) = (ctx(traffic, extra), ctx(traffic, extra));
+        let served = engine.serve(LOOPBACK, sc.clone()).unwrap();
+        let server = tokio::spawn(served.task);
+        let target = SocketAddr::new(LOOPBACK, served.port);
+        let client = tokio::spawn(engine.client(target, cc.clone()));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        // As in a job: the server drains when the client stops (dropping connections
+        // with requests in flight), then it finishes what it can.
+        sc.rec.drain();
+        cc.stop.cancel();
+        client.await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        sc.stop.cancel();
+        server.await.unwrap();
+        (cc.rec.take(), sc.rec.take())
+    }
+
+    /// What every successful run must show; `lanes` requests may have been served
+    /// but not completed at the client when it stopped.
+    fn check(client: &Window, server: &Window, lanes: u64, req: u64, resp: u64) {
+        let (c, s) = (&client.counters, &server.counters);
+        let n = c.transactions;
+        assert!(n > 50, "{n} transactions");
+        assert!(c.errors.is_empty(), "client errors {:?}", c.errors);
+        assert!(s.errors.is_empty(), "server errors {:?}", s.errors);
+        assert_eq!(c.status.get("2xx"), Some(&n), "{:?}", c.status);
+        assert_eq!(c.status.len(), 1, "{:?}", c.status);
+        assert_eq!((c.bytes_sent, c.bytes_received), (n * req, n * resp));
+        assert!(
+            (n..=n + lanes).contains(&s.transactions),
+            "client {n}, server {}",
+            s.transactions
+        );
+        assert_eq!(
+            (s.bytes_received, s.bytes_sent),
+            (s.transactions * req, s.transactions * resp)
+        );
+        assert_eq!(client.latency.len(), n);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn http1_posts_on_keep_alive_connections() {
+        let (c, s) = run(
+            &Http1,
+            "http1",
+            ", connections: 2, request_size: 100, response_size: 1KiB",
+        )
+        .await;
+        check(&c, &s, 2, 100, 1024);
+        // Keep-alive: one connection per lane, on both sides.
+        assert_eq!((c.counters.connections, s.counters.connections), (2, 2));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn http2_multiplexes_lanes_over_shared_connections() {
+        // Default request size: GET without a body.
+        let (c, s) = run(
+            &Http2,
+            "http2",
+            ", connections: 2, streams: 4, response_size: 100KiB",
+        )
+        .await;
+        check(&c, &s, 8, 0, 100 << 10);
+        // 8 lanes, 2 connections.
+        assert_eq!((c.counters.connections, s.counters.connections), (2, 2));
+    }
+
+    /// A server that answers every request with 503.
+    async fn unavailable_server(stop: CancellationToken) -> SocketAddr {
+        let l = tcp::listen(LOOPBACK).unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move {
+            loop {
+                let (s, _) = tokio::select! {
+                    _ = stop.cancelled() => return,
+                    r = l.accept() => r.unwrap(),
+                };
+                let svc = service_fn(|_req: Request<Incoming>| async {
+                    let mut r = Response::new(Full::new(Bytes::from_static(b"busy")));
+                    *r.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+                    Ok::<_, hyper::Error>(r)
+                });
+                tokio::spawn(server1::Builder::new().serve_connection(TokioIo::new(s), svc));
+            }
+        });
+        addr
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn error_status_is_a_failure_on_a_kept_connection() {
+        let c = ctx("http1", "");
+        let target = unavailable_server(c.stop.clone()).await;
+        let w = load(&Http1, target, &c, Duration::from_millis(200)).await;
+        let c = w.counters;
+        assert_eq!(c.transactions, 0);
+        let failed = c.status.get("5xx").copied().unwrap_or(0);
+        assert!(failed > 10, "{:?}", c.status);
+        assert_eq!(c.errors.get("http-5xx"), Some(&failed), "{:?}", c.errors);
+        // No back-off, no reconnect: the connection is fine.
+        assert_eq!(c.connections, 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn http2_lanes_of_a_dead_connection_share_its_replacement() {
+        // A server that cuts every connection after 60 ms.
+        let c = ctx("http2", ", connections: 2, streams: 4");
+        let l = tcp::listen(LOOPBACK).unwrap();
+        let target = l.local_addr().unwrap();
+        let stop = c.stop.clone();
+        tokio::spawn(async move {
+            loop {
+                let (s, _) = tokio::select! {
+                    _ = stop.cancelled() => return,
+                    r = l.accept() => r.unwrap(),
+                };
+                let svc = service_fn(|_req: Request<Incoming>| async {
+                    Ok::<_, hyper::Error>(Response::new(Full::new(Bytes::from_static(b"ok"))))
+                });
+                let conn = server2::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(s), svc);
+                tokio::spawn(tokio::time::timeout(Duration::from_millis(60), conn));
+            }
+        });
+        let w = load(&Http2, target, &c, Duration::from_millis(400)).await;
+        let c = w.counters;
+        assert!(c.transactions > 100, "{c:?}");
+        assert!(!c.errors.is_empty(), "{c:?}");
+        // ~7 connections per group; a reconnect per lane would make ~28.
+        assert!((4..=20).contains(&c.connections), "{c:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn refused_connections_are_counted_with_back_off() {
+        let port = tcp::listen(LOOPBACK).unwrap().local_addr().unwrap().port();
+        for (engine, traffic) in [(&Http1 as &dyn Engine, "http1"), (&Http2, "http2")] {
+            let c = ctx(traffic, ", connections: 2");
+            let w = load(
+                engine,
+                SocketAddr::new(LOOPBACK, port),
+                &c,
+                Duration::from_millis(200),
+            )
+            .await;
+            let refused = w.counters.errors.get("connect-refused").copied();
+            // 2 lanes, one attempt per 20 ms pause each.
+            assert!(
+                refused.is_some_and(|n| (2..=25).contains(&n)),
+                "{traffic}: {:?}",
+                w.counters.errors
+            );
+            assert_eq!(w.counters.transactions, 0);
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn client_leaving_mid_request_is_noticed_at_the_response() {
+        use tokio::io::AsyncWriteExt;
+        let sc = ctx("http1", ", server_delay: 100ms");
+        let served = Http1.serve(LOOPBACK, sc.clone()).unwrap();
+        let server = tokio::spawn(served.task);
+        let mut s = TcpStream::connect((LOOPBACK, served.port)).await.unwrap();
+        s.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .unwrap();
+        // A stopping client drops its connection; the server is still pausing.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        drop(s);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        sc.rec.drain();
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        sc.stop.cancel();
+        server.await.unwrap();
+        let c = sc.rec.take().counters;
+        assert!(c.errors.is_empty(), "{:?}", c.errors);
+        assert_eq!(c.transactions, 1);
+    }
+
+    #[test]
+    fn status_classes() {
+        assert_eq!(status_class(StatusCode::OK).0, "2xx");
+        assert_eq!(status_class(StatusCode::NO_CONTENT).0, "2xx");
+        assert_eq!(status_class(StatusCode::NOT_FOUND), ("4xx", "http-4xx"));
+        assert_eq!(status_class(StatusCode::BAD_GATEWAY), ("5xx", "http-5xx"));
+    }
+}
