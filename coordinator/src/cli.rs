@@ -1,12 +1,13 @@
-//! Command line: `cnibench run PLAN --workers A,B --token-file F --out DIR`.
+//! Command line: `cnibench run PLAN --workers A,B --token-file F --out DIR`,
+//! `cnibench compare DIR... [--out DIR]`, `cnibench report DIR`.
 
-use crate::result::{RepResult, Status};
-use crate::run::{self, Progress, RunError};
-use crate::{compare, output};
+use crate::progress::LiveProgress;
+use crate::run::{self, RunError};
+use crate::{compare, output, report};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use cnibench_proto::plan::{self, ScenarioSpec};
-use std::path::PathBuf;
+use cnibench_proto::plan;
+use std::path::{Path, PathBuf};
 use tokio_util::sync::CancellationToken;
 
 /// Exit code for usage and configuration errors (sysexits EX_USAGE).
@@ -26,7 +27,9 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run a plan on workers and write result.json and summary.csv.
+    /// Run a plan on workers and write result.json, summary.csv, report.md,
+    /// report.html and one HdrHistogram interval log (.hlog) per scenario and
+    /// repetition.
     Run {
         /// Plan file (YAML).
         plan: PathBuf,
@@ -49,9 +52,15 @@ enum Command {
         /// Baseline column (default: hostnet if present, else the first label).
         #[arg(long)]
         baseline: Option<String>,
-        /// Also write compare.md and compare.json into this directory.
+        /// Also write compare.md, compare.json, report.md and report.html into this directory.
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
+    },
+    /// Rewrite report.md, report.html and the .hlog files of a run directory
+    /// from its result.json.
+    Report {
+        /// Run directory (holding result.json).
+        run: PathBuf,
     },
 }
 
@@ -85,7 +94,37 @@ pub fn main(cli: Cli) -> Result<u8, Failure> {
             baseline,
             out,
         } => cmd_compare(&runs, baseline.as_deref(), out),
+        Command::Report { run } => cmd_report(&run),
     }
+}
+
+/// A failure to write outputs after the measurements were taken.
+fn write_failure(error: anyhow::Error) -> Failure {
+    Failure {
+        code: EXIT_DEGRADED,
+        error,
+    }
+}
+
+/// Write a run's reports and say where they are.
+fn write_reports(dir: &Path, result: &crate::result::RunResult) -> Result<(), Failure> {
+    report::write_run(dir, result)
+        .with_context(|| format!("cannot write reports to {}", dir.display()))
+        .map_err(write_failure)?;
+    println!("report: {}", dir.join(report::HTML).display());
+    Ok(())
+}
+
+fn cmd_report(dir: &Path) -> Result<u8, Failure> {
+    let mut loaded = compare::load(&[dir.to_path_buf()]).map_err(usage)?;
+    let (_, result) = loaded.remove(0);
+    let dir = if dir.is_dir() {
+        dir
+    } else {
+        dir.parent().unwrap_or(Path::new("."))
+    };
+    write_reports(dir, &result)?;
+    Ok(0)
 }
 
 fn cmd_compare(
@@ -107,11 +146,12 @@ fn cmd_compare(
     if let Some(dir) = out {
         compare::write(&dir, &c)
             .with_context(|| format!("cannot write {}", dir.display()))
-            .map_err(|error| Failure {
-                code: EXIT_DEGRADED,
-                error,
-            })?;
+            .map_err(write_failure)?;
+        report::write_compare(&dir, &loaded, &c)
+            .with_context(|| format!("cannot write reports to {}", dir.display()))
+            .map_err(write_failure)?;
         println!("comparison: {}", dir.join("compare.md").display());
+        println!("report: {}", dir.join(report::HTML).display());
     }
     Ok(0)
 }
@@ -161,7 +201,8 @@ fn cmd_run(
             eprintln!("cnibench: interrupted: stopping workers and writing what was measured");
             i.cancel();
         });
-        run::run(&name, plan, &workers, &token, interrupt, &mut LineProgress).await
+        let mut progress = LiveProgress::stderr();
+        run::run(&name, plan, &workers, &token, interrupt, &mut progress).await
     });
     let result = result.map_err(|e| match e {
         RunError::Placement(m) => usage(anyhow::anyhow!(m)),
@@ -172,12 +213,10 @@ fn cmd_run(
     })?;
     output::write(&out, &result)
         .with_context(|| format!("cannot write results to {}", out.display()))
-        .map_err(|error| Failure {
-            code: EXIT_DEGRADED,
-            error,
-        })?;
+        .map_err(write_failure)?;
     print!("{}", output::table(&result));
     println!("results: {}", out.join("result.json").display());
+    write_reports(&out, &result)?;
     Ok(if result.ok { 0 } else { EXIT_DEGRADED })
 }
 
@@ -192,44 +231,6 @@ async fn wait_for_signal() {
         }
         Err(_) => {
             let _ = tokio::signal::ctrl_c().await;
-        }
-    }
-}
-
-/// One line per repetition on stderr.
-struct LineProgress;
-
-impl Progress for LineProgress {
-    fn rep_started(&mut self, s: &ScenarioSpec, rep: u32, index: usize, total: usize) {
-        eprintln!(
-            "[{index}/{total}] {} ({}, {}) repetition {rep}/{}: {} + {} warm-up",
-            s.name, s.traffic, s.path, s.repetitions, s.duration, s.warmup
-        );
-    }
-
-    fn rep_finished(&mut self, s: &ScenarioSpec, r: &RepResult) {
-        let mut parts = Vec::new();
-        if let Some(t) = r.throughput_bps.filter(|_| s.traffic.is_stream()) {
-            parts.push(format!("{:.3} Gbit/s", t / 1e9));
-        }
-        if let Some(q) = r.requests_per_s {
-            parts.push(format!("{q:.0} req/s"));
-        }
-        if let Some(l) = &r.latency_ns {
-            parts.push(format!(
-                "p50 {} p99 {}",
-                output::fmt_ns(l.p50),
-                output::fmt_ns(l.p99)
-            ));
-        }
-        let status = match r.status {
-            Status::Ok => "ok",
-            Status::Partial => "PARTIAL",
-            Status::Failed => "FAILED",
-        };
-        eprintln!("      {status}: {}", parts.join(", "));
-        for f in &r.flags {
-            eprintln!("      ! {f}");
         }
     }
 }

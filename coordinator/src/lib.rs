@@ -11,5 +11,7 @@ pub mod cli;
 pub mod compare;
 pub mod link;
 pub mod output;
+pub mod progress;
+pub mod report;
 pub mod result;
 pub mod run;

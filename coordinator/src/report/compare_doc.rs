@@ -1,0 +1,277 @@
+//! The report across runs (`cnibench compare --out`): the runs, the comparison
+//! table of [`crate::compare`], every run's environment, the plan, then per
+//! scenario a table with one row per CNI label (all its repetitions across runs
+//! pooled, latency from their histograms merged), its notes, and (in HTML) the
+//! latency spectrum with one line per CNI, the headline metric as bars per CNI
+//! and the CPU cost chart.
+
+use super::charts::{self, Bar, HistLine};
+use super::doc::{Block, Chart, Doc, MISSING, Table};
+use super::tables::{self, Agg, MeasureRow};
+use crate::compare::{Comparison, Metric};
+use crate::output::fmt_ns;
+use crate::result::{RunResult, ScenarioResult};
+use cnibench_proto::plan::ScenarioSpec;
+use std::path::Path;
+
+/// A short name for a run: its directory (the parent of result.json).
+fn run_name(source: &str) -> String {
+    let p = Path::new(source);
+    let dir = if p.file_name().is_some_and(|f| f == "result.json") {
+        p.parent().unwrap_or(p)
+    } else {
+        p
+    };
+    dir.file_name()
+        .map_or_else(|| source.to_string(), |f| f.to_string_lossy().into_owned())
+}
+
+/// Build the document.
+pub(crate) fn build(runs: &[(String, RunResult)], c: &Comparison) -> Doc {
+    let names: Vec<String> = runs.iter().map(|(src, _)| run_name(src)).collect();
+    let mut blocks = vec![
+        Block::Fields(vec![
+            ("columns".into(), c.columns.join(", ")),
+            ("baseline".into(), c.baseline.clone()),
+            ("runs".into(), runs.len().to_string()),
+        ]),
+        Block::Heading(2, "Comparison".into()),
+        Block::Table(comparison_table(c)),
+        Block::Text(format!(
+            "Median over repetitions [min..max], xR = ratio to the baseline {}. \
+             ≈ = within the noise of the repetitions (spreads overlap): not significant. \
+             ? = fewer than 2 repetitions, no noise estimate. !N = N repetitions not ok \
+             (their notes are under the scenario tables below).",
+            c.baseline
+        )),
+        Block::Heading(2, "Runs".into()),
+        Block::Table(runs_table(runs, &names)),
+        Block::Heading(2, "Environment".into()),
+        Block::Text(
+            "Workers of each run, with each clock's offset to the coordinator ± its error bound:"
+                .into(),
+        ),
+        Block::Table(tables::workers_table(
+            &names
+                .iter()
+                .zip(runs)
+                .map(|(n, (_, r))| (Some(n.as_str()), r))
+                .collect::<Vec<_>>(),
+        )),
+        Block::Heading(2, "Plan".into()),
+    ];
+    let (specs, differ) = plan(runs);
+    blocks.push(Block::Table(tables::plan_table(specs)));
+    if !differ.is_empty() {
+        blocks.push(Block::Text(format!(
+            "Scenario parameters differ between runs (the table shows the first run's): {}.",
+            differ.join(", ")
+        )));
+    }
+    blocks.extend([
+        Block::Heading(2, "Results per scenario".into()),
+        Block::Text(tables::LEGEND.into()),
+    ]);
+    let mut next_note = 1;
+    let mut seen: Vec<&str> = Vec::new();
+    for row in &c.rows {
+        if seen.contains(&row.scenario.as_str()) {
+            continue;
+        }
+        seen.push(&row.scenario);
+        blocks.extend(scenario(&row.scenario, runs, &names, c, &mut next_note));
+    }
+    Doc {
+        title: format!("cnibench comparison: {}", c.columns.join(" vs ")),
+        blocks,
+    }
+}
+
+/// Each scenario's spec from the first run that has it, and the names of
+/// scenarios whose spec differs between runs.
+fn plan(runs: &[(String, RunResult)]) -> (Vec<&ScenarioSpec>, Vec<String>) {
+    let mut specs: Vec<&ScenarioSpec> = Vec::new();
+    let mut differ = Vec::new();
+    for s in runs.iter().flat_map(|(_, r)| &r.plan.scenarios) {
+        match specs.iter().find(|x| x.name == s.name) {
+            None => specs.push(s),
+            Some(first) if *first != s && !differ.contains(&s.name) => differ.push(s.name.clone()),
+            Some(_) => {}
+        }
+    }
+    (specs, differ)
+}
+
+fn runs_table(runs: &[(String, RunResult)], names: &[String]) -> Table {
+    let mut t = Table::new(&[
+        "run", "CNI", "plan", "run id", "started", "status", "source",
+    ]);
+    for (name, (src, r)) in names.iter().zip(runs) {
+        let mut cnis: Vec<&str> = r.scenarios.iter().map(|s| s.cni.as_str()).collect();
+        cnis.dedup();
+        t.push(vec![
+            name.clone(),
+            cnis.join(", "),
+            r.plan.name.clone(),
+            r.run_id.clone(),
+            tables::utc(r.started_at_unix_ns),
+            if r.ok { "ok" } else { "NOT OK" }.into(),
+            src.clone(),
+        ]);
+    }
+    t
+}
+
+fn metric_text(m: Metric, v: f64) -> String {
+    match m {
+        Metric::ThroughputBps => format!("{:.2}", v / 1e9),
+        Metric::RequestsPerS => tables::per_s(v),
+        Metric::P99Ns => fmt_ns(v as u64),
+    }
+}
+
+fn metric_label(m: Metric) -> &'static str {
+    match m {
+        Metric::ThroughputBps => "Gbit/s",
+        Metric::RequestsPerS => "req/s",
+        Metric::P99Ns => "p99",
+    }
+}
+
+/// The table of compare.md, cell for cell.
+fn comparison_table(c: &Comparison) -> Table {
+    let mut heads = vec!["scenario".to_string(), "metric".to_string()];
+    heads.extend(c.columns.iter().map(|l| format!("#{l}")));
+    let mut t = Table::new(&heads.iter().map(String::as_str).collect::<Vec<_>>());
+    for r in &c.rows {
+        let mut cells = vec![r.scenario.clone(), metric_label(r.metric).to_string()];
+        cells.extend(r.cells.iter().map(|cell| {
+            let Some(cell) = cell else {
+                return MISSING.to_string();
+            };
+            let s = &cell.stat;
+            let mut t = metric_text(r.metric, s.median);
+            if s.n >= 2 {
+                t += &format!(
+                    " [{}..{}]",
+                    metric_text(r.metric, s.min),
+                    metric_text(r.metric, s.max)
+                );
+            }
+            if let Some(ratio) = cell.ratio {
+                t += &format!(" x{ratio:.2}");
+            }
+            match cell.significant {
+                Some(false) => t.push_str(" ≈"),
+                None if cell.ratio.is_some() => t.push_str(" ?"),
+                _ => {}
+            }
+            if cell.not_ok > 0 {
+                t += &format!(" !{}", cell.not_ok);
+            }
+            t
+        }));
+        t.push(cells);
+    }
+    t
+}
+
+fn scenario(
+    name: &str,
+    runs: &[(String, RunResult)],
+    run_names: &[String],
+    c: &Comparison,
+    next_note: &mut usize,
+) -> Vec<Block> {
+    // Every (run name, scenario result) of this scenario.
+    let results: Vec<(&str, &ScenarioResult)> = run_names
+        .iter()
+        .zip(runs)
+        .flat_map(|(n, (_, r))| {
+            r.scenarios
+                .iter()
+                .filter(|s| s.name == name)
+                .map(move |s| (n.as_str(), s))
+        })
+        .collect();
+    let Some((_, first)) = results.first() else {
+        return Vec::new();
+    };
+    let stream = tables::is_stream(&first.traffic);
+    let rows: Vec<MeasureRow<'_>> = c
+        .columns
+        .iter()
+        .map(|label| MeasureRow {
+            label: label.clone(),
+            reps: results
+                .iter()
+                .filter(|(_, s)| &s.cni == label)
+                .flat_map(|(run, s)| {
+                    s.repetitions
+                        .iter()
+                        .map(move |rep| (format!("{run} repetition {}", rep.repetition), rep))
+                })
+                .collect(),
+            total: false,
+        })
+        .filter(|r| !r.reps.is_empty())
+        .collect();
+    let (table, notes) = tables::measure_table("CNI", &rows, *next_note);
+    *next_note += notes.len();
+    let mut blocks = vec![
+        Block::Heading(3, format!("{name}: {}, {}", first.traffic, first.path)),
+        Block::Table(table),
+    ];
+    blocks.extend(notes.block());
+    // Colours follow the comparison's columns, so a CNI has one colour everywhere.
+    let aggs: Vec<(usize, &str, Agg)> = rows
+        .iter()
+        .map(|r| {
+            let i = c.columns.iter().position(|l| *l == r.label).unwrap_or(0);
+            (
+                i,
+                r.label.as_str(),
+                Agg::of(r.reps.iter().map(|(_, rep)| *rep)),
+            )
+        })
+        .collect();
+    let lines: Vec<HistLine<'_>> = aggs
+        .iter()
+        .map(|(i, label, a)| (label.to_string(), charts::color(*i), 2, &a.hist))
+        .collect();
+    let labelled: Vec<_> = aggs
+        .iter()
+        .map(|(i, label, a)| (label.to_string(), charts::color(*i), a))
+        .collect();
+    let bars: Vec<Bar<'_>> = aggs
+        .iter()
+        .filter_map(|(i, label, a)| {
+            Some((label.to_string(), charts::color(*i), a.headline(stream)?))
+        })
+        .collect();
+    let (unit, scale) = tables::headline_unit(stream);
+    let mut out: Vec<Chart> =
+        charts::spectrum_chart(format!("{name}: latency by percentile, per CNI"), &lines)
+            .into_iter()
+            .collect();
+    out.extend([
+        Chart {
+            title: format!("{name}: {unit} per CNI{}", charts::BARS),
+            svg: charts::bars(unit, scale, &bars),
+        },
+        tables::cpu_chart(name, &labelled),
+    ]);
+    blocks.push(Block::Charts(out));
+    blocks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_names() {
+        assert_eq!(run_name("results/demo/vxlan/result.json"), "vxlan");
+        assert_eq!(run_name("results/host-gw"), "host-gw");
+    }
+}

@@ -1,0 +1,205 @@
+//! The report of one run: when and where it ran, the plan, then per scenario a
+//! table with one row per repetition and a merged row, the validity notes right
+//! under it, and (in HTML) the latency spectrum, the rate over time and the CPU
+//! cost chart.
+
+use super::charts::{self, Line};
+use super::doc::{Block, Chart, Doc};
+use super::hlog;
+use super::tables::{self, Agg, MeasureRow};
+use crate::result::{RunResult, ScenarioResult, Status};
+use plotters::style::RGBColor;
+
+/// Build the document.
+pub(crate) fn build(r: &RunResult) -> Doc {
+    let mut blocks = vec![Block::Fields(header(r))];
+    let c = &r.environment.coordinator;
+    blocks.extend([
+        Block::Heading(2, "Environment".into()),
+        Block::Text(format!(
+            "Coordinator: {} (kernel {}, {} x {}). Workers, with each clock's offset to the coordinator ± its error bound:",
+            c.host, c.kernel, c.cpus, c.cpu_model
+        )),
+        Block::Table(tables::workers_table(&[(None, r)])),
+        Block::Heading(2, "Plan".into()),
+        Block::Table(tables::plan_table(&r.plan.scenarios)),
+        Block::Heading(2, "Results".into()),
+        Block::Text(tables::LEGEND.into()),
+    ]);
+    let mut next_note = 1;
+    for s in &r.scenarios {
+        blocks.extend(scenario(s, &mut next_note));
+    }
+    let missing: Vec<&str> = r
+        .plan
+        .scenarios
+        .iter()
+        .filter(|p| !r.scenarios.iter().any(|s| s.name == p.name))
+        .map(|p| p.name.as_str())
+        .collect();
+    if !missing.is_empty() {
+        blocks.push(Block::Text(format!(
+            "Not run (the run was interrupted): {}.",
+            missing.join(", ")
+        )));
+    }
+    Doc {
+        title: format!("cnibench run: {}", r.plan.name),
+        blocks,
+    }
+}
+
+fn header(r: &RunResult) -> Vec<(String, String)> {
+    let reps: Vec<Status> = r
+        .scenarios
+        .iter()
+        .flat_map(|s| s.repetitions.iter().map(|x| x.status))
+        .collect();
+    let not_ok = reps.iter().filter(|s| **s != Status::Ok).count();
+    let status = if r.ok {
+        format!("ok: all {} repetitions ok", reps.len())
+    } else {
+        format!(
+            "NOT OK: {not_ok} of {} repetitions partial or failed, {} of {} scenarios run (see the notes under each table)",
+            reps.len(),
+            r.scenarios.len(),
+            r.plan.scenarios.len()
+        )
+    };
+    let mut cnis: Vec<&str> = r.scenarios.iter().map(|s| s.cni.as_str()).collect();
+    cnis.dedup();
+    let secs = (r.finished_at_unix_ns - r.started_at_unix_ns) as f64 / 1e9;
+    [
+        ("plan", format!("{} ({})", r.plan.name, r.plan_file)),
+        ("CNI", cnis.join(", ")),
+        ("status", status),
+        ("run id", r.run_id.clone()),
+        ("started", tables::utc(r.started_at_unix_ns)),
+        (
+            "finished",
+            format!("{} ({secs:.1} s)", tables::utc(r.finished_at_unix_ns)),
+        ),
+        (
+            "tool",
+            format!("{} (result.json schema {})", r.tool, r.schema_version),
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+fn scenario(s: &ScenarioResult, next_note: &mut usize) -> Vec<Block> {
+    let mut rows: Vec<MeasureRow<'_>> = s
+        .repetitions
+        .iter()
+        .map(|rep| MeasureRow {
+            label: rep.repetition.to_string(),
+            reps: vec![(format!("repetition {}", rep.repetition), rep)],
+            total: false,
+        })
+        .collect();
+    if s.repetitions.len() > 1 {
+        rows.push(MeasureRow {
+            label: "all".into(),
+            reps: rows.iter().flat_map(|r| r.reps.iter().cloned()).collect(),
+            total: true,
+        });
+    }
+    let (table, notes) = tables::measure_table("repetition", &rows, *next_note);
+    *next_note += notes.len();
+    let mut blocks = vec![
+        Block::Heading(3, format!("{}: {}, {}", s.name, s.traffic, s.path)),
+        Block::Text(format!(
+            "CNI {}; client on {} ({}), server on {} ({}).",
+            s.cni,
+            s.client_node,
+            s.client_workers.join(", "),
+            s.server_node,
+            s.server_worker
+        )),
+        Block::Table(table),
+    ];
+    blocks.extend(notes.block());
+    blocks.push(Block::Charts(charts(s)));
+    let logs: Vec<String> = s
+        .repetitions
+        .iter()
+        .filter(|r| r.histogram.is_some())
+        .map(|r| hlog::file_name(&s.name, r.repetition))
+        .collect();
+    if !logs.is_empty() {
+        blocks.push(Block::Text(format!(
+            "Latency interval logs (HdrHistogram): {}",
+            logs.join(", ")
+        )));
+    }
+    blocks
+}
+
+fn charts(s: &ScenarioResult) -> Vec<Chart> {
+    let stream = tables::is_stream(&s.traffic);
+    let aggs: Vec<_> = s.repetitions.iter().map(|r| Agg::of([r])).collect();
+    let all = Agg::of(&s.repetitions);
+    let mut lines: Vec<charts::HistLine<'_>> = s
+        .repetitions
+        .iter()
+        .zip(&aggs)
+        .enumerate()
+        .map(|(i, (r, a))| {
+            (
+                format!("repetition {}", r.repetition),
+                charts::color(i),
+                2,
+                &a.hist,
+            )
+        })
+        .collect();
+    let mut labelled: Vec<(String, RGBColor, &Agg)> = s
+        .repetitions
+        .iter()
+        .zip(&aggs)
+        .enumerate()
+        .map(|(i, (r, a))| (format!("rep {}", r.repetition), charts::color(i), a))
+        .collect();
+    if s.repetitions.len() > 1 {
+        lines.push(("all merged".into(), charts::MERGED, 3, &all.hist));
+        labelled.push(("all".into(), charts::MERGED, &all));
+    }
+    let (unit, scale) = tables::headline_unit(stream);
+    let timeline: Vec<Line> = s
+        .repetitions
+        .iter()
+        .enumerate()
+        .map(|(i, r)| Line {
+            label: format!("repetition {}", r.repetition),
+            color: charts::color(i),
+            width: 2,
+            points: r
+                .intervals
+                .iter()
+                .filter(|iv| !iv.warmup)
+                .map(|iv| {
+                    let v = if stream {
+                        iv.throughput_bps
+                    } else {
+                        iv.requests_per_s
+                    };
+                    ((iv.t_start_s + iv.t_end_s) / 2.0, v)
+                })
+                .collect(),
+        })
+        .collect();
+    let mut out: Vec<Chart> =
+        charts::spectrum_chart(format!("{}: latency by percentile", s.name), &lines)
+            .into_iter()
+            .collect();
+    out.extend([
+        Chart {
+            title: format!("{}: {unit} per interval", s.name),
+            svg: charts::timeline(unit, scale, timeline),
+        },
+        tables::cpu_chart(&s.name, &labelled),
+    ]);
+    out
+}
