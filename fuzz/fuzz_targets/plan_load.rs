@@ -1,0 +1,10 @@
+//! Plan files from users.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = cnibench_proto::plan::load("fuzz.yaml", text);
+    }
+});
