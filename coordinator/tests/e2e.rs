@@ -83,7 +83,10 @@ fn tcp_scenarios_end_to_end() {
         // Node cost is a positive number, or absent with the reason (this test may
         // share the machine with other tests, which a baseline cannot subtract).
         let node_ok = cpu["node_cores"].as_f64().is_some_and(|c| c > 0.0);
-        assert!(node_ok || cpu["node_unavailable"].is_string(), "{name}: {cpu}");
+        assert!(
+            node_ok || cpu["node_unavailable"].is_string(),
+            "{name}: {cpu}"
+        );
         if name == "stream" {
             assert!(!node_ok || f(&cpu["cores_per_gbps"]) > 0.0, "{cpu}");
             // Goodput is what the server received.
