@@ -22,22 +22,38 @@ pub enum Metric {
     RequestsPerS,
     /// 99th percentile latency per repetition, ns (lower is better).
     P99Ns,
+    /// Datagram loss per repetition, percent (udp kinds; lower is better).
+    LossPct,
 }
 
 impl Metric {
-    fn label(self) -> &'static str {
+    /// Column heading.
+    pub fn label(self) -> &'static str {
         match self {
             Metric::ThroughputBps => "Gbit/s",
             Metric::RequestsPerS => "req/s",
             Metric::P99Ns => "p99",
+            Metric::LossPct => "loss %",
         }
     }
 
-    fn show(self, v: f64) -> String {
+    /// A value in this metric's unit.
+    pub fn show(self, v: f64) -> String {
         match self {
             Metric::ThroughputBps => format!("{:.2}", v / 1e9),
             Metric::RequestsPerS => format!("{v:.0}"),
             Metric::P99Ns => fmt_ns(v as u64),
+            Metric::LossPct => format!("{v:.3}"),
+        }
+    }
+
+    /// The metrics compared for a traffic kind.
+    fn for_traffic(traffic: &str) -> &'static [Metric] {
+        match traffic {
+            "udp-stream" => &[Metric::ThroughputBps, Metric::LossPct],
+            "udp-rr" => &[Metric::RequestsPerS, Metric::P99Ns, Metric::LossPct],
+            t if t.ends_with("stream") => &[Metric::ThroughputBps],
+            _ => &[Metric::RequestsPerS, Metric::P99Ns],
         }
     }
 }
@@ -107,6 +123,7 @@ fn values(r: &crate::result::ScenarioResult, m: Metric) -> Vec<(Option<f64>, Sta
                 Metric::ThroughputBps => rep.throughput_bps,
                 Metric::RequestsPerS => rep.requests_per_s,
                 Metric::P99Ns => rep.latency_ns.as_ref().map(|l| l.p99 as f64),
+                Metric::LossPct => rep.udp.as_ref().and_then(|u| u.loss_pct),
             };
             (v, rep.status)
         })
@@ -117,14 +134,14 @@ fn values(r: &crate::result::ScenarioResult, m: Metric) -> Vec<(Option<f64>, Sta
 /// first label seen.
 pub fn compare(runs: &[(String, RunResult)], baseline: Option<&str>) -> Comparison {
     let mut labels: Vec<String> = Vec::new();
-    let mut scenarios: Vec<(String, bool)> = Vec::new();
+    let mut scenarios: Vec<(String, String)> = Vec::new();
     for (_, r) in runs {
         for s in &r.scenarios {
             if !labels.contains(&s.cni) {
                 labels.push(s.cni.clone());
             }
             if !scenarios.iter().any(|(n, _)| n == &s.name) {
-                scenarios.push((s.name.clone(), s.traffic.ends_with("stream")));
+                scenarios.push((s.name.clone(), s.traffic.clone()));
             }
         }
     }
@@ -138,13 +155,8 @@ pub fn compare(runs: &[(String, RunResult)], baseline: Option<&str>) -> Comparis
         labels.insert(0, b);
     }
     let mut rows = Vec::new();
-    for (name, stream) in &scenarios {
-        let metrics: &[Metric] = if *stream {
-            &[Metric::ThroughputBps]
-        } else {
-            &[Metric::RequestsPerS, Metric::P99Ns]
-        };
-        for &m in metrics {
+    for (name, traffic) in &scenarios {
+        for &m in Metric::for_traffic(traffic) {
             let stats: Vec<Option<(Stat, usize)>> = labels
                 .iter()
                 .map(|label| {
@@ -167,8 +179,11 @@ pub fn compare(runs: &[(String, RunResult)], baseline: Option<&str>) -> Comparis
                         let (ratio, significant) = match (&base_stat, i) {
                             (Some(b), i) if i > 0 => {
                                 let ratio = (b.median != 0.0).then(|| stat.median / b.median);
-                                let sig = (b.n >= 2 && stat.n >= 2)
-                                    .then_some(stat.max < b.min || stat.min > b.max);
+                                // Significant: spreads apart, and more than 1% apart
+                                // (zero-width spreads of a fixed rate never overlap).
+                                let apart = stat.max < b.min || stat.min > b.max;
+                                let big = (stat.median - b.median).abs() > 0.01 * b.median.abs();
+                                let sig = (b.n >= 2 && stat.n >= 2).then_some(apart && big);
                                 (ratio, sig)
                             }
                             _ => (None, None),

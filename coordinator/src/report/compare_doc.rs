@@ -9,7 +9,6 @@ use super::charts::{self, Bar, HistLine};
 use super::doc::{Block, Chart, Doc, MISSING, Table};
 use super::tables::{self, Agg, MeasureRow};
 use crate::compare::{Comparison, Metric};
-use crate::output::fmt_ns;
 use crate::result::{RunResult, ScenarioResult};
 use cnibench_proto::plan::ScenarioSpec;
 use std::path::Path;
@@ -122,40 +121,24 @@ fn runs_table(runs: &[(String, RunResult)], names: &[String]) -> Table {
     t
 }
 
-fn metric_text(m: Metric, v: f64) -> String {
-    match m {
-        Metric::ThroughputBps => format!("{:.2}", v / 1e9),
-        Metric::RequestsPerS => tables::per_s(v),
-        Metric::P99Ns => fmt_ns(v as u64),
-    }
-}
-
-fn metric_label(m: Metric) -> &'static str {
-    match m {
-        Metric::ThroughputBps => "Gbit/s",
-        Metric::RequestsPerS => "req/s",
-        Metric::P99Ns => "p99",
-    }
-}
-
 /// The table of compare.md, cell for cell.
 fn comparison_table(c: &Comparison) -> Table {
     let mut heads = vec!["scenario".to_string(), "metric".to_string()];
     heads.extend(c.columns.iter().map(|l| format!("#{l}")));
     let mut t = Table::new(&heads.iter().map(String::as_str).collect::<Vec<_>>());
     for r in &c.rows {
-        let mut cells = vec![r.scenario.clone(), metric_label(r.metric).to_string()];
+        let mut cells = vec![r.scenario.clone(), Metric::label(r.metric).to_string()];
         cells.extend(r.cells.iter().map(|cell| {
             let Some(cell) = cell else {
                 return MISSING.to_string();
             };
             let s = &cell.stat;
-            let mut t = metric_text(r.metric, s.median);
+            let mut t = Metric::show(r.metric, s.median);
             if s.n >= 2 {
                 t += &format!(
                     " [{}..{}]",
-                    metric_text(r.metric, s.min),
-                    metric_text(r.metric, s.max)
+                    Metric::show(r.metric, s.min),
+                    Metric::show(r.metric, s.max)
                 );
             }
             if let Some(ratio) = cell.ratio {
