@@ -197,7 +197,7 @@ fn cmd_run(
         let interrupt = CancellationToken::new();
         let i = interrupt.clone();
         tokio::spawn(async move {
-            wait_for_signal().await;
+            cnibench_worker::shutdown_signal().await;
             eprintln!("cnibench: interrupted: stopping workers and writing what was measured");
             i.cancel();
         });
@@ -218,19 +218,4 @@ fn cmd_run(
     println!("results: {}", out.join("result.json").display());
     write_reports(&out, &result)?;
     Ok(if result.ok { 0 } else { EXIT_DEGRADED })
-}
-
-async fn wait_for_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
 }

@@ -636,13 +636,7 @@ fn merge_side(c: &Collected, role: Role, seq: u32, flags: &mut Vec<String>) -> O
         s.counters.add(&r.counters);
         s.schedule.add(&r.schedule);
         if let Some(u) = &r.udp {
-            let m = s.udp.get_or_insert_with(UdpStats::default);
-            m.received += u.received;
-            m.lost += u.lost;
-            m.reordered += u.reordered;
-            m.duplicates += u.duplicates;
-            m.jitter_ns = m.jitter_ns.max(u.jitter_ns);
-            m.transit_negative += u.transit_negative;
+            s.udp.get_or_insert_with(UdpStats::default).add(u);
         }
         for (bytes, into, what) in [
             (&r.latency, &mut s.latency, "latency"),
@@ -763,11 +757,7 @@ pub fn rep_result(spec: &ScenarioSpec, repetition: u32, mut c: Collected) -> Rep
             }
             if let Some(u) = iv_udp {
                 negative += u.transit_negative;
-                let m = udp.get_or_insert_with(UdpStats::default);
-                m.received += u.received;
-                m.lost += u.lost;
-                m.reordered += u.reordered;
-                m.duplicates += u.duplicates;
+                udp.get_or_insert_with(UdpStats::default).add(&u);
                 jitters.extend(u.jitter_ns);
             }
             let _ = lat_all.add(lat);

@@ -25,16 +25,7 @@ fn tcp_scenarios_end_to_end() {
     let w2 = start_worker("127.0.0.3", "node-b", &token);
     let out = dir.join("out");
     let workers = format!("{},{}", w1.addr, w2.addr);
-    let o = cnibench(&[
-        "run",
-        plan.to_str().unwrap(),
-        "--workers",
-        &workers,
-        "--token-file",
-        token.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let o = run(&plan, &token, &workers, &out);
     let stdout = String::from_utf8_lossy(&o.stdout);
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(
@@ -131,16 +122,12 @@ fn tcp_scenarios_end_to_end() {
 #[test]
 fn bad_plan_exits_64_with_location() {
     let (_dir, token, plan) = setup("badplan", &PLAN.replace("streams: 2", "streems: 2"));
-    let o = cnibench(&[
-        "run",
-        plan.to_str().unwrap(),
-        "--workers",
+    let o = run(
+        &plan,
+        &token,
         "127.0.0.2:1",
-        "--token-file",
-        token.to_str().unwrap(),
-        "--out",
-        "/tmp/unused",
-    ]);
+        std::path::Path::new("/tmp/unused"),
+    );
     assert_eq!(o.status.code(), Some(64));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("plan.yaml:4:"), "{err}");
@@ -153,16 +140,12 @@ fn unreachable_worker_is_named_and_does_not_hang() {
     let w1 = start_worker("127.0.0.2", "node-a", &token);
     // Nothing listens on 127.0.0.3:9 (discard port, not served here).
     let t = Instant::now();
-    let o = cnibench(&[
-        "run",
-        plan.to_str().unwrap(),
-        "--workers",
+    let o = run(
+        &plan,
+        &token,
         &format!("{},127.0.0.3:9", w1.addr),
-        "--token-file",
-        token.to_str().unwrap(),
-        "--out",
-        dir.join("o").to_str().unwrap(),
-    ]);
+        &dir.join("o"),
+    );
     assert!(t.elapsed() < Duration::from_secs(10));
     assert_eq!(o.status.code(), Some(69));
     let err = String::from_utf8_lossy(&o.stderr);
@@ -175,16 +158,7 @@ fn wrong_token_is_refused() {
     let w1 = start_worker("127.0.0.2", "node-a", &token);
     let wrong = dir.join("wrong");
     std::fs::write(&wrong, "not-the-token").unwrap();
-    let o = cnibench(&[
-        "run",
-        plan.to_str().unwrap(),
-        "--workers",
-        &w1.addr,
-        "--token-file",
-        wrong.to_str().unwrap(),
-        "--out",
-        dir.join("o").to_str().unwrap(),
-    ]);
+    let o = run(&plan, &wrong, &w1.addr, &dir.join("o"));
     assert_eq!(o.status.code(), Some(69));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("authentication failed"), "{err}");
@@ -195,16 +169,12 @@ fn cross_node_refused_when_both_workers_share_a_node() {
     let (dir, token, plan) = setup("samenode", PLAN);
     let w1 = start_worker("127.0.0.2", "same", &token);
     let w2 = start_worker("127.0.0.3", "same", &token);
-    let o = cnibench(&[
-        "run",
-        plan.to_str().unwrap(),
-        "--workers",
+    let o = run(
+        &plan,
+        &token,
         &format!("{},{}", w1.addr, w2.addr),
-        "--token-file",
-        token.to_str().unwrap(),
-        "--out",
-        dir.join("o").to_str().unwrap(),
-    ]);
+        &dir.join("o"),
+    );
     assert_eq!(o.status.code(), Some(64));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("different nodes"), "{err}");
@@ -227,16 +197,7 @@ fn udp_open_loop_and_several_clients() {
     let w3 = start_worker("127.0.0.4", "node-a", &token);
     let out = dir.join("out");
     let workers = format!("{},{},{}", w1.addr, w2.addr, w3.addr);
-    let o = cnibench(&[
-        "run",
-        plan.to_str().unwrap(),
-        "--workers",
-        &workers,
-        "--token-file",
-        token.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let o = run(&plan, &token, &workers, &out);
     let stdout = String::from_utf8_lossy(&o.stdout);
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(

@@ -175,16 +175,7 @@ scenarios:
     let w1 = start_worker_with("127.0.0.2", "node-a", &token, &["--max-rate", "1000/s"]);
     let w2 = start_worker("127.0.0.3", "node-b", &token);
     let out = dir.join("out");
-    let o = cnibench(&[
-        "run",
-        plan.to_str().unwrap(),
-        "--workers",
-        &format!("{},{}", w1.addr, w2.addr),
-        "--token-file",
-        token.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let o = run(&plan, &token, &format!("{},{}", w1.addr, w2.addr), &out);
     assert_eq!(
         o.status.code(),
         Some(1),

@@ -298,6 +298,18 @@ pub struct UdpStats {
     pub transit_negative: u64,
 }
 
+impl UdpStats {
+    /// Add another receiver's or interval's counts; jitter keeps the larger.
+    pub fn add(&mut self, o: &UdpStats) {
+        self.received += o.received;
+        self.lost += o.lost;
+        self.reordered += o.reordered;
+        self.duplicates += o.duplicates;
+        self.transit_negative += o.transit_negative;
+        self.jitter_ns = self.jitter_ns.max(o.jitter_ns);
+    }
+}
+
 /// CPU time used during a window, ns; cores used = time / window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct CpuUsage {

@@ -35,6 +35,23 @@ pub mod sysinfo;
 use cnibench_proto::msg::WorkerInfo;
 use std::net::IpAddr;
 
+/// Wait for SIGTERM (what Kubernetes sends) or Ctrl-C; both binaries use it to
+/// stop traffic and write what they have before exiting.
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
 /// Describe this worker: node `node`, data plane on `data_ip`, CNI label `cni`.
 pub fn local_info(data_ip: IpAddr, node: &str, cni: &str) -> WorkerInfo {
     let env_ip = |k: &str| std::env::var(k).ok().and_then(|v| v.parse().ok());

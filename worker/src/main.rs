@@ -155,7 +155,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         let shutdown = tokio_util::sync::CancellationToken::new();
         let s = shutdown.clone();
         tokio::spawn(async move {
-            wait_for_signal().await;
+            cnibench_worker::shutdown_signal().await;
             eprintln!("cnibench-worker: signal received, stopping traffic and exiting");
             s.cancel();
         });
@@ -164,19 +164,4 @@ fn run(args: Args) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(100)).await;
         Ok(())
     })
-}
-
-async fn wait_for_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
 }

@@ -95,19 +95,24 @@ pub fn setup(tag: &str, plan: &str) -> (PathBuf, PathBuf, PathBuf) {
     (dir, token, plan_path)
 }
 
-/// `cnibench run` on `workers`, asserting exit 0; returns the parsed result.json.
-pub fn run_ok(plan: &Path, token: &Path, workers: &[&Worker], out: &Path) -> Value {
-    let list: Vec<&str> = workers.iter().map(|w| w.addr.as_str()).collect();
-    let o = cnibench(&[
+/// `cnibench run` on the workers at `addrs` (comma separated).
+pub fn run(plan: &Path, token: &Path, addrs: &str, out: &Path) -> Output {
+    cnibench(&[
         "run",
         plan.to_str().unwrap(),
         "--workers",
-        &list.join(","),
+        addrs,
         "--token-file",
         token.to_str().unwrap(),
         "--out",
         out.to_str().unwrap(),
-    ]);
+    ])
+}
+
+/// `cnibench run` on `workers`, asserting exit 0; returns the parsed result.json.
+pub fn run_ok(plan: &Path, token: &Path, workers: &[&Worker], out: &Path) -> Value {
+    let list: Vec<&str> = workers.iter().map(|w| w.addr.as_str()).collect();
+    let o = run(plan, token, &list.join(","), out);
     let stdout = String::from_utf8_lossy(&o.stdout);
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(
