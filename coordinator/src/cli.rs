@@ -33,8 +33,9 @@ enum Command {
     Run {
         /// Plan file (YAML).
         plan: PathBuf,
-        /// Worker control addresses, comma separated (HOST:PORT,...). The first
-        /// worker runs clients; servers go on another node for cross-node paths.
+        /// Worker control addresses, comma separated: HOST:PORT, or dns:NAME:PORT
+        /// for every address of NAME (a headless Service). The first worker runs
+        /// clients; servers go on another node for cross-node paths.
         #[arg(long, value_delimiter = ',', required = true)]
         workers: Vec<String>,
         /// File holding the shared token.
@@ -43,6 +44,10 @@ enum Command {
         /// Output directory.
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
+        /// Keep retrying workers that cannot be reached yet for this long (e.g.
+        /// 120s while a DaemonSet starts); refusals fail at once.
+        #[arg(long, default_value = "0s", value_name = "DURATION")]
+        wait_workers: cnibench_proto::units::Dur,
     },
     /// Compare runs (one per CNI / datapath): median, spread, ratio to a baseline.
     Compare {
@@ -88,7 +93,8 @@ pub fn main(cli: Cli) -> Result<u8, Failure> {
             workers,
             token_file,
             out,
-        } => cmd_run(plan, workers, token_file, out),
+            wait_workers,
+        } => cmd_run(plan, workers, token_file, out, wait_workers.0),
         Command::Compare {
             runs,
             baseline,
@@ -175,6 +181,7 @@ fn cmd_run(
     workers: Vec<String>,
     token_file: PathBuf,
     out: PathBuf,
+    wait: std::time::Duration,
 ) -> Result<u8, Failure> {
     let name = plan_path.display().to_string();
     let text = std::fs::read_to_string(&plan_path)
@@ -202,7 +209,16 @@ fn cmd_run(
             i.cancel();
         });
         let mut progress = LiveProgress::stderr();
-        run::run(&name, plan, &workers, &token, interrupt, &mut progress).await
+        run::run(
+            &name,
+            plan,
+            &workers,
+            &token,
+            wait,
+            interrupt,
+            &mut progress,
+        )
+        .await
     });
     let result = result.map_err(|e| match e {
         RunError::Placement(m) => usage(anyhow::anyhow!(m)),

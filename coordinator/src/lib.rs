@@ -9,6 +9,7 @@
 
 pub mod cli;
 pub mod compare;
+pub mod discovery;
 pub mod link;
 pub mod output;
 pub mod progress;

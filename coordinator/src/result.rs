@@ -104,9 +104,9 @@ pub struct ScenarioResult {
     pub server_node: String,
     /// Control addresses of the client workers.
     pub client_workers: Vec<String>,
-    /// Control address of the server worker (the client's own for a same-node
+    /// Control addresses of the server workers (the client's own for a same-node
     /// path when no other worker shares its node).
-    pub server_worker: String,
+    pub server_workers: Vec<String>,
     /// Each repetition.
     pub repetitions: Vec<RepResult>,
     /// Across repetitions.

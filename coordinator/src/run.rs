@@ -52,20 +52,25 @@ pub trait Progress {
 }
 
 /// Connect to all workers (concurrently) and run the plan.
+#[allow(clippy::too_many_arguments)] // one call site, each argument distinct
 pub async fn run(
     plan_file: &str,
     plan: Plan,
     workers: &[String],
     token: &[u8],
+    wait: Duration,
     interrupt: CancellationToken,
     progress: &mut dyn Progress,
 ) -> Result<RunResult, RunError> {
     let started = unix_now_ns();
+    let workers = &crate::discovery::resolve(workers)
+        .await
+        .map_err(RunError::Unavailable)?;
     let (ev_tx, mut ev_rx) = mpsc::channel(4096);
     let mut pending = tokio::task::JoinSet::new();
     for (i, w) in workers.iter().enumerate() {
         let (w, token, tx) = (w.clone(), token.to_vec(), ev_tx.clone());
-        pending.spawn(async move { (i, Link::connect(i, &w, &token, tx).await) });
+        pending.spawn(async move { (i, connect_waiting(i, &w, &token, tx, wait).await) });
     }
     let mut links: Vec<Option<Link>> = (0..workers.len()).map(|_| None).collect();
     let mut errors = Vec::new();
@@ -100,7 +105,7 @@ pub async fn run(
     let mut index = 0;
     let mut scenarios = Vec::new();
     for (spec, p) in plan.scenarios.iter().zip(&placements) {
-        let (ci, si) = (p.clients[0], p.server);
+        let (ci, si) = (p.clients[0], p.servers[0]);
         let mut reps = Vec::new();
         for rep in 1..=spec.repetitions {
             index += 1;
@@ -122,7 +127,7 @@ pub async fn run(
             client_node: links[ci].info.node.clone(),
             server_node: links[si].info.node.clone(),
             client_workers: p.clients.iter().map(|&c| links[c].addr.clone()).collect(),
-            server_worker: links[si].addr.clone(),
+            server_workers: p.servers.iter().map(|&c| links[c].addr.clone()).collect(),
             summary: result::summarize(&reps),
             repetitions: reps,
         });
@@ -165,6 +170,40 @@ pub async fn run(
     })
 }
 
+/// Connect to a worker, retrying for up to `wait` while it cannot be reached
+/// (pods still starting); a refusal (wrong token, busy) is final at once.
+async fn connect_waiting(
+    i: usize,
+    addr: &str,
+    token: &[u8],
+    events: mpsc::Sender<(usize, Event)>,
+    wait: Duration,
+) -> anyhow::Result<Link> {
+    let until = Instant::now() + wait;
+    loop {
+        match Link::connect(i, addr, token, events.clone()).await {
+            Ok(l) => return Ok(l),
+            Err(e) if Instant::now() < until && unreachable(&e) => {
+                tokio::time::sleep(Duration::from_secs(1).min(until - Instant::now())).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Whether a connection error means "not there (yet)" rather than a refusal.
+fn unreachable(e: &anyhow::Error) -> bool {
+    use std::io::ErrorKind::*;
+    let io = e
+        .chain()
+        .find_map(|c| c.downcast_ref::<std::io::Error>())
+        .map(|io| io.kind());
+    matches!(
+        io,
+        Some(ConnectionRefused | TimedOut | HostUnreachable | NetworkUnreachable | ConnectionReset)
+    ) || format!("{e:#}").contains("no answer within")
+}
+
 fn local_machine() -> Machine {
     use cnibench_worker::sysinfo;
     Machine {
@@ -197,17 +236,17 @@ fn cni_label(plan_cni: &str, client: &Link, server: &Link) -> String {
 #[derive(Debug, Clone)]
 struct Placement {
     clients: Vec<usize>,
-    server: usize,
+    servers: Vec<usize>,
 }
 
 /// Place a scenario. The first worker runs a client. Cross-node paths put the
-/// server on the first worker reporting another node, and the clients on workers
-/// not on the server's node; same-node paths prefer another worker on the first
-/// worker's node for the server (two pods on one node) and fall back to the
-/// first worker itself.
+/// servers on workers of other nodes than the first worker's, and the clients on
+/// workers not on any server's node; same-node paths put servers on other
+/// workers of the first worker's node (two pods on one node), falling back to
+/// the first worker itself for a single server.
 fn place(spec: &ScenarioSpec, links: &[Link]) -> Result<Placement, String> {
     let first = &links[0];
-    let n = spec.clients as usize;
+    let (n, m) = (spec.clients as usize, spec.servers as usize);
     let describe = || {
         links
             .iter()
@@ -215,48 +254,73 @@ fn place(spec: &ScenarioSpec, links: &[Link]) -> Result<Placement, String> {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let (server, candidates): (usize, Vec<usize>) = if spec.path.cross_node() {
-        let server = links[1..].iter().find(|l| l.info.node != first.info.node).ok_or_else(|| {
-            format!(
-                "scenario `{}` (path {}) needs a client and a server on different nodes, but the workers are: {}",
-                spec.name,
-                spec.path,
-                describe()
-            )
-        })?;
-        let others = links
-            .iter()
-            .filter(|l| l.info.node != server.info.node)
-            .map(|l| l.index)
-            .collect();
-        (server.index, others)
-    } else {
-        let server = links[1..]
-            .iter()
-            .find(|l| l.info.node == first.info.node)
-            .unwrap_or(first);
-        let mut same: Vec<usize> = links
-            .iter()
-            .filter(|l| l.info.node == first.info.node && l.index != server.index)
-            .map(|l| l.index)
-            .collect();
-        if same.is_empty() {
-            same.push(first.index);
-        }
-        (server.index, same)
-    };
-    if candidates.len() < n {
-        return Err(format!(
-            "scenario `{}` wants {n} client workers for path {} but only {} fit: {}",
+    let refuse = |what: String| {
+        format!(
+            "scenario `{}` (path {}) {what}, but the workers are: {}",
             spec.name,
             spec.path,
-            candidates.len(),
             describe()
-        ));
+        )
+    };
+    let (servers, clients): (Vec<usize>, Vec<usize>) = if spec.path.cross_node() {
+        let servers: Vec<usize> = links
+            .iter()
+            .filter(|l| l.info.node != first.info.node)
+            .map(|l| l.index)
+            .take(m)
+            .collect();
+        if servers.is_empty() {
+            return Err(refuse(
+                "needs a client and a server on different nodes".into(),
+            ));
+        }
+        let server_nodes: Vec<&str> = servers
+            .iter()
+            .map(|&s| links[s].info.node.as_str())
+            .collect();
+        let clients = links
+            .iter()
+            .filter(|l| !server_nodes.contains(&l.info.node.as_str()))
+            .map(|l| l.index)
+            .collect();
+        (servers, clients)
+    } else {
+        let same: Vec<usize> = links
+            .iter()
+            .filter(|l| l.info.node == first.info.node)
+            .map(|l| l.index)
+            .collect();
+        let mut servers: Vec<usize> = same
+            .iter()
+            .copied()
+            .filter(|&i| i != first.index)
+            .take(m)
+            .collect();
+        if servers.is_empty() && m == 1 {
+            servers.push(first.index);
+        }
+        let clients: Vec<usize> = same
+            .iter()
+            .copied()
+            .filter(|i| !servers.contains(i) || same.len() == 1)
+            .collect();
+        (servers, clients)
+    };
+    if servers.len() < m {
+        return Err(refuse(format!(
+            "wants {m} server workers, only {} fit",
+            servers.len()
+        )));
+    }
+    if clients.len() < n {
+        return Err(refuse(format!(
+            "wants {n} client workers, only {} fit",
+            clients.len()
+        )));
     }
     Ok(Placement {
-        clients: candidates[..n].to_vec(),
-        server,
+        clients: clients[..n].to_vec(),
+        servers,
     })
 }
 
@@ -270,9 +334,10 @@ struct Orchestrator<'a> {
 }
 
 /// Per-repetition bookkeeping: `keys[i]` = (worker, job id) of `c.jobs[i]`;
-/// index 0 is the server.
+/// the first `servers` entries are the servers, the rest the clients.
 struct RepState {
     keys: Vec<(usize, u64)>,
+    servers: usize,
     ready: Vec<Option<(u16, Vec<u8>)>>,
     c: Collected,
 }
@@ -282,26 +347,45 @@ impl RepState {
         !self.c.failures.is_empty()
     }
 
-    fn clients(&self) -> impl Iterator<Item = usize> + '_ {
-        1..self.keys.len()
+    fn clients(&self) -> std::ops::Range<usize> {
+        self.servers..self.keys.len()
     }
 
     fn clients_done(&self) -> bool {
         self.clients().all(|i| self.c.jobs[i].done.is_some())
     }
+
+    fn servers_ready(&self) -> bool {
+        self.ready[..self.servers].iter().all(Option::is_some)
+    }
+}
+
+/// A client's share of the scenario's total rate.
+fn rate_share(rate: Rate, clients: u32) -> Rate {
+    let n = f64::from(clients.max(1));
+    match rate {
+        Rate::Max => Rate::Max,
+        Rate::PerSecond(r) => Rate::PerSecond(r / n),
+        Rate::BitsPerSecond(r) => Rate::BitsPerSecond(r / n),
+    }
 }
 
 impl Orchestrator<'_> {
     async fn repetition(&mut self, spec: &ScenarioSpec, p: &Placement) -> Collected {
-        let mut keys = vec![(p.server, self.job_id())];
-        for &w in &p.clients {
+        let mut keys = Vec::new();
+        for &w in p.servers.iter().chain(&p.clients) {
             keys.push((w, self.job_id()));
         }
+        let servers = p.servers.len();
         let jobs = keys
             .iter()
             .enumerate()
             .map(|(i, &(w, _))| JobData {
-                role: if i == 0 { Role::Server } else { Role::Client },
+                role: if i < servers {
+                    Role::Server
+                } else {
+                    Role::Client
+                },
                 worker: self.links[w].addr.clone(),
                 reports: Vec::new(),
                 done: None,
@@ -314,67 +398,63 @@ impl Orchestrator<'_> {
         let mut st = RepState {
             ready: vec![None; keys.len()],
             keys,
+            servers,
             c: Collected {
                 jobs,
                 failures: Vec::new(),
             },
         };
-        let involved: Vec<usize> = st.keys.iter().map(|k| k.0).collect();
-        if let Some(&w) = involved.iter().find(|w| self.dead.contains(w)) {
+        if let Some(&(w, _)) = st.keys.iter().find(|k| self.dead.contains(&k.0)) {
             st.c.failures.push(format!(
                 "worker {} was lost earlier in the run",
                 self.links[w].addr
             ));
             return st.c;
         }
-        // Servers bind first; clients learn where to go (and which certificate to trust).
-        let (si, server_id) = st.keys[0];
-        // A receiver of timestamped datagrams corrects transit by the clock offset
-        // between it and the (first) sender; one kernel means one clock.
-        let (server_info, client_info) = (&self.links[si].info, &self.links[st.keys[1].0].info);
-        let clock_correction_ns =
-            if server_info.boot_id.is_some() && server_info.boot_id == client_info.boot_id {
-                0
-            } else {
-                let off = |w: usize| self.links[w].clock().map_or(0, |c| c.offset_ns);
-                off(si) - off(st.keys[1].0)
+        // Servers bind first; clients learn where to go (and which certificate to
+        // trust). Client i goes to server i mod M.
+        let first_client = st.keys[servers].0;
+        for i in 0..servers {
+            let (si, id) = st.keys[i];
+            let job = Job {
+                id,
+                role: Role::Server,
+                scenario: spec.clone(),
+                target: None,
+                server_cert: Vec::new(),
+                clock_correction_ns: self.clock_correction(si, first_client),
+                peers: Vec::new(),
             };
-        let server_job = Job {
-            id: server_id,
-            role: Role::Server,
-            scenario: spec.clone(),
-            target: None,
-            server_cert: Vec::new(),
-            clock_correction_ns,
-            peers: Vec::new(),
-        };
-        self.send(si, Msg::Prepare(server_job), &mut st).await;
+            self.send(si, Msg::Prepare(job), &mut st).await;
+        }
         self.pump(
             spec,
             &mut st,
             Instant::now() + PREPARE_TIMEOUT,
             "server prepare",
-            |s| s.ready[0].is_some(),
+            RepState::servers_ready,
         )
         .await;
-        if let Some((port, cert)) = st.ready[0].clone().filter(|_| !st.failed()) {
-            let target = SocketAddr::new(self.links[si].info.data_ip, port);
-            let mut share = spec.clone();
-            share.rate = match spec.rate {
-                Rate::Max => Rate::Max,
-                Rate::PerSecond(r) => Rate::PerSecond(r / f64::from(spec.clients)),
-                Rate::BitsPerSecond(r) => Rate::BitsPerSecond(r / f64::from(spec.clients)),
+        if !st.failed() && st.servers_ready() {
+            let share = ScenarioSpec {
+                rate: rate_share(spec.rate, spec.clients),
+                ..spec.clone()
             };
-            for i in 1..st.keys.len() {
+            let peers: Vec<_> = self.links.iter().map(|l| l.info.data_ip).collect();
+            for (n, i) in st.clients().enumerate() {
                 let (w, id) = st.keys[i];
+                let s = n % servers;
+                let Some((port, cert)) = st.ready[s].clone() else {
+                    continue;
+                };
                 let job = Job {
                     id,
                     role: Role::Client,
                     scenario: share.clone(),
-                    target: Some(target),
-                    server_cert: cert.clone(),
+                    target: Some(SocketAddr::new(self.links[st.keys[s].0].info.data_ip, port)),
+                    server_cert: cert,
                     clock_correction_ns: 0,
-                    peers: self.links.iter().map(|l| l.info.data_ip).collect(),
+                    peers: peers.clone(),
                 };
                 self.send(w, Msg::Prepare(job), &mut st).await;
             }
@@ -405,27 +485,40 @@ impl Orchestrator<'_> {
             self.pump(spec, &mut st, end, "client run", RepState::clients_done)
                 .await;
         }
-        // Stop the server (and the clients, if they may still run after a failure).
+        // Stop the servers (and the clients, if they may still run after a failure).
         let stops: Vec<(usize, u64)> = if st.failed() {
             st.keys.clone()
         } else {
-            vec![st.keys[0]]
+            st.keys[..servers].to_vec()
         };
         for (w, job) in stops {
             self.send(w, Msg::Stop { job }, &mut st).await;
         }
-        // A dead server sends nothing more: do not wait for it.
-        if !self.dead.contains(&st.keys[0].0) {
+        // Dead servers send nothing more: do not wait for them.
+        let alive: Vec<usize> = (0..servers)
+            .filter(|&i| !self.dead.contains(&st.keys[i].0))
+            .collect();
+        if !alive.is_empty() {
             self.pump(
                 spec,
                 &mut st,
                 Instant::now() + FINISH_SLACK,
                 "server stop",
-                |s| s.c.jobs[0].done.is_some(),
+                |s| alive.iter().all(|&i| s.c.jobs[i].done.is_some()),
             )
             .await;
         }
         st.c
+    }
+
+    /// Receiver clock minus sender clock for one-way delay: 0 on one kernel.
+    fn clock_correction(&self, receiver: usize, sender: usize) -> i64 {
+        let (r, s) = (&self.links[receiver].info, &self.links[sender].info);
+        if r.boot_id.is_some() && r.boot_id == s.boot_id {
+            return 0;
+        }
+        let off = |w: usize| self.links[w].clock().map_or(0, |c| c.offset_ns);
+        off(receiver) - off(sender)
     }
 
     fn job_id(&mut self) -> u64 {

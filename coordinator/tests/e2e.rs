@@ -271,3 +271,48 @@ fn udp_open_loop_and_several_clients() {
     let sched = &rep["schedule"];
     assert!(f(&sched["intended"]) >= 3900.0, "{sched}");
 }
+
+#[test]
+fn n_to_m_clients_and_servers_merge_exactly() {
+    let plan = "\
+name: n-m
+scenarios:
+  - { name: rr-2x2, traffic: tcp-rr, path: pod-to-pod-cross-node, clients: 2, servers: 2, rate: 2000/s, duration: 2s, warmup: 0s, interval: 500ms }
+";
+    let (dir, token, plan) = setup("nm", plan);
+    let a1 = start_worker("127.0.0.2", "node-a", &token);
+    let b1 = start_worker("127.0.0.3", "node-b", &token);
+    let a2 = start_worker("127.0.0.4", "node-a", &token);
+    let b2 = start_worker("127.0.0.5", "node-b", &token);
+    let r = run_ok(&plan, &token, &[&a1, &b1, &a2, &b2], &dir.join("out"));
+    let s = scenario(&r, "rr-2x2");
+    assert_eq!(
+        s["server_workers"].as_array().unwrap().len(),
+        2,
+        "{}",
+        s["server_workers"]
+    );
+    assert_eq!(
+        s["client_workers"].as_array().unwrap().len(),
+        2,
+        "{}",
+        s["client_workers"]
+    );
+    let rep = &s["repetitions"][0];
+    assert_eq!(rep["status"], "ok", "{}", rep["flags"]);
+    let (client, server) = (
+        f(&rep["client"]["transactions"]),
+        f(&rep["server"]["transactions"]),
+    );
+    assert!(
+        (f(&rep["requests_per_s"]) / 2000.0 - 1.0).abs() < 0.03,
+        "{}",
+        rep["requests_per_s"]
+    );
+    assert!(
+        (client - server).abs() <= 4.0 + client * 0.01,
+        "client {client} vs server {server}"
+    );
+    // Each client went to its own server: both servers served.
+    assert_eq!(f(&rep["server"]["connections"]), 2.0, "{}", rep["server"]);
+}

@@ -147,6 +147,8 @@ pub struct ScenarioSpec {
     pub path: PathKind,
     /// Client workers generating load together (the rate is split between them).
     pub clients: u32,
+    /// Server workers; client i sends to server i mod `servers`.
+    pub servers: u32,
     /// Parallel bulk streams per client worker (stream kinds).
     pub streams: u32,
     /// Parallel connections (request/response kinds).
@@ -271,6 +273,7 @@ struct RawScenario {
     traffic: Traffic,
     path: PathKind,
     clients: Option<u32>,
+    servers: Option<u32>,
     streams: Option<u32>,
     connections: Option<u32>,
     request_size: Option<Size>,
@@ -358,6 +361,7 @@ fn validate(file: &str, raw: RawPlan) -> Result<Plan, PlanError> {
             traffic: s.traffic,
             path: s.path,
             clients: s.clients.unwrap_or(1),
+            servers: s.servers.unwrap_or(1),
             streams: s.streams.unwrap_or(1),
             connections: s.connections.unwrap_or(1),
             // Datagrams carry a sequence number and a timestamp.
@@ -467,6 +471,16 @@ fn validate(file: &str, raw: RawPlan) -> Result<Plan, PlanError> {
                 at,
                 "clients",
                 format!("scenario `{name}`: clients must be 1..={MAX_CLIENTS}"),
+            ));
+        }
+        if spec.servers == 0 || spec.servers > spec.clients {
+            return Err(err(
+                at,
+                "servers",
+                format!(
+                    "scenario `{name}`: servers must be 1..=clients ({})",
+                    spec.clients
+                ),
             ));
         }
         for (field, v) in [("streams", spec.streams), ("connections", spec.connections)] {

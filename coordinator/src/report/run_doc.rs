@@ -116,7 +116,7 @@ fn scenario(s: &ScenarioResult, next_note: &mut usize) -> Vec<Block> {
             s.client_node,
             s.client_workers.join(", "),
             s.server_node,
-            s.server_worker
+            s.server_workers.join(", ")
         )),
         Block::Table(table),
     ];

@@ -233,6 +233,9 @@ async fn rr_lane(ctx: Ctx, lane: u32, lanes: u32, mut ex: impl Exchange) {
         };
         free_since = Instant::now();
         match r {
+            // Stopping tears connections down (their driver tasks watch the same
+            // token), so a failure seen after the stop signal is not a failure.
+            Err(_) if ctx.stop.is_cancelled() => return,
             Ok((tx, rx)) => {
                 let done = Instant::now();
                 let service = done - sent;

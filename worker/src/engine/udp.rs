@@ -240,6 +240,7 @@ async fn send_stream(ctx: Ctx, target: SocketAddr, size: usize, mut pacer: Optio
                 seq += 1;
                 ctx.rec.sent(n as u64);
             }
+            Err(_) if ctx.stop.is_cancelled() => return,
             // ICMP unreachable from an earlier datagram: count it and keep going.
             Err(e) => {
                 ctx.rec.io_error(&e);
