@@ -743,7 +743,9 @@ pub fn rep_result(spec: &ScenarioSpec, repetition: u32, mut c: Collected) -> Rep
             } else {
                 transactions
             };
-            if progress == 0 {
+            // Only both sides' reports can show a stall; a missing side is
+            // reported as missing, not as zero progress.
+            if progress == 0 && cl.is_some() && sv.is_some() {
                 flags.push(format!("interval {seq}: no progress (stall)"));
             }
             if let Some(r) = &cl {

@@ -32,8 +32,10 @@ struct Args {
     /// The node's CNI configuration directory (read only).
     #[arg(long, default_value = "/etc/cni/net.d", value_name = "DIR")]
     cni_dir: PathBuf,
-    /// Stop all traffic when the coordinator is silent this long (e.g. 3s).
-    #[arg(long, default_value = "3s")]
+    /// Stop all traffic when the coordinator is silent this long. A coordinator
+    /// that exits or dies closes the connection, which stops traffic at once; this
+    /// covers silent loss (partitions), long enough to ride out a link flap.
+    #[arg(long, default_value = "10s")]
     dead_man: cnibench_proto::units::Dur,
     /// Networks clients may target (CIDR, repeatable or comma separated); without
     /// it, only the run's own workers.
