@@ -195,3 +195,134 @@ scenarios:
     }
     assert_eq!(scenario(&r, "fine")["repetitions"][0]["status"], "ok");
 }
+
+fn term(pid: u32) {
+    let ok = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -TERM {pid}");
+}
+
+const LONG: &str = "\
+name: sigterm
+defaults: { warmup: 0s, interval: 500ms }
+scenarios:
+  - { name: long, traffic: tcp-stream, path: pod-to-pod-cross-node, duration: 20s }
+  - { name: next, traffic: tcp-rr, path: pod-to-pod-cross-node, duration: 1s }
+";
+
+#[test]
+fn coordinator_sigterm_stops_workers_and_writes_what_it_measured() {
+    let (dir, token, plan) = setup("termc", LONG);
+    let w1 = start_worker("127.0.0.2", "node-a", &token);
+    let w2 = start_worker("127.0.0.3", "node-b", &token);
+    let out = dir.join("out");
+    let coord = Command::new(CNIBENCH)
+        .args([
+            "run",
+            plan.to_str().unwrap(),
+            "--workers",
+            &format!("{},{}", w1.addr, w2.addr),
+        ])
+        .args([
+            "--token-file",
+            token.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    let t = Instant::now();
+    term(coord.id());
+    let o = coord.wait_with_output().unwrap();
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "took {:?} to stop",
+        t.elapsed()
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("result.json")).unwrap()).unwrap();
+    let rep = &scenario(&r, "long")["repetitions"][0];
+    assert_eq!(rep["status"], "partial", "{}", rep["flags"]);
+    assert!(
+        rep["flags"].to_string().contains("interrupted"),
+        "{}",
+        rep["flags"]
+    );
+    assert!(f(&rep["throughput_bps"]) > 0.0, "what was measured is kept");
+    assert_eq!(
+        r["scenarios"].as_array().unwrap().len(),
+        1,
+        "the run stops at the interrupted scenario"
+    );
+    // The workers stopped generating and serve the next run.
+    let short = dir.join("short.yaml");
+    std::fs::write(&short, "name: next\nscenarios:\n  - { name: rr, traffic: tcp-rr, path: pod-to-pod-cross-node, duration: 1s, warmup: 0s }\n").unwrap();
+    assert_eq!(
+        run_ok(&short, &token, &[&w1, &w2], &dir.join("o2"))["ok"],
+        true
+    );
+}
+
+#[test]
+fn worker_sigterm_exits_cleanly_and_the_run_notices() {
+    let (dir, token, plan) = setup("termw", LONG);
+    let w1 = start_worker("127.0.0.2", "node-a", &token);
+    let mut w2 = start_worker("127.0.0.3", "node-b", &token);
+    let out = dir.join("out");
+    let t0 = Instant::now();
+    let coord = Command::new(CNIBENCH)
+        .args([
+            "run",
+            plan.to_str().unwrap(),
+            "--workers",
+            &format!("{},{}", w1.addr, w2.addr),
+        ])
+        .args([
+            "--token-file",
+            token.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    let t = Instant::now();
+    term(w2.child.id());
+    let status = w2.child.wait().unwrap();
+    assert!(status.success(), "worker exits 0 on SIGTERM: {status:?}");
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "worker took {:?}",
+        t.elapsed()
+    );
+    let o = coord.wait_with_output().unwrap();
+    assert!(
+        t0.elapsed() < Duration::from_secs(12),
+        "the run did not wait out the 20 s scenario"
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("result.json")).unwrap()).unwrap();
+    let rep = &scenario(&r, "long")["repetitions"][0];
+    assert_eq!(rep["status"], "partial", "{}", rep["flags"]);
+    assert!(
+        rep["flags"].to_string().contains("shutting down"),
+        "{}",
+        rep["flags"]
+    );
+    assert!(f(&rep["throughput_bps"]) > 0.0);
+}
