@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// user+system CPU ticks of a process so far.
@@ -40,23 +40,7 @@ scenarios:
     let mut w2 = start_worker("127.0.0.3", "node-b", &token);
     let out = dir.join("out");
     let started = Instant::now();
-    let child = Command::new(CNIBENCH)
-        .args([
-            "run",
-            plan.to_str().unwrap(),
-            "--workers",
-            &format!("{},{}", w1.addr, w2.addr),
-        ])
-        .args([
-            "--token-file",
-            token.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_run(&plan, &token, &[&w1, &w2], &out, false);
     // `before` takes ~2 s; kill the server worker ~3 s into `victim`.
     std::thread::sleep(Duration::from_secs(5));
     let killed_at = Instant::now();
@@ -117,23 +101,7 @@ scenarios:
     let (dir, token, plan) = setup("killc", plan_long);
     let w1 = start_worker("127.0.0.2", "node-a", &token);
     let w2 = start_worker("127.0.0.3", "node-b", &token);
-    let mut coord = Command::new(CNIBENCH)
-        .args([
-            "run",
-            plan.to_str().unwrap(),
-            "--workers",
-            &format!("{},{}", w1.addr, w2.addr),
-        ])
-        .args([
-            "--token-file",
-            token.to_str().unwrap(),
-            "--out",
-            dir.join("o1").to_str().unwrap(),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut coord = spawn_run(&plan, &token, &[&w1, &w2], &dir.join("o1"), true);
     std::thread::sleep(Duration::from_secs(3));
     // Traffic flows: the workers are busy.
     let (c1, c2) = (cpu_ticks(w1.child.id()), cpu_ticks(w2.child.id()));
@@ -219,23 +187,7 @@ fn coordinator_sigterm_stops_workers_and_writes_what_it_measured() {
     let w1 = start_worker("127.0.0.2", "node-a", &token);
     let w2 = start_worker("127.0.0.3", "node-b", &token);
     let out = dir.join("out");
-    let coord = Command::new(CNIBENCH)
-        .args([
-            "run",
-            plan.to_str().unwrap(),
-            "--workers",
-            &format!("{},{}", w1.addr, w2.addr),
-        ])
-        .args([
-            "--token-file",
-            token.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let coord = spawn_run(&plan, &token, &[&w1, &w2], &out, false);
     std::thread::sleep(Duration::from_secs(3));
     let t = Instant::now();
     term(coord.id());
@@ -282,23 +234,7 @@ fn worker_sigterm_exits_cleanly_and_the_run_notices() {
     let mut w2 = start_worker("127.0.0.3", "node-b", &token);
     let out = dir.join("out");
     let t0 = Instant::now();
-    let coord = Command::new(CNIBENCH)
-        .args([
-            "run",
-            plan.to_str().unwrap(),
-            "--workers",
-            &format!("{},{}", w1.addr, w2.addr),
-        ])
-        .args([
-            "--token-file",
-            token.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let coord = spawn_run(&plan, &token, &[&w1, &w2], &out, false);
     std::thread::sleep(Duration::from_secs(3));
     let t = Instant::now();
     term(w2.child.id());

@@ -109,6 +109,24 @@ pub fn run(plan: &Path, token: &Path, addrs: &str, out: &Path) -> Output {
     ])
 }
 
+/// `cnibench run` in the background (output captured, or discarded if `quiet`).
+pub fn spawn_run(plan: &Path, token: &Path, workers: &[&Worker], out: &Path, quiet: bool) -> Child {
+    let list: Vec<&str> = workers.iter().map(|w| w.addr.as_str()).collect();
+    let pipe = || if quiet { Stdio::null() } else { Stdio::piped() };
+    Command::new(CNIBENCH)
+        .args(["run", plan.to_str().unwrap(), "--workers", &list.join(",")])
+        .args([
+            "--token-file",
+            token.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .stdout(pipe())
+        .stderr(pipe())
+        .spawn()
+        .unwrap()
+}
+
 /// `cnibench run` on `workers`, asserting exit 0; returns the parsed result.json.
 pub fn run_ok(plan: &Path, token: &Path, workers: &[&Worker], out: &Path) -> Value {
     let list: Vec<&str> = workers.iter().map(|w| w.addr.as_str()).collect();
