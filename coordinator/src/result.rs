@@ -272,24 +272,13 @@ fn cpu_cost(
     rps: Option<f64>,
     cps: Option<f64>,
 ) -> Option<CpuCost> {
-    let measured = |j: &JobData| {
-        j.reports
-            .iter()
-            .filter(|r| !r.warmup)
-            .filter_map(|r| r.cpu)
-            .collect::<Vec<_>>()
-    };
     let cores = |ns: u64, window: u64| (window > 0).then(|| ns as f64 / window as f64);
     let process = |role: Role| -> Option<f64> {
         let per_job: Vec<f64> = c
             .jobs
             .iter()
             .filter(|j| j.role == role)
-            .filter_map(|j| {
-                let m = measured(j);
-                let ns: Option<u64> = m.iter().map(|u| u.process_ns).sum();
-                cores(ns?, m.iter().map(|u| u.window_ns).sum())
-            })
+            .filter_map(JobData::process_cores)
             .collect();
         (!per_job.is_empty()).then(|| per_job.iter().sum())
     };
@@ -298,11 +287,11 @@ fn cpu_cost(
     let (mut node, mut softirq, mut base) = (None::<f64>, None::<f64>, None::<f64>);
     let mut node_unavailable = None;
     for j in &c.jobs {
-        let key = j.machine.as_deref().unwrap_or(j.worker.as_str());
+        let key = j.machine_key();
         if machines.contains(&key) {
             continue;
         }
-        let m = measured(j);
+        let m = j.measured_cpu();
         let window: u64 = m.iter().map(|u| u.window_ns).sum();
         let sums = m
             .iter()
@@ -323,12 +312,8 @@ fn cpu_cost(
         let own: f64 = c
             .jobs
             .iter()
-            .filter(|o| o.machine.as_deref().unwrap_or(o.worker.as_str()) == key)
-            .filter_map(|o| {
-                let m = measured(o);
-                let ns: Option<u64> = m.iter().map(|u| u.process_ns).sum();
-                cores(ns?, m.iter().map(|u| u.window_ns).sum())
-            })
+            .filter(|o| o.machine_key() == key)
+            .filter_map(JobData::process_cores)
             .sum();
         let net = busy_cores - idle_busy;
         if idle_busy > 0.5 * f64::from(j.cpus.max(1)) || net < 0.5 * own {
@@ -377,7 +362,7 @@ fn interval_node_cores(c: &Collected, seq: u32) -> Option<f64> {
     let mut seen: Vec<&str> = Vec::new();
     let mut total = None;
     for j in &c.jobs {
-        let key = j.machine.as_deref().unwrap_or(j.worker.as_str());
+        let key = j.machine_key();
         let Some(u) = j.reports.iter().find(|r| r.seq == seq).and_then(|r| r.cpu) else {
             continue;
         };
@@ -572,6 +557,31 @@ pub struct JobData {
     pub cpus: u32,
     /// The worker's clock offset to the coordinator when the repetition started.
     pub clock: Option<ClockEstimate>,
+}
+
+impl JobData {
+    /// Which machine's node counters this job reads (workers without a boot id
+    /// count as machines of their own).
+    fn machine_key(&self) -> &str {
+        self.machine.as_deref().unwrap_or(self.worker.as_str())
+    }
+
+    /// CPU samples of the measured (non-warm-up) intervals.
+    fn measured_cpu(&self) -> Vec<CpuUsage> {
+        self.reports
+            .iter()
+            .filter(|r| !r.warmup)
+            .filter_map(|r| r.cpu)
+            .collect()
+    }
+
+    /// Cores this worker process used over the measured intervals.
+    fn process_cores(&self) -> Option<f64> {
+        let m = self.measured_cpu();
+        let ns: u64 = m.iter().map(|u| u.process_ns).sum::<Option<u64>>()?;
+        let window: u64 = m.iter().map(|u| u.window_ns).sum();
+        (window > 0).then(|| ns as f64 / window as f64)
+    }
 }
 
 /// What the coordinator collected for one repetition.

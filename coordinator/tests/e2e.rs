@@ -195,27 +195,8 @@ fn udp_open_loop_and_several_clients() {
     let w1 = start_worker("127.0.0.2", "node-a", &token);
     let w2 = start_worker("127.0.0.3", "node-b", &token);
     let w3 = start_worker("127.0.0.4", "node-a", &token);
-    let out = dir.join("out");
-    let workers = format!("{},{},{}", w1.addr, w2.addr, w3.addr);
-    let o = run(&plan, &token, &workers, &out);
-    let stdout = String::from_utf8_lossy(&o.stdout);
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "stdout:\n{stdout}\nstderr:\n{stderr}"
-    );
-    let r: Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("result.json")).unwrap()).unwrap();
-    let sc = |name: &str| {
-        r["scenarios"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["name"] == name)
-            .unwrap()
-            .clone()
-    };
+    let r = run_ok(&plan, &token, &[&w1, &w2, &w3], &dir.join("out"));
+    let sc = |name: &str| scenario(&r, name);
 
     // A paced UDP stream delivers its target bitrate, and reports loss and jitter.
     let s = sc("udp-paced");
