@@ -44,11 +44,6 @@ impl Pacer {
         }
     }
 
-    /// Mean gap between operations, ns.
-    pub fn period_ns(&self) -> f64 {
-        self.period_ns
-    }
-
     /// Intended time of the next operation, ns since start.
     pub fn next_ns(&mut self) -> u64 {
         let at = self.next_ns;

@@ -69,11 +69,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         self.stream.flush().await?;
         Ok(())
     }
-
-    /// The underlying stream.
-    pub fn get_ref(&self) -> &S {
-        &self.stream
-    }
 }
 
 #[cfg(test)]
