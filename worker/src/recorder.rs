@@ -10,6 +10,7 @@ use std::io;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 /// What one interval accumulates.
 #[derive(Debug)]
@@ -46,18 +47,27 @@ impl Window {
 pub struct Recorder {
     window: Mutex<Window>,
     draining: AtomicBool,
+    /// The job's stop token: once cancelled, failures are teardown (connections
+    /// dropped on purpose, connection tasks ending on the same token), not data.
+    stopped: CancellationToken,
 }
 
 impl Default for Recorder {
     fn default() -> Self {
-        Recorder {
-            window: Mutex::new(Window::new()),
-            draining: AtomicBool::new(false),
-        }
+        Recorder::new(CancellationToken::new())
     }
 }
 
 impl Recorder {
+    /// A recorder for a job stopped by `stop`.
+    pub fn new(stop: CancellationToken) -> Self {
+        Recorder {
+            window: Mutex::new(Window::new()),
+            draining: AtomicBool::new(false),
+            stopped: stop,
+        }
+    }
+
     fn with<R>(&self, f: impl FnOnce(&mut Window) -> R) -> R {
         // A poisoned lock only means another task panicked mid-update; the counters
         // are still the best we have.
@@ -105,11 +115,12 @@ impl Recorder {
         });
     }
 
-    /// Update this interval's datagram accounting; `transit_ns` is the
-    /// clock-corrected one-way transit of the datagram (negative if the
-    /// correction is off: counted, not recorded).
-    pub fn udp(&self, transit_ns: Option<i64>, f: impl FnOnce(&mut UdpStats)) {
+    /// Account for one datagram: `payload` bytes of goodput (0 for a duplicate),
+    /// its clock-corrected one-way transit (negative if the correction is off:
+    /// counted, not recorded), and the loss/reorder accounting in `f`.
+    pub fn datagram(&self, payload: u64, transit_ns: Option<i64>, f: impl FnOnce(&mut UdpStats)) {
         self.with(|w| {
+            w.counters.bytes_received += payload;
             let u = w.udp.get_or_insert_with(UdpStats::default);
             match transit_ns {
                 Some(t) if t > 0 => hist::record(&mut w.transit, t as u64),
@@ -146,6 +157,9 @@ impl Recorder {
 
     /// A failure, counted by kind.
     pub fn error(&self, kind: &str) {
+        if self.stopped.is_cancelled() {
+            return;
+        }
         self.with(|w| *w.counters.errors.entry(kind.to_string()).or_default() += 1);
     }
 
@@ -238,5 +252,13 @@ mod tests {
         r.io_error(&io::ErrorKind::ConnectionRefused.into());
         let c = r.take().counters;
         assert_eq!(c.errors.len(), 1, "only the refusal counts: {:?}", c.errors);
+        // Once the job is stopped, nothing is a failure any more.
+        let stop = CancellationToken::new();
+        let r = Recorder::new(stop.clone());
+        r.error("http-5xx");
+        stop.cancel();
+        r.error("http-5xx");
+        r.io_error(&io::ErrorKind::ConnectionRefused.into());
+        assert_eq!(r.take().counters.errors["http-5xx"], 1);
     }
 }

@@ -54,7 +54,7 @@ impl Ctx {
     pub fn new(spec: ScenarioSpec, stop: CancellationToken) -> Ctx {
         Ctx {
             spec: Arc::new(spec),
-            rec: Arc::new(Recorder::default()),
+            rec: Arc::new(Recorder::new(stop.clone())),
             stop,
             t0: Arc::new(OnceLock::new()),
             server_cert: Arc::new(Vec::new()),
@@ -233,9 +233,6 @@ async fn rr_lane(ctx: Ctx, lane: u32, lanes: u32, mut ex: impl Exchange) {
         };
         free_since = Instant::now();
         match r {
-            // Stopping tears connections down (their driver tasks watch the same
-            // token), so a failure seen after the stop signal is not a failure.
-            Err(_) if ctx.stop.is_cancelled() => return,
             Ok((tx, rx)) => {
                 let done = Instant::now();
                 let service = done - sent;

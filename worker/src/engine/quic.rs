@@ -138,9 +138,6 @@ async fn stream_writer(ctx: Ctx, dialer: Dialer, chunk: Bytes, mut pacer: Option
     let lane = async {
         while let Err(f) = attempt(&mut pacer).await {
             let e = f.retryable(&ctx).await;
-            if ctx.stop.is_cancelled() {
-                return; // teardown, not a failure
-            }
             ctx.rec.io_error(&e);
             tokio::time::sleep(RETRY_PAUSE).await;
         }

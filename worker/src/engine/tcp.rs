@@ -141,9 +141,6 @@ async fn stream_writer(ctx: Ctx, target: SocketAddr, buf: Vec<u8>, mut pacer: Op
         tokio::select! {
             _ = ctx.stop.cancelled() => return,
             r = attempt(&mut pacer) => if let Err(e) = r {
-                if ctx.stop.is_cancelled() {
-                    return; // teardown, not a failure
-                }
                 ctx.rec.io_error(&e);
                 tokio::select! {
                     _ = ctx.stop.cancelled() => return,

@@ -179,30 +179,29 @@ async fn receive(sock: UdpSocket, ctx: Ctx) {
         let arrival = flow.on_datagram(seq, sent, now);
         let jitter = flow.jitter_ns as u64;
         let has_jitter = flow.last_transit.is_some() && seq > 0;
-        if arrival != Arrival::Duplicate {
-            ctx.rec.received(n as u64);
-        }
-        let transit = (arrival != Arrival::Duplicate).then(|| {
+        let fresh = arrival != Arrival::Duplicate;
+        let transit = fresh.then(|| {
             now.saturating_sub(sent)
                 .saturating_sub(ctx.clock_correction_ns)
         });
-        ctx.rec.udp(transit, |u| {
-            match arrival {
-                Arrival::InOrder => u.received += 1,
-                Arrival::Gap(g) => {
-                    u.received += 1;
-                    u.lost += g;
+        ctx.rec
+            .datagram(if fresh { n as u64 } else { 0 }, transit, |u| {
+                match arrival {
+                    Arrival::InOrder => u.received += 1,
+                    Arrival::Gap(g) => {
+                        u.received += 1;
+                        u.lost += g;
+                    }
+                    Arrival::Reordered => {
+                        u.received += 1;
+                        u.reordered += 1;
+                    }
+                    Arrival::Duplicate => u.duplicates += 1,
                 }
-                Arrival::Reordered => {
-                    u.received += 1;
-                    u.reordered += 1;
+                if has_jitter {
+                    u.jitter_ns = Some(u.jitter_ns.unwrap_or(0).max(jitter));
                 }
-                Arrival::Duplicate => u.duplicates += 1,
-            }
-            if has_jitter {
-                u.jitter_ns = Some(u.jitter_ns.unwrap_or(0).max(jitter));
-            }
-        });
+            });
     }
 }
 
@@ -240,7 +239,6 @@ async fn send_stream(ctx: Ctx, target: SocketAddr, size: usize, mut pacer: Optio
                 seq += 1;
                 ctx.rec.sent(n as u64);
             }
-            Err(_) if ctx.stop.is_cancelled() => return,
             // ICMP unreachable from an earlier datagram: count it and keep going.
             Err(e) => {
                 ctx.rec.io_error(&e);
