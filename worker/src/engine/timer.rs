@@ -4,8 +4,9 @@
 //! tokio's timer wheel has 1 ms granularity and rounds deadlines up, so a 2 ms
 //! sleep takes about 3.1 ms. Here a wait spends all but its last 2 ms on tokio's
 //! cheap timer, then hands the deadline to one dedicated thread that sleeps on a
-//! condition variable (the kernel's high-resolution timers, ~50 µs slack) and
-//! wakes each waiter through a oneshot channel.
+//! condition variable (the kernel's high-resolution timers, ~50 µs slack) until
+//! 150 µs before it, spins the rest, and wakes each waiter through a oneshot
+//! channel.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -15,6 +16,8 @@ use tokio::sync::oneshot;
 
 /// The part of a wait left to the precise thread.
 const PRECISE_TAIL: Duration = Duration::from_millis(2);
+/// The part of that the thread spins instead of sleeping.
+const SPIN_TAIL: Duration = Duration::from_micros(150);
 
 struct Entry {
     at: Instant,
@@ -76,11 +79,19 @@ fn run(t: &Timer) {
             }
         }
         q = match q.heap.peek().map(|e| e.at - now) {
-            Some(wait) => {
+            // Sleep until just before the deadline (timer slack and wake-up
+            // latency are tens of microseconds), then spin the rest out with the
+            // lock released, so the wait ends within a few microseconds of it.
+            Some(wait) if wait > SPIN_TAIL => {
                 t.changed
-                    .wait_timeout(q, wait)
+                    .wait_timeout(q, wait - SPIN_TAIL)
                     .unwrap_or_else(|p| p.into_inner())
                     .0
+            }
+            Some(_) => {
+                drop(q);
+                std::thread::yield_now();
+                t.queue.lock().unwrap_or_else(|p| p.into_inner())
             }
             None => t.changed.wait(q).unwrap_or_else(|p| p.into_inner()),
         };
