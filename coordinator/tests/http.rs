@@ -136,12 +136,14 @@ scenarios:
 }
 
 #[test]
-fn server_delay_is_precise() {
+fn server_delay_adds_to_latency() {
     let (base, p50) = delay_p50s();
-    // A 2 ms server delay adds 2 ms to the median, within 10%, on top of what
-    // loopback and the engines take without a delay.
+    // A 2 ms server delay adds 2 ms to the median on top of what loopback and
+    // the engines take without it: never less, and once, not twice. How close
+    // to 2 ms it comes is a performance figure, printed by
+    // `scripts/bench-peers.sh`, not asserted here.
     assert!(
-        2.0 <= p50 && p50 <= base + 2.2,
+        2.0 <= p50 && p50 <= base + 3.0,
         "p50 {p50} ms (base {base} ms)"
     );
 }
