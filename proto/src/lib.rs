@@ -18,4 +18,5 @@ pub mod hist;
 pub mod msg;
 pub mod pacing;
 pub mod plan;
+pub mod slo;
 pub mod units;

@@ -17,7 +17,8 @@
 //! ```
 
 use crate::pacing::Arrival;
-use crate::units::{Dur, Rate, Size};
+use crate::slo::Slo;
+use crate::units::{Dur, Rate, RateOrSweep, Size, Sweep};
 use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
 use std::fmt;
@@ -159,14 +160,18 @@ pub struct ScenarioSpec {
     pub response_size: Size,
     /// Size of each write (stream kinds).
     pub message_size: Size,
-    /// Offered load.
+    /// Offered load (with a sweep: the first step's).
     pub rate: Rate,
+    /// Offered-load search: run steps of increasing rate instead of `rate`.
+    pub sweep: Option<Sweep>,
     /// Spacing of arrivals in open loop.
     pub arrival: Arrival,
     /// Time the server waits before each response.
     pub server_delay: Dur,
     /// Fault injection: the server answers nothing during this window.
     pub server_stall: Option<Stall>,
+    /// Objectives each repetition must meet.
+    pub slo: Slo,
     /// A request without a response after this long counts as lost (udp-rr).
     pub timeout: Dur,
     /// Measured time, after warm-up.
@@ -264,6 +269,7 @@ struct RawDefaults {
     warmup: Option<Dur>,
     interval: Option<Dur>,
     repetitions: Option<u32>,
+    slo: Option<Slo>,
 }
 
 #[derive(Deserialize)]
@@ -279,10 +285,11 @@ struct RawScenario {
     request_size: Option<Size>,
     response_size: Option<Size>,
     message_size: Option<Size>,
-    rate: Option<Rate>,
+    rate: Option<RateOrSweep>,
     arrival: Option<Arrival>,
     server_delay: Option<Dur>,
     server_stall: Option<Stall>,
+    slo: Option<Slo>,
     timeout: Option<Dur>,
     duration: Option<Dur>,
     warmup: Option<Dur>,
@@ -299,38 +306,60 @@ pub fn load(file: &str, text: &str) -> Result<Plan, PlanError> {
             file: file.to_string(),
             line,
             column: loc.map(|l| l.column()),
-            field: line.and_then(|l| key_on_line(text, l)),
+            field: line.and_then(|l| key_on_line(text, l, loc.map(|x| x.column()))),
             message: first_line(&e.without_snippet().to_string()),
         }
     })?;
     validate(file, raw)
 }
 
-/// serde-saphyr prefixes messages with "error: line N column M: "; we print our own location.
+/// serde-saphyr prefixes messages with "error: line N column M: " (and may end
+/// them with " at line N, column M"); we print our own location.
 fn first_line(msg: &str) -> String {
     let msg = msg.lines().next().unwrap_or(msg);
     let msg = msg.strip_prefix("error: ").unwrap_or(msg);
-    match msg.find(": ") {
-        Some(i) if msg[..i].starts_with("line ") => msg[i + 2..].to_string(),
-        _ => msg.to_string(),
+    let msg = match msg.find(": ") {
+        Some(i) if msg[..i].starts_with("line ") => &msg[i + 2..],
+        _ => msg,
+    };
+    match msg.rfind(" at line ") {
+        Some(i) => msg[..i].to_string(),
+        None => msg.to_string(),
     }
 }
 
-/// The mapping key written on a line (`    rate: fast` -> `rate`), to name the field.
-fn key_on_line(text: &str, line: u64) -> Option<String> {
+/// The mapping key that the position (`line`, `column`) belongs to: on
+/// `    rate: fast` it is `rate`, and in a flow mapping
+/// `{ name: a, rate: fast }` the last key before the column.
+fn key_on_line(text: &str, line: u64, column: Option<u64>) -> Option<String> {
     let l = text
         .lines()
         .nth(usize::try_from(line).ok()?.checked_sub(1)?)?;
-    let l = l
-        .trim_start()
-        .trim_start_matches("- ")
-        .trim_start_matches('{');
-    let key = l.split(':').next()?.trim();
-    let ok = !key.is_empty()
-        && key
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    (ok && l.contains(':')).then(|| key.to_string())
+    let upto = column
+        .and_then(|c| usize::try_from(c).ok())
+        .and_then(|c| l.char_indices().nth(c.saturating_sub(1)).map(|(i, _)| i))
+        .unwrap_or(l.len());
+    let is_key = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    // Every `key:` on the line up to the column; the last one wins, the first
+    // one if the column points before any.
+    let mut keys = Vec::new();
+    for (i, _) in l.match_indices(':') {
+        let before = l[..i].trim_end();
+        let start = before
+            .char_indices()
+            .rev()
+            .find(|&(_, c)| !is_key(c))
+            .map_or(0, |(p, c)| p + c.len_utf8());
+        let key = &before[start..];
+        if !key.is_empty() && key.chars().all(is_key) {
+            keys.push((start, key.to_string()));
+        }
+    }
+    keys.iter()
+        .rev()
+        .find(|(start, _)| *start < upto)
+        .or(keys.first())
+        .map(|(_, k)| k.clone())
 }
 
 fn validate(file: &str, raw: RawPlan) -> Result<Plan, PlanError> {
@@ -381,10 +410,19 @@ fn validate(file: &str, raw: RawPlan) -> Result<Plan, PlanError> {
             } else {
                 Size(128 << 10)
             }),
-            rate: s.rate.unwrap_or_default(),
+            rate: match s.rate {
+                Some(RateOrSweep::Rate(r)) => r,
+                Some(RateOrSweep::Sweep(sw)) => sw.from,
+                None => Rate::default(),
+            },
+            sweep: match s.rate {
+                Some(RateOrSweep::Sweep(sw)) => Some(sw),
+                _ => None,
+            },
             arrival: s.arrival.unwrap_or_default(),
             server_delay: s.server_delay.unwrap_or_default(),
             server_stall: s.server_stall,
+            slo: s.slo.or(d.slo).unwrap_or_default(),
             timeout: s.timeout.unwrap_or(Dur(Duration::from_secs(1))),
             duration: s.duration.unwrap_or(d_duration),
             warmup: s.warmup.unwrap_or(d_warmup),
@@ -417,6 +455,22 @@ fn validate(file: &str, raw: RawPlan) -> Result<Plan, PlanError> {
                 ));
             }
             _ => {}
+        }
+        if let Some((field, why)) = spec.slo.unmeasurable(spec.traffic) {
+            return Err(err(
+                at,
+                field,
+                format!("scenario `{name}`: slo {field}: {why}"),
+            ));
+        }
+        if spec.sweep.is_some() && spec.repetitions != 1 {
+            return Err(err(
+                at,
+                "repetitions",
+                format!(
+                    "scenario `{name}`: a rate sweep runs each step once; remove repetitions (or set it to 1)"
+                ),
+            ));
         }
         if spec.traffic.is_udp() {
             let sizes = match spec.traffic {
@@ -655,6 +709,34 @@ scenarios:
         let s = &load("p.yaml", &stall).unwrap().scenarios[1];
         assert_eq!(s.server_stall.unwrap().length.0, Duration::from_millis(500));
         assert_eq!(s.arrival, Arrival::Poisson);
+    }
+
+    #[test]
+    fn slo_and_sweep() {
+        let text = "\
+name: s
+defaults: { slo: { p99: 2ms } }
+scenarios:
+  - { name: a, traffic: tcp-rr, path: pod-to-pod-cross-node, rate: 'sweep(1000/s..8000/s, x2)' }
+  - { name: b, traffic: udp-stream, path: pod-to-pod-cross-node, slo: { loss: 0.5%, min_throughput: 1Gbit/s } }
+";
+        let p = load("s.yaml", text).unwrap();
+        let (a, b) = (&p.scenarios[0], &p.scenarios[1]);
+        assert_eq!(a.slo.p99, Some(Dur(Duration::from_millis(2))));
+        assert_eq!(a.rate, Rate::PerSecond(1000.0));
+        assert_eq!(a.sweep.unwrap().steps().len(), 4);
+        assert_eq!(b.slo.p99, None, "a scenario's own slo replaces the default");
+        assert_eq!(b.slo.min_throughput, Some(Rate::BitsPerSecond(1e9)));
+
+        let e = load("s.yaml", &text.replace("loss: 0.5%", "p99: 1ms")).unwrap_err();
+        assert_eq!((e.line, e.field.as_deref()), (Some(5), Some("p99")), "{e}");
+        assert!(e.to_string().contains("measures no latency"), "{e}");
+        let e = load("s.yaml", &text.replace("p99: 2ms", "p98: 2ms")).unwrap_err();
+        assert!(e.to_string().contains("unknown field"), "{e}");
+        let e = load("s.yaml", &text.replace("x2", "x0.5")).unwrap_err();
+        assert_eq!((e.line, e.field.as_deref()), (Some(4), Some("rate")), "{e}");
+        let e = load("s.yaml", &text.replace("x2)' }", "x2)', repetitions: 3 }")).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("repetitions"), "{e}");
     }
 
     #[test]

@@ -142,12 +142,171 @@ impl FromStr for Rate {
     }
 }
 
+impl Rate {
+    /// The number in the rate (requests or bits per second); `None` for `max`.
+    pub fn value(self) -> Option<f64> {
+        match self {
+            Rate::Max => None,
+            Rate::PerSecond(v) | Rate::BitsPerSecond(v) => Some(v),
+        }
+    }
+}
+
 impl fmt::Display for Rate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Rate::Max => write!(f, "max"),
             Rate::PerSecond(v) => write!(f, "{v}/s"),
             Rate::BitsPerSecond(v) => write!(f, "{v}bit/s"),
+        }
+    }
+}
+
+/// A share written as `0.1%` (or a bare number of percent).
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Default)]
+pub struct Percent(pub f64);
+
+impl FromStr for Percent {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (value, unit) = split_number(s)?;
+        match unit {
+            "%" | "" if value <= 100.0 => Ok(Percent(value)),
+            "%" | "" => Err(format!("percentage `{s}` is above 100%")),
+            other => Err(format!(
+                "unknown unit `{other}` in `{s}`: write a percentage like `0.5%`"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Percent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}%", self.0)
+    }
+}
+
+/// An offered-load sweep: `sweep(1000/s..100000/s, x2)` runs 1000/s, 2000/s, ...
+/// up to 100000/s (both ends of the same kind of rate), stopping at the first
+/// step that does not hold.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sweep {
+    /// First (lowest) offered rate.
+    pub from: Rate,
+    /// Highest offered rate tried.
+    pub to: Rate,
+    /// Factor between steps (> 1).
+    pub factor: f64,
+}
+
+/// Most steps a sweep may have (before refinement).
+pub const MAX_SWEEP_STEPS: usize = 64;
+
+impl Sweep {
+    /// The geometric steps, in the unit of `from` (requests or bits per second).
+    pub fn steps(&self) -> Vec<f64> {
+        let (Some(from), Some(to)) = (self.from.value(), self.to.value()) else {
+            return Vec::new();
+        };
+        let mut out = vec![from];
+        let mut r = from;
+        while out.len() < MAX_SWEEP_STEPS {
+            r *= self.factor;
+            if r > to * (1.0 + 1e-9) {
+                break;
+            }
+            out.push(r);
+        }
+        out
+    }
+
+    /// The rate `r` in the unit of this sweep.
+    pub fn rate(&self, r: f64) -> Rate {
+        match self.from {
+            Rate::BitsPerSecond(_) => Rate::BitsPerSecond(r),
+            _ => Rate::PerSecond(r),
+        }
+    }
+}
+
+impl FromStr for Sweep {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("`{s}` is not a sweep: write `sweep(1000/s..100000/s, x2)`");
+        let inner = s
+            .trim()
+            .strip_prefix("sweep(")
+            .and_then(|r| r.strip_suffix(')'))
+            .ok_or_else(bad)?;
+        let (range, factor) = inner.split_once(',').ok_or_else(bad)?;
+        let (from, to) = range.split_once("..").ok_or_else(bad)?;
+        let (from, to): (Rate, Rate) = (from.parse()?, to.parse()?);
+        let factor: f64 = factor
+            .trim()
+            .strip_prefix('x')
+            .ok_or_else(bad)?
+            .parse()
+            .map_err(|_| bad())?;
+        if !(factor > 1.0 && factor <= 100.0) {
+            return Err(format!(
+                "sweep factor in `{s}` must be above 1 and at most 100"
+            ));
+        }
+        match (from, to) {
+            (Rate::PerSecond(a), Rate::PerSecond(b))
+            | (Rate::BitsPerSecond(a), Rate::BitsPerSecond(b))
+                if a < b => {}
+            (Rate::PerSecond(_), Rate::PerSecond(_))
+            | (Rate::BitsPerSecond(_), Rate::BitsPerSecond(_)) => {
+                return Err(format!("sweep `{s}` must go from a lower to a higher rate"));
+            }
+            _ => {
+                return Err(format!(
+                    "sweep `{s}`: both ends must be rates of the same kind, not `max`"
+                ));
+            }
+        }
+        let sw = Sweep { from, to, factor };
+        if sw.steps().len() >= MAX_SWEEP_STEPS {
+            return Err(format!(
+                "sweep `{s}` has more than {MAX_SWEEP_STEPS} steps: use a larger factor"
+            ));
+        }
+        Ok(sw)
+    }
+}
+
+impl fmt::Display for Sweep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "sweep({}..{}, x{})", self.from, self.to, self.factor)
+    }
+}
+
+/// What a plan's `rate:` field holds: one rate, or a sweep.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum RateOrSweep {
+    /// One offered load.
+    Rate(Rate),
+    /// A search over offered loads.
+    Sweep(Sweep),
+}
+
+impl FromStr for RateOrSweep {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.trim().starts_with("sweep") {
+            s.parse().map(RateOrSweep::Sweep)
+        } else {
+            s.parse().map(RateOrSweep::Rate)
+        }
+    }
+}
+
+impl fmt::Display for RateOrSweep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RateOrSweep::Rate(r) => r.fmt(f),
+            RateOrSweep::Sweep(s) => s.fmt(f),
         }
     }
 }
@@ -197,6 +356,9 @@ macro_rules! serde_via_string {
 serde_via_string!(Dur);
 serde_via_string!(Size);
 serde_via_string!(Rate);
+serde_via_string!(Percent);
+serde_via_string!(Sweep);
+serde_via_string!(RateOrSweep);
 
 #[cfg(test)]
 mod tests {
@@ -238,5 +400,43 @@ mod tests {
         assert_eq!("5Gbit/s".parse::<Rate>().unwrap(), Rate::BitsPerSecond(5e9));
         assert!("0/s".parse::<Rate>().is_err());
         assert!("fast".parse::<Rate>().is_err());
+    }
+
+    #[test]
+    fn percents() {
+        assert_eq!("0.5%".parse::<Percent>().unwrap(), Percent(0.5));
+        assert_eq!("2".parse::<Percent>().unwrap(), Percent(2.0));
+        assert!("101%".parse::<Percent>().is_err());
+        assert!("1ms".parse::<Percent>().is_err());
+    }
+
+    #[test]
+    fn sweeps() {
+        let s: Sweep = "sweep(1000/s..10000/s, x2)".parse().unwrap();
+        assert_eq!(s.steps(), vec![1000.0, 2000.0, 4000.0, 8000.0]);
+        assert_eq!(s.rate(4000.0), Rate::PerSecond(4000.0));
+        assert_eq!(s.to_string().parse::<Sweep>().unwrap(), s);
+        let b: Sweep = "sweep(1Gbit/s..4Gbit/s, x2)".parse().unwrap();
+        assert_eq!(b.steps(), vec![1e9, 2e9, 4e9]);
+        assert_eq!(b.rate(2e9), Rate::BitsPerSecond(2e9));
+        for bad in [
+            "sweep(1000/s..100/s, x2)",
+            "sweep(1000/s..1Gbit/s, x2)",
+            "sweep(max..1000/s, x2)",
+            "sweep(1/s..1000000000/s, x1.01)",
+            "sweep(1000/s..2000/s, x1)",
+            "sweep(1000/s..2000/s)",
+            "sweep 1000/s",
+        ] {
+            assert!(bad.parse::<Sweep>().is_err(), "{bad}");
+        }
+        assert!(matches!(
+            "500/s".parse::<RateOrSweep>().unwrap(),
+            RateOrSweep::Rate(_)
+        ));
+        assert!(matches!(
+            "sweep(1/s..4/s, x2)".parse::<RateOrSweep>().unwrap(),
+            RateOrSweep::Sweep(_)
+        ));
     }
 }
