@@ -14,7 +14,8 @@ use tokio_util::sync::CancellationToken;
 pub const EXIT_USAGE: u8 = 64;
 /// Exit code for unreachable or refusing workers (EX_UNAVAILABLE).
 pub const EXIT_UNAVAILABLE: u8 = 69;
-/// Exit code when results were written but some repetition is not `ok`.
+/// Exit code when results were written but some repetition is not `ok` or an
+/// objective (`slo:`) did not hold.
 pub const EXIT_DEGRADED: u8 = 1;
 
 /// Distributed load generator for comparing Kubernetes network datapaths.
@@ -231,7 +232,18 @@ fn cmd_run(
         .with_context(|| format!("cannot write results to {}", out.display()))
         .map_err(write_failure)?;
     print!("{}", output::table(&result));
+    for line in output::sweeps(&result) {
+        println!("{line}");
+    }
+    let broken = crate::slo::broken(&result);
+    for line in &broken {
+        println!("SLO broken: {line}");
+    }
     println!("results: {}", out.join("result.json").display());
     write_reports(&out, &result)?;
-    Ok(if result.ok { 0 } else { EXIT_DEGRADED })
+    Ok(if result.ok && result.slo_ok {
+        0
+    } else {
+        EXIT_DEGRADED
+    })
 }

@@ -16,3 +16,5 @@ pub mod progress;
 pub mod report;
 pub mod result;
 pub mod run;
+pub mod slo;
+pub mod sweep;

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 /// Columns of `summary.csv` (documented in the README; append, never reorder).
-pub const CSV_HEADER: &str = "cni,scenario,traffic,path,repetitions,status,throughput_gbps,rps,cps,p50_us,p90_us,p99_us,p999_us,max_us,errors,flags,loss_pct,jitter_us,node_cores,cpu_cores_per_gbps,cpu_cores_per_10k_rps,cpu_cores_per_1k_cps,client_saturated";
+pub const CSV_HEADER: &str = "cni,scenario,traffic,path,repetitions,status,throughput_gbps,rps,cps,p50_us,p90_us,p99_us,p999_us,max_us,errors,flags,loss_pct,jitter_us,node_cores,cpu_cores_per_gbps,cpu_cores_per_10k_rps,cpu_cores_per_1k_cps,client_saturated,slo,sweep_max_rate,sweep_knee_rate";
 
 fn opt(v: Option<f64>, digits: usize) -> String {
     v.map(|x| format!("{x:.digits$}")).unwrap_or_default()
@@ -60,9 +60,16 @@ pub fn summary_csv(r: &RunResult) -> String {
             csv_field(&flags.join("; ")),
         );
         let med = |x: &Option<crate::result::Stat>| x.as_ref().map(|t| t.median);
+        let slo = s.repetitions.iter().flat_map(|r| &r.slo);
+        let slo = match (slo.clone().count(), slo.clone().all(|c| c.ok)) {
+            (0, _) => "",
+            (_, true) => "held",
+            (_, false) => "broken",
+        };
+        let sw = s.sweep.as_ref();
         let _ = writeln!(
             out,
-            ",{},{},{},{},{},{},{}",
+            ",{},{},{},{},{},{},{},{slo},{},{}",
             opt(med(&m.loss_pct), 3),
             opt(med(&m.jitter_ns).map(|j| j / 1000.0), 1),
             opt(med(&m.node_cores), 3),
@@ -70,9 +77,38 @@ pub fn summary_csv(r: &RunResult) -> String {
             opt(med(&m.cores_per_10k_rps), 4),
             opt(med(&m.cores_per_1k_cps), 4),
             m.client_saturated,
+            opt(sw.and_then(|w| w.max_rate), 1),
+            opt(sw.and_then(|w| w.knee_rate), 1),
         );
     }
     out
+}
+
+/// One line per rate sweep: what it found.
+pub fn sweeps(r: &RunResult) -> Vec<String> {
+    r.scenarios
+        .iter()
+        .filter_map(|s| Some((s, s.sweep.as_ref()?)))
+        .map(|(s, w)| {
+            let rate = |v: Option<f64>| match v {
+                None => "none".to_string(),
+                Some(v) if w.unit == "bit/s" => format!("{:.3} Gbit/s", v / 1e9),
+                Some(v) => format!("{v:.0}/s"),
+            };
+            let mut line = format!(
+                "sweep `{}` ({}, {} steps): highest rate that held {}, latency knee at {}",
+                s.name,
+                w.sweep,
+                w.steps.len(),
+                rate(w.max_rate),
+                rate(w.knee_rate)
+            );
+            if let Some(why) = &w.limited_by {
+                let _ = write!(line, "; {why}");
+            }
+            line
+        })
+        .collect()
 }
 
 fn status_str(s: Status) -> &'static str {

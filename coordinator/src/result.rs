@@ -39,6 +39,13 @@ pub struct RunResult {
     pub scenarios: Vec<ScenarioResult>,
     /// True when every repetition of every scenario is `ok`.
     pub ok: bool,
+    /// True when every service-level objective held (also when there are none).
+    #[serde(default = "yes")]
+    pub slo_ok: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Coordinator and workers.
@@ -107,10 +114,13 @@ pub struct ScenarioResult {
     /// Control addresses of the server workers (the client's own for a same-node
     /// path when no other worker shares its node).
     pub server_workers: Vec<String>,
-    /// Each repetition.
+    /// Each repetition (for a sweep: the step at the highest rate that held).
     pub repetitions: Vec<RepResult>,
     /// Across repetitions.
     pub summary: Summary,
+    /// The steps of a rate sweep and what it found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sweep: Option<crate::sweep::SweepResult>,
 }
 
 /// Latency distribution read from a merged histogram, ns.
@@ -151,7 +161,7 @@ impl Percentiles {
 }
 
 /// One repetition of one scenario.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RepResult {
     /// 1-based.
     pub repetition: u32,
@@ -191,10 +201,13 @@ pub struct RepResult {
     pub server: Counters,
     /// Per interval, including warm-up (marked).
     pub intervals: Vec<IntervalResult>,
+    /// The scenario's service-level objectives checked on this repetition.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub slo: Vec<crate::slo::SloCheck>,
 }
 
 /// One interval of one repetition, both sides merged.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct IntervalResult {
     /// Interval number.
     pub seq: u32,
@@ -208,6 +221,9 @@ pub struct IntervalResult {
     pub throughput_bps: Option<f64>,
     /// Transactions per second.
     pub requests_per_s: Option<f64>,
+    /// Transactions completed (client side).
+    #[serde(default)]
+    pub transactions: u64,
     /// Median latency of this interval.
     pub p50_ns: Option<u64>,
     /// 99th percentile latency of this interval.
@@ -677,7 +693,7 @@ fn loss_pct(u: &UdpStats) -> Option<f64> {
 
 /// Open-loop operations per second a client side achieved, in the unit of the
 /// plan's rate (requests, datagrams or bits).
-fn achieved_rate(spec: &ScenarioSpec, client: &Counters, d: f64) -> f64 {
+pub fn achieved_rate(spec: &ScenarioSpec, client: &Counters, d: f64) -> f64 {
     match spec.rate {
         Rate::BitsPerSecond(_) => client.bytes_sent as f64 * 8.0 / d,
         _ if spec.traffic == Traffic::UdpStream => {
@@ -788,6 +804,7 @@ pub fn rep_result(spec: &ScenarioSpec, repetition: u32, mut c: Collected) -> Rep
             } else {
                 cl.as_ref().and(per_s(transactions))
             },
+            transactions,
             p50_ns: (!lat.is_empty()).then(|| lat.value_at_quantile(0.5)),
             p99_ns: (!lat.is_empty()).then(|| lat.value_at_quantile(0.99)),
             service_p99_ns: (!svc.is_empty()).then(|| svc.value_at_quantile(0.99)),
@@ -908,7 +925,7 @@ pub fn rep_result(spec: &ScenarioSpec, repetition: u32, mut c: Collected) -> Rep
             ));
         }
     }
-    RepResult {
+    let mut r = RepResult {
         repetition,
         status,
         client_saturated,
@@ -927,7 +944,10 @@ pub fn rep_result(spec: &ScenarioSpec, repetition: u32, mut c: Collected) -> Rep
         client,
         server,
         intervals,
-    }
+        slo: Vec::new(),
+    };
+    r.slo = crate::slo::check(&spec.slo, &r);
+    r
 }
 
 /// Summarize repetitions; latency is the merge of every repetition's histogram.

@@ -107,15 +107,28 @@ pub async fn run(
     for (spec, p) in plan.scenarios.iter().zip(&placements) {
         let (ci, si) = (p.clients[0], p.servers[0]);
         let mut reps = Vec::new();
-        for rep in 1..=spec.repetitions {
+        let mut sweep = None;
+        if let Some(sw) = spec.sweep {
             index += 1;
-            orch.progress.rep_started(spec, rep, index, total);
-            let collected = orch.repetition(spec, p).await;
-            let r = result::rep_result(spec, rep, collected);
-            orch.progress.rep_finished(spec, &r);
-            reps.push(r);
-            if orch.interrupt.is_cancelled() {
-                break;
+            let interrupt = orch.interrupt.clone();
+            let found = crate::sweep::search(
+                spec,
+                sw,
+                async |s: &ScenarioSpec| orch.measure(s, 1, index, total, p).await,
+                || interrupt.is_cancelled(),
+            )
+            .await;
+            if let Some(best) = found.best() {
+                reps.push(best.result.clone());
+            }
+            sweep = Some(found);
+        } else {
+            for rep in 1..=spec.repetitions {
+                index += 1;
+                reps.push(orch.measure(spec, rep, index, total, p).await);
+                if orch.interrupt.is_cancelled() {
+                    break;
+                }
             }
         }
         let cni = cni_label(&plan.cni, &links[ci], &links[si]);
@@ -130,6 +143,7 @@ pub async fn run(
             server_workers: p.servers.iter().map(|&c| links[c].addr.clone()).collect(),
             summary: result::summarize(&reps),
             repetitions: reps,
+            sweep,
         });
         if orch.interrupt.is_cancelled() {
             break;
@@ -143,9 +157,9 @@ pub async fn run(
             .await;
     }
     let ok = scenarios.len() == plan.scenarios.len()
-        && scenarios
-            .iter()
-            .all(|s| s.repetitions.iter().all(|r| r.status == Status::Ok));
+        && scenarios.iter().all(|s| {
+            !s.repetitions.is_empty() && s.repetitions.iter().all(|r| r.status == Status::Ok)
+        });
     Ok(RunResult {
         schema_version: result::SCHEMA_VERSION,
         tool: format!("cnibench {}", env!("CARGO_PKG_VERSION")),
@@ -165,6 +179,7 @@ pub async fn run(
                 .collect(),
         },
         plan,
+        slo_ok: crate::slo::all_held(&scenarios),
         scenarios,
         ok,
     })
@@ -371,6 +386,22 @@ fn rate_share(rate: Rate, clients: u32) -> Rate {
 }
 
 impl Orchestrator<'_> {
+    /// Run one repetition of `spec` (the `index`-th of `total`) with progress output.
+    async fn measure(
+        &mut self,
+        spec: &ScenarioSpec,
+        rep: u32,
+        index: usize,
+        total: usize,
+        p: &Placement,
+    ) -> RepResult {
+        self.progress.rep_started(spec, rep, index, total);
+        let collected = self.repetition(spec, p).await;
+        let r = result::rep_result(spec, rep, collected);
+        self.progress.rep_finished(spec, &r);
+        r
+    }
+
     async fn repetition(&mut self, spec: &ScenarioSpec, p: &Placement) -> Collected {
         let mut keys = Vec::new();
         for &w in p.servers.iter().chain(&p.clients) {

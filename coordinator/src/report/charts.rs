@@ -214,6 +214,30 @@ fn line_chart(
     })
 }
 
+/// Lines over a zero-based x axis described by `x_desc` (e.g. offered load),
+/// y values divided by `scale` and shown in `unit`.
+pub(crate) fn xy(
+    x_desc: &str,
+    unit: &str,
+    scale: f64,
+    mut lines: Vec<Line>,
+) -> Result<String, String> {
+    for l in &mut lines {
+        for p in &mut l.points {
+            p.1 = p.1.map(|v| v / scale);
+        }
+    }
+    let all = || lines.iter().flat_map(|l| l.points.iter());
+    if all().all(|p| p.1.is_none()) {
+        return message("nothing measured", SIZE.1);
+    }
+    let x_max = all().map(|p| p.0).fold(0.0, f64::max);
+    let y_max = all().filter_map(|p| p.1).fold(0.0, f64::max);
+    let x = zero_based(x_max * 1.05, 6, x_desc.to_string());
+    let y = zero_based(y_max * 1.1, 5, unit.to_string());
+    line_chart(x, y, &lines, SeriesLabelPosition::UpperLeft)
+}
+
 /// The percentiles labelled on the spectrum's x axis.
 const SPECTRUM_TICKS: [(f64, &str); 5] = [
     (0.5, "50%"),

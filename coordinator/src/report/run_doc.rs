@@ -4,10 +4,12 @@
 //! cost chart.
 
 use super::charts::{self, Line};
-use super::doc::{Block, Chart, Doc};
+use super::doc::{Block, Chart, Doc, Table};
 use super::hlog;
 use super::tables::{self, Agg, MeasureRow};
+use crate::output::fmt_ns;
 use crate::result::{RunResult, ScenarioResult, Status};
+use crate::slo;
 use plotters::style::RGBColor;
 
 /// Build the document.
@@ -121,6 +123,8 @@ fn scenario(s: &ScenarioResult, next_note: &mut usize) -> Vec<Block> {
         Block::Table(table),
     ];
     blocks.extend(notes.block());
+    blocks.extend(slo_table(s));
+    blocks.extend(sweep(s));
     blocks.push(Block::Charts(charts(s)));
     let logs: Vec<String> = s
         .repetitions
@@ -202,4 +206,115 @@ fn charts(s: &ScenarioResult) -> Vec<Chart> {
         tables::cpu_chart(&s.name, &labelled),
     ]);
     out
+}
+
+/// The objectives checked on each repetition, when the scenario has any.
+fn slo_table(s: &ScenarioResult) -> Vec<Block> {
+    let mut t = Table::new(&[
+        "repetition",
+        "objective",
+        "limit",
+        "measured",
+        "verdict",
+        "intervals broken",
+    ]);
+    for rep in &s.repetitions {
+        for c in &rep.slo {
+            t.push(vec![
+                rep.repetition.to_string(),
+                c.objective.clone(),
+                slo::show(&c.objective, c.limit),
+                c.measured
+                    .map_or("not measured".into(), |v| slo::show(&c.objective, v)),
+                if c.ok { "held".into() } else { "BROKEN".into() },
+                c.intervals
+                    .iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ]);
+        }
+    }
+    if t.rows.is_empty() {
+        return Vec::new();
+    }
+    vec![
+        Block::Heading(4, "Service-level objectives".into()),
+        Block::Table(t),
+    ]
+}
+
+/// A rate sweep's steps, what it found, and latency against offered load.
+fn sweep(s: &ScenarioResult) -> Vec<Block> {
+    let Some(w) = &s.sweep else {
+        return Vec::new();
+    };
+    let bits = w.unit == "bit/s";
+    let rate = |v: f64| {
+        if bits {
+            format!("{:.3} Gbit/s", v / 1e9)
+        } else {
+            format!("{v:.0}/s")
+        }
+    };
+    let mut t = Table::new(&[
+        "step", "offered", "achieved", "p50", "p99", "held", "why not",
+    ]);
+    for (i, st) in w.steps.iter().enumerate() {
+        let lat = st.result.latency_ns.as_ref();
+        t.push(vec![
+            (i + 1).to_string(),
+            rate(st.offered),
+            st.achieved.map_or("-".into(), rate),
+            lat.map_or("-".into(), |l| fmt_ns(l.p50)),
+            lat.map_or("-".into(), |l| fmt_ns(l.p99)),
+            if st.holds { "yes".into() } else { "no".into() },
+            st.why.clone().unwrap_or_default(),
+        ]);
+    }
+    let found = format!(
+        "Rate sweep {}: highest offered rate that held: {}; latency knee (p99 within {}x of the lightest step) at {}.{}",
+        w.sweep,
+        w.max_rate.map_or("none".into(), rate),
+        crate::sweep::KNEE_FACTOR,
+        w.knee_rate.map_or("none".into(), rate),
+        w.limited_by
+            .as_ref()
+            .map(|l| format!(" Note: {l}."))
+            .unwrap_or_default()
+    );
+    let mut by_rate: Vec<&crate::sweep::SweepStep> = w.steps.iter().collect();
+    by_rate.sort_by(|a, b| a.offered.total_cmp(&b.offered));
+    let (xs, xdesc) = if bits {
+        (1e9, "offered load, Gbit/s")
+    } else {
+        (1.0, "offered load, requests/s")
+    };
+    let line = |label: &str, i: usize, q: fn(&crate::result::Percentiles) -> u64| Line {
+        label: label.to_string(),
+        color: charts::color(i),
+        width: 2,
+        points: by_rate
+            .iter()
+            .map(|st| {
+                (
+                    st.offered / xs,
+                    st.result.latency_ns.as_ref().map(|l| q(l) as f64),
+                )
+            })
+            .collect(),
+    };
+    let lines = vec![line("p50", 0, |l| l.p50), line("p99", 1, |l| l.p99)];
+    let mut blocks = vec![
+        Block::Heading(4, "Rate sweep".into()),
+        Block::Text(found),
+        Block::Table(t),
+    ];
+    if !tables::is_stream(&s.traffic) {
+        blocks.push(Block::Charts(vec![Chart {
+            title: format!("{}: latency by offered load", s.name),
+            svg: charts::xy(xdesc, "latency, ms", 1e6, lines),
+        }]));
+    }
+    blocks
 }

@@ -1,0 +1,190 @@
+//! Rate sweeps (`rate: sweep(1000/s..100000/s, x2)`): find the highest offered
+//! load a scenario holds, and the latency knee.
+//!
+//! Steps grow by the sweep's factor until one does not hold, then the gap between
+//! the last step that held and the first that did not is halved until it is
+//! within [`PRECISION`] of the rate (at most [`MAX_REFINE`] more steps). A step
+//! holds when its repetition is `ok`, the client kept its schedule, the achieved
+//! rate is within 5% of the offered one, and every objective in `slo:` held. A
+//! client that saturates ends the search: past that point the numbers describe
+//! the generator, not the path, and the result says so.
+//!
+//! The knee is the highest offered rate whose p99 stays within [`KNEE_FACTOR`]
+//! times the p99 at the lightest step: beyond it, queueing dominates.
+
+use crate::result::{RepResult, Status, achieved_rate};
+use cnibench_proto::plan::ScenarioSpec;
+use cnibench_proto::units::{Rate, Sweep};
+use serde::{Deserialize, Serialize};
+
+/// Refine until the bracket is narrower than this share of the rate.
+pub const PRECISION: f64 = 0.1;
+/// Most refinement steps after the geometric ones.
+pub const MAX_REFINE: usize = 5;
+/// p99 growth over the lightest step that marks the knee.
+pub const KNEE_FACTOR: f64 = 2.0;
+/// Shortfall of the achieved rate, relative to the offered one, that fails a step.
+const KEEP_UP: f64 = 0.95;
+
+/// One step of a sweep.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SweepStep {
+    /// Offered rate, in the sweep's unit.
+    pub offered: f64,
+    /// Achieved rate, same unit.
+    pub achieved: Option<f64>,
+    /// Whether the step held.
+    pub holds: bool,
+    /// Why it did not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
+    /// The step's full result.
+    pub result: RepResult,
+}
+
+/// What a sweep found.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SweepResult {
+    /// The sweep as planned.
+    pub sweep: String,
+    /// `1/s` or `bit/s`.
+    pub unit: String,
+    /// Every step, in the order run.
+    pub steps: Vec<SweepStep>,
+    /// Highest offered rate that held; `None` if even the first did not.
+    pub max_rate: Option<f64>,
+    /// Highest offered rate before latency grew past the knee.
+    pub knee_rate: Option<f64>,
+    /// Set when the search could not bracket the capacity, and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limited_by: Option<String>,
+}
+
+impl SweepResult {
+    /// The step at `max_rate`.
+    pub fn best(&self) -> Option<&SweepStep> {
+        let max = self.max_rate?;
+        self.steps.iter().find(|s| s.holds && s.offered == max)
+    }
+}
+
+/// Judge a step: `None` when it held, else why not.
+fn judge(spec: &ScenarioSpec, offered: f64, r: &RepResult) -> (Option<f64>, Option<String>) {
+    let achieved = (r.duration_s > 0.0).then(|| achieved_rate(spec, &r.client, r.duration_s));
+    let why = if r.status != Status::Ok {
+        Some(format!("repetition {:?}: {}", r.status, r.flags.join("; ")))
+    } else if r.client_saturated {
+        Some("client saturated".to_string())
+    } else if achieved.is_none_or(|a| a < KEEP_UP * offered) {
+        Some(format!(
+            "achieved {:.0} of {offered:.0}",
+            achieved.unwrap_or(0.0)
+        ))
+    } else {
+        let broken: Vec<String> = r
+            .slo
+            .iter()
+            .filter(|c| !c.ok)
+            .map(crate::slo::describe)
+            .collect();
+        (!broken.is_empty()).then(|| broken.join("; "))
+    };
+    (achieved, why)
+}
+
+/// Run a sweep: `step(spec)` runs one repetition of `spec` (whose rate is set
+/// for the step) and returns its result; `stop()` says the run was interrupted.
+pub async fn search(
+    spec: &ScenarioSpec,
+    sw: Sweep,
+    mut step: impl AsyncFnMut(&ScenarioSpec) -> RepResult,
+    stop: impl Fn() -> bool,
+) -> SweepResult {
+    let mut steps: Vec<SweepStep> = Vec::new();
+    let mut run = async |r: f64, steps: &mut Vec<SweepStep>| -> bool {
+        let s = ScenarioSpec {
+            rate: sw.rate(r),
+            sweep: None,
+            ..spec.clone()
+        };
+        let mut result = step(&s).await;
+        result.repetition = steps.len() as u32 + 1;
+        let (achieved, why) = judge(&s, r, &result);
+        let holds = why.is_none();
+        steps.push(SweepStep {
+            offered: r,
+            achieved,
+            holds,
+            why,
+            result,
+        });
+        holds
+    };
+    let (mut good, mut bad) = (None::<f64>, None::<f64>);
+    for r in sw.steps() {
+        if stop() {
+            break;
+        }
+        if run(r, &mut steps).await {
+            good = Some(r);
+        } else {
+            bad = Some(r);
+            break;
+        }
+    }
+    let saturated = steps.last().is_some_and(|s| s.result.client_saturated);
+    if let (Some(mut g), Some(mut b)) = (good, bad)
+        && !saturated
+    {
+        for _ in 0..MAX_REFINE {
+            if (b - g) <= PRECISION * g || stop() {
+                break;
+            }
+            let mid = (g + b) / 2.0;
+            if run(mid, &mut steps).await {
+                g = mid;
+            } else {
+                b = mid;
+            }
+        }
+        good = Some(g);
+    }
+    let limited_by = if saturated {
+        Some(format!(
+            "the client saturated at {:.0}: the path's capacity is at least the last rate that held",
+            steps.last().map_or(0.0, |s| s.offered)
+        ))
+    } else if bad.is_none() && !steps.is_empty() && !stop() {
+        Some("every step held: the capacity is above the sweep's highest rate".to_string())
+    } else {
+        None
+    };
+    SweepResult {
+        sweep: sw.to_string(),
+        unit: match sw.from {
+            Rate::BitsPerSecond(_) => "bit/s".into(),
+            _ => "1/s".into(),
+        },
+        knee_rate: knee(&steps),
+        max_rate: good,
+        steps,
+        limited_by,
+    }
+}
+
+/// Highest offered rate whose p99 is within [`KNEE_FACTOR`] of the lightest
+/// step's p99 (only steps that kept up count).
+fn knee(steps: &[SweepStep]) -> Option<f64> {
+    let mut by_rate: Vec<(f64, u64)> = steps
+        .iter()
+        .filter(|s| s.result.status == Status::Ok && !s.result.client_saturated)
+        .filter_map(|s| Some((s.offered, s.result.latency_ns.as_ref()?.p99)))
+        .collect();
+    by_rate.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let base = by_rate.first()?.1 as f64;
+    by_rate
+        .iter()
+        .take_while(|(_, p99)| *p99 as f64 <= KNEE_FACTOR * base)
+        .last()
+        .map(|(r, _)| *r)
+}
