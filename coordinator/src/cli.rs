@@ -1,5 +1,6 @@
 //! Command line: `cnibench run PLAN --workers A,B --token-file F --out DIR`,
-//! `cnibench compare DIR... [--out DIR]`, `cnibench report DIR`.
+//! `cnibench soak PLAN --duration 6h ...` (same flags), `cnibench compare DIR...
+//! [--out DIR]`, `cnibench report DIR`.
 
 use crate::progress::LiveProgress;
 use crate::run::{self, RunError};
@@ -34,21 +35,23 @@ enum Command {
     Run {
         /// Plan file (YAML).
         plan: PathBuf,
-        /// Worker control addresses, comma separated: HOST:PORT, or dns:NAME:PORT
-        /// for every address of NAME (a headless Service). The first worker runs
-        /// clients; servers go on another node for cross-node paths.
-        #[arg(long, value_delimiter = ',', required = true)]
-        workers: Vec<String>,
-        /// File holding the shared token.
-        #[arg(long, value_name = "FILE")]
-        token_file: PathBuf,
-        /// Output directory.
-        #[arg(long, value_name = "DIR")]
-        out: PathBuf,
-        /// Keep retrying workers that cannot be reached yet for this long (e.g.
-        /// 120s while a DaemonSet starts); refusals fail at once.
-        #[arg(long, default_value = "0s", value_name = "DURATION")]
-        wait_workers: cnibench_proto::units::Dur,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Run the plan's scenarios continuously for a long time (one window at a
+    /// time, in turns), reporting windows and events (stalls, drift, failures,
+    /// broken objectives); memory stays bounded however long it runs.
+    Soak {
+        /// Plan file (YAML).
+        plan: PathBuf,
+        /// Total time, e.g. 6h.
+        #[arg(long)]
+        duration: cnibench_proto::units::Dur,
+        /// Length of each window (one repetition of a scenario), e.g. 5m.
+        #[arg(long, default_value = "5m")]
+        window: cnibench_proto::units::Dur,
+        #[command(flatten)]
+        target: Target,
     },
     /// Compare runs (one per CNI / datapath): median, spread, ratio to a baseline.
     Compare {
@@ -70,6 +73,26 @@ enum Command {
     },
 }
 
+/// Where and how a plan runs: shared by `run` and `soak`.
+#[derive(Debug, clap::Args)]
+struct Target {
+    /// Worker control addresses, comma separated: HOST:PORT, or dns:NAME:PORT
+    /// for every address of NAME (a headless Service). The first worker runs
+    /// clients; servers go on another node for cross-node paths.
+    #[arg(long, value_delimiter = ',', required = true)]
+    workers: Vec<String>,
+    /// File holding the shared token.
+    #[arg(long, value_name = "FILE")]
+    token_file: PathBuf,
+    /// Output directory.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Keep retrying workers that cannot be reached yet for this long (e.g.
+    /// 120s while a DaemonSet starts); refusals fail at once.
+    #[arg(long, default_value = "0s", value_name = "DURATION")]
+    wait_workers: cnibench_proto::units::Dur,
+}
+
 /// A failure with its exit code.
 #[derive(Debug)]
 pub struct Failure {
@@ -89,13 +112,24 @@ fn usage(e: impl Into<anyhow::Error>) -> Failure {
 /// Run the command line; `Ok(code)` is the exit code after a completed command.
 pub fn main(cli: Cli) -> Result<u8, Failure> {
     match cli.command {
-        Command::Run {
+        Command::Run { plan, target } => cmd_run(plan, run::Mode::Plan, target),
+        Command::Soak {
             plan,
-            workers,
-            token_file,
-            out,
-            wait_workers,
-        } => cmd_run(plan, workers, token_file, out, wait_workers.0),
+            duration,
+            window,
+            target,
+        } => {
+            if window.0 < std::time::Duration::from_secs(1) || window > duration {
+                return Err(usage(anyhow::anyhow!(
+                    "--window {window}: must be between 1s and --duration ({duration})"
+                )));
+            }
+            let opts = crate::soak::SoakOptions {
+                duration: duration.0,
+                window: window.0,
+            };
+            cmd_run(plan, run::Mode::Soak(opts), target)
+        }
         Command::Compare {
             runs,
             baseline,
@@ -177,13 +211,14 @@ fn read_token(path: &PathBuf) -> Result<Vec<u8>, Failure> {
     Ok(t)
 }
 
-fn cmd_run(
-    plan_path: PathBuf,
-    workers: Vec<String>,
-    token_file: PathBuf,
-    out: PathBuf,
-    wait: std::time::Duration,
-) -> Result<u8, Failure> {
+fn cmd_run(plan_path: PathBuf, mode: run::Mode, target: Target) -> Result<u8, Failure> {
+    let Target {
+        workers,
+        token_file,
+        out,
+        wait_workers,
+    } = target;
+    let wait = wait_workers.0;
     let name = plan_path.display().to_string();
     let text = std::fs::read_to_string(&plan_path)
         .with_context(|| format!("cannot read plan {name}"))
@@ -213,6 +248,7 @@ fn cmd_run(
         run::run(
             &name,
             plan,
+            mode,
             &workers,
             &token,
             wait,
@@ -232,6 +268,14 @@ fn cmd_run(
         .with_context(|| format!("cannot write results to {}", out.display()))
         .map_err(write_failure)?;
     print!("{}", output::table(&result));
+    if let Some(k) = &result.soak {
+        println!(
+            "soak: {} windows, ended: {}, {} events (see the report)",
+            k.windows.len(),
+            k.ended,
+            k.events.len()
+        );
+    }
     for line in output::sweeps(&result) {
         println!("{line}");
     }

@@ -17,4 +17,5 @@ pub mod report;
 pub mod result;
 pub mod run;
 pub mod slo;
+pub mod soak;
 pub mod sweep;

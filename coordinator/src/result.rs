@@ -39,6 +39,9 @@ pub struct RunResult {
     pub scenarios: Vec<ScenarioResult>,
     /// True when every repetition of every scenario is `ok`.
     pub ok: bool,
+    /// What a soak (`cnibench soak`) did: windows and events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub soak: Option<crate::soak::SoakResult>,
     /// True when every service-level objective held (also when there are none).
     #[serde(default = "yes")]
     pub slo_ok: bool,
@@ -239,6 +242,9 @@ pub struct IntervalResult {
     pub node_cores: Option<f64>,
     /// Failures of any kind, both sides.
     pub errors: u64,
+    /// Both sides reported and neither made progress (a stall).
+    #[serde(default)]
+    pub stalled: bool,
     /// This interval's client latency histogram, HdrHistogram V2 compressed, base64
     /// (what `.hlog` files are written from).
     pub histogram: Option<String>,
@@ -763,6 +769,7 @@ pub fn rep_result(spec: &ScenarioSpec, repetition: u32, mut c: Collected) -> Rep
         let lat = cl.as_ref().map_or(&empty, |r| &r.latency);
         let svc = cl.as_ref().map_or(&empty, |r| &r.service);
         let iv_udp = sv.as_ref().and_then(|r| r.udp);
+        let mut stalled = false;
         if !base.warmup {
             let progress = if spec.traffic.is_stream() {
                 received
@@ -773,6 +780,7 @@ pub fn rep_result(spec: &ScenarioSpec, repetition: u32, mut c: Collected) -> Rep
             // reported as missing, not as zero progress.
             if progress == 0 && cl.is_some() && sv.is_some() {
                 flags.push(format!("interval {seq}: no progress (stall)"));
+                stalled = true;
             }
             if let Some(r) = &cl {
                 client.add(&r.counters);
@@ -812,6 +820,7 @@ pub fn rep_result(spec: &ScenarioSpec, repetition: u32, mut c: Collected) -> Rep
             jitter_ns: iv_udp.and_then(|u| u.jitter_ns),
             node_cores: interval_node_cores(&c, seq),
             errors,
+            stalled,
             histogram: encode_b64(lat),
         });
     }

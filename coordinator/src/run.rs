@@ -10,6 +10,8 @@ use crate::result::{
     self, Collected, Environment, JobData, Machine, RepResult, RunResult, ScenarioResult, Status,
     WorkerEnv,
 };
+use crate::soak::SoakOptions;
+use crate::sweep::SweepResult;
 use anyhow::anyhow;
 use cnibench_proto::msg::{IntervalReport, Job, Msg, Role};
 use cnibench_proto::plan::{Plan, ScenarioSpec};
@@ -51,11 +53,21 @@ pub trait Progress {
     fn interval(&mut self, _scenario: &ScenarioSpec, _side: Role, _report: &IntervalReport) {}
 }
 
+/// What to do with the plan.
+#[derive(Debug, Clone, Copy)]
+pub enum Mode {
+    /// Each scenario's repetitions (or sweep), once.
+    Plan,
+    /// The scenarios in turns of one window each until the duration is up.
+    Soak(SoakOptions),
+}
+
 /// Connect to all workers (concurrently) and run the plan.
-#[allow(clippy::too_many_arguments)] // one call site, each argument distinct
+#[allow(clippy::too_many_arguments)] // two call sites, each argument distinct
 pub async fn run(
     plan_file: &str,
     plan: Plan,
+    mode: Mode,
     workers: &[String],
     token: &[u8],
     wait: Duration,
@@ -101,36 +113,40 @@ pub async fn run(
         dead: HashSet::new(),
         interrupt,
     };
-    let total: usize = plan.scenarios.iter().map(|s| s.repetitions as usize).sum();
-    let mut index = 0;
-    let mut scenarios = Vec::new();
-    for (spec, p) in plan.scenarios.iter().zip(&placements) {
-        let (ci, si) = (p.clients[0], p.servers[0]);
-        let mut reps = Vec::new();
-        let mut sweep = None;
-        if let Some(sw) = spec.sweep {
-            index += 1;
+    let mut soak = None;
+    let measured: Vec<(Vec<RepResult>, Option<SweepResult>)> = match mode {
+        Mode::Plan => orch.plan(&plan, &placements).await,
+        Mode::Soak(opts) => {
             let interrupt = orch.interrupt.clone();
-            let found = crate::sweep::search(
-                spec,
-                sw,
-                async |s: &ScenarioSpec| orch.measure(s, 1, index, total, p).await,
+            let (reps, account) = crate::soak::run(
+                &plan,
+                opts,
+                async |i: usize, s: &ScenarioSpec, window: u32| {
+                    orch.measure(
+                        s,
+                        window,
+                        window as usize,
+                        s.repetitions as usize,
+                        &placements[i],
+                    )
+                    .await
+                },
                 || interrupt.is_cancelled(),
+                |e| {
+                    eprintln!(
+                        "soak event at {:.1}s: {} window {}: {:?}: {}",
+                        e.at_s, e.scenario, e.window, e.kind, e.detail
+                    );
+                },
             )
             .await;
-            if let Some(best) = found.best() {
-                reps.push(best.result.clone());
-            }
-            sweep = Some(found);
-        } else {
-            for rep in 1..=spec.repetitions {
-                index += 1;
-                reps.push(orch.measure(spec, rep, index, total, p).await);
-                if orch.interrupt.is_cancelled() {
-                    break;
-                }
-            }
+            soak = Some(account);
+            reps.into_iter().map(|r| (r, None)).collect()
         }
+    };
+    let mut scenarios = Vec::new();
+    for ((spec, p), (reps, sweep)) in plan.scenarios.iter().zip(&placements).zip(measured) {
+        let (ci, si) = (p.clients[0], p.servers[0]);
         let cni = cni_label(&plan.cni, &links[ci], &links[si]);
         scenarios.push(ScenarioResult {
             name: spec.name.clone(),
@@ -145,10 +161,9 @@ pub async fn run(
             repetitions: reps,
             sweep,
         });
-        if orch.interrupt.is_cancelled() {
-            break;
-        }
     }
+    // A soak too short to reach a scenario did not run it.
+    scenarios.retain(|s| !s.repetitions.is_empty() || s.sweep.is_some() || soak.is_none());
     for l in &links {
         let _ = l
             .send(Msg::Abort {
@@ -180,6 +195,7 @@ pub async fn run(
         },
         plan,
         slo_ok: crate::slo::all_held(&scenarios),
+        soak,
         scenarios,
         ok,
     })
@@ -386,6 +402,50 @@ fn rate_share(rate: Rate, clients: u32) -> Rate {
 }
 
 impl Orchestrator<'_> {
+    /// Run every scenario of the plan in order: its repetitions, or its sweep.
+    /// Stops early (returning what it has) when interrupted.
+    async fn plan(
+        &mut self,
+        plan: &Plan,
+        placements: &[Placement],
+    ) -> Vec<(Vec<RepResult>, Option<SweepResult>)> {
+        let total: usize = plan.scenarios.iter().map(|s| s.repetitions as usize).sum();
+        let mut index = 0;
+        let mut out = Vec::new();
+        for (spec, p) in plan.scenarios.iter().zip(placements) {
+            let mut reps = Vec::new();
+            let mut sweep = None;
+            if let Some(sw) = spec.sweep {
+                index += 1;
+                let interrupt = self.interrupt.clone();
+                let found = crate::sweep::search(
+                    spec,
+                    sw,
+                    async |s: &ScenarioSpec| self.measure(s, 1, index, total, p).await,
+                    || interrupt.is_cancelled(),
+                )
+                .await;
+                if let Some(best) = found.best() {
+                    reps.push(best.result.clone());
+                }
+                sweep = Some(found);
+            } else {
+                for rep in 1..=spec.repetitions {
+                    index += 1;
+                    reps.push(self.measure(spec, rep, index, total, p).await);
+                    if self.interrupt.is_cancelled() {
+                        break;
+                    }
+                }
+            }
+            out.push((reps, sweep));
+            if self.interrupt.is_cancelled() {
+                break;
+            }
+        }
+        out
+    }
+
     /// Run one repetition of `spec` (the `index`-th of `total`) with progress output.
     async fn measure(
         &mut self,

@@ -28,6 +28,7 @@ pub(crate) fn build(r: &RunResult) -> Doc {
         Block::Heading(2, "Results".into()),
         Block::Text(tables::LEGEND.into()),
     ]);
+    blocks.extend(soak(r));
     let mut next_note = 1;
     for s in &r.scenarios {
         blocks.extend(scenario(s, &mut next_note));
@@ -316,5 +317,79 @@ fn sweep(s: &ScenarioResult) -> Vec<Block> {
             svg: charts::xy(xdesc, "latency, ms", 1e6, lines),
         }]));
     }
+    blocks
+}
+
+/// A soak's account: how it ended, its events, and each scenario's windows over time.
+fn soak(r: &RunResult) -> Vec<Block> {
+    let Some(k) = &r.soak else {
+        return Vec::new();
+    };
+    let mut blocks = vec![
+        Block::Heading(3, "Soak".into()),
+        Block::Text(format!(
+            "Planned {:.0} s in windows of {:.0} s; {} windows run; ended: {}. {} events.",
+            k.duration_s,
+            k.window_s,
+            k.windows.len(),
+            k.ended,
+            k.events.len()
+        )),
+    ];
+    if !k.events.is_empty() {
+        let mut t = Table::new(&["at (s)", "scenario", "window", "event", "detail"]);
+        for e in &k.events {
+            t.push(vec![
+                format!("{:.1}", e.at_s),
+                e.scenario.clone(),
+                e.window.to_string(),
+                format!("{:?}", e.kind).to_lowercase(),
+                e.detail.clone(),
+            ]);
+        }
+        blocks.push(Block::Table(t));
+    }
+    let mut charts_ = Vec::new();
+    for s in &r.scenarios {
+        let stream = tables::is_stream(&s.traffic);
+        let (unit, scale) = tables::headline_unit(stream);
+        let ws: Vec<_> = k.windows.iter().filter(|w| w.scenario == s.name).collect();
+        let rate = Line {
+            label: unit.to_string(),
+            color: charts::color(0),
+            width: 2,
+            points: ws
+                .iter()
+                .map(|w| {
+                    let v = if stream {
+                        w.throughput_bps
+                    } else {
+                        w.requests_per_s
+                    };
+                    (w.started_s, v)
+                })
+                .collect(),
+        };
+        charts_.push(Chart {
+            title: format!("{}: {unit} per window", s.name),
+            svg: charts::xy("seconds since the soak started", unit, scale, vec![rate]),
+        });
+        if !stream {
+            let p99 = Line {
+                label: "p99".into(),
+                color: charts::color(1),
+                width: 2,
+                points: ws
+                    .iter()
+                    .map(|w| (w.started_s, w.p99_ns.map(|p| p as f64)))
+                    .collect(),
+            };
+            charts_.push(Chart {
+                title: format!("{}: p99 latency per window", s.name),
+                svg: charts::xy("seconds since the soak started", "p99, ms", 1e6, vec![p99]),
+            });
+        }
+    }
+    blocks.push(Block::Charts(charts_));
     blocks
 }
