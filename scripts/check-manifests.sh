@@ -242,4 +242,25 @@ sys.exit(1 if failed else 0)
 PY
 status=$?
 set -e
+
+# The Grafana dashboard: valid JSON, and every cnibench_* metric it queries is
+# one the coordinator exposes (coordinator/src/metrics.rs, NAMES).
+log "grafana dashboard"
+python3 - "$MANIFESTS/grafana/cnibench-dashboard.json" "$ROOT/coordinator/src/metrics.rs" <<'PY' || status=1
+import json, re, sys
+dash, src = sys.argv[1], sys.argv[2]
+d = json.load(open(dash))
+exposed = set(re.findall(r'"(cnibench_[a-z0-9_]+)"', open(src).read()))
+text = json.dumps(d)
+queried = set(re.findall(r"cnibench_[a-z0-9_]+", text)) - {"cnibench"}
+unknown = sorted(q for q in queried if q not in exposed)
+panels = d.get("panels", [])
+if unknown:
+    print(f"FAIL {dash}: queries metrics the coordinator does not expose: {', '.join(unknown)}")
+    sys.exit(1)
+if not panels or not all(p.get("targets") for p in panels):
+    print(f"FAIL {dash}: every panel needs a query")
+    sys.exit(1)
+print(f"ok   grafana dashboard: {len(panels)} panels, {len(queried)} metrics, all exposed")
+PY
 exit "$status"

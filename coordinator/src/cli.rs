@@ -91,6 +91,10 @@ struct Target {
     /// 120s while a DaemonSet starts); refusals fail at once.
     #[arg(long, default_value = "0s", value_name = "DURATION")]
     wait_workers: cnibench_proto::units::Dur,
+    /// Serve live Prometheus metrics at http://ADDR/metrics while running
+    /// (e.g. 0.0.0.0:9464; port 0 picks one and prints it).
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<String>,
 }
 
 /// A failure with its exit code.
@@ -217,6 +221,7 @@ fn cmd_run(plan_path: PathBuf, mode: run::Mode, target: Target) -> Result<u8, Fa
         token_file,
         out,
         wait_workers,
+        metrics,
     } = target;
     let wait = wait_workers.0;
     let name = plan_path.display().to_string();
@@ -244,7 +249,19 @@ fn cmd_run(plan_path: PathBuf, mode: run::Mode, target: Target) -> Result<u8, Fa
             eprintln!("cnibench: interrupted: stopping workers and writing what was measured");
             i.cancel();
         });
-        let mut progress = LiveProgress::stderr();
+        let live = LiveProgress::stderr();
+        let mut progress: Box<dyn run::Progress> = match metrics {
+            None => Box::new(live),
+            Some(addr) => {
+                let m = crate::metrics::Metrics::new();
+                let bound = m
+                    .serve(&addr)
+                    .await
+                    .map_err(|e| RunError::Usage(format!("{e:#}")))?;
+                eprintln!("metrics: http://{bound}/metrics");
+                Box::new(run::Tee(live, m))
+            }
+        };
         run::run(
             &name,
             plan,
@@ -253,12 +270,12 @@ fn cmd_run(plan_path: PathBuf, mode: run::Mode, target: Target) -> Result<u8, Fa
             &token,
             wait,
             interrupt,
-            &mut progress,
+            progress.as_mut(),
         )
         .await
     });
     let result = result.map_err(|e| match e {
-        RunError::Placement(m) => usage(anyhow::anyhow!(m)),
+        RunError::Usage(m) => usage(anyhow::anyhow!(m)),
         RunError::Unavailable(e) => Failure {
             code: EXIT_UNAVAILABLE,
             error: e,

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod compare;
 pub mod discovery;
 pub mod link;
+pub mod metrics;
 pub mod output;
 pub mod progress;
 pub mod report;

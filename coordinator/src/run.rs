@@ -35,9 +35,9 @@ const FINISH_SLACK: Duration = Duration::from_secs(5);
 /// A run that could not start or finish, with the exit code it deserves.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    /// The plan does not fit the workers (exit 64).
+    /// The plan does not fit the workers, or a flag cannot be used (exit 64).
     #[error("{0}")]
-    Placement(String),
+    Usage(String),
     /// A worker could not be reached or refused us (exit 69).
     #[error("{0:#}")]
     Unavailable(anyhow::Error),
@@ -51,6 +51,37 @@ pub trait Progress {
     fn rep_finished(&mut self, scenario: &ScenarioSpec, rep: &RepResult);
     /// An interval report arrived from the client (`Role::Client`) or server side.
     fn interval(&mut self, _scenario: &ScenarioSpec, _side: Role, _report: &IntervalReport) {}
+    /// A scenario was placed; `cni` is its CNI label.
+    fn placed(&mut self, _scenario: &str, _cni: &str) {}
+    /// A worker's control connection came up or went down.
+    fn worker(&mut self, _addr: &str, _node: &str, _up: bool) {}
+}
+
+/// Several progress outputs at once (the terminal and `--metrics`).
+#[derive(Debug)]
+pub struct Tee<A, B>(pub A, pub B);
+
+impl<A: Progress, B: Progress> Progress for Tee<A, B> {
+    fn rep_started(&mut self, s: &ScenarioSpec, rep: u32, index: usize, total: usize) {
+        self.0.rep_started(s, rep, index, total);
+        self.1.rep_started(s, rep, index, total);
+    }
+    fn rep_finished(&mut self, s: &ScenarioSpec, r: &RepResult) {
+        self.0.rep_finished(s, r);
+        self.1.rep_finished(s, r);
+    }
+    fn interval(&mut self, s: &ScenarioSpec, side: Role, r: &IntervalReport) {
+        self.0.interval(s, side, r);
+        self.1.interval(s, side, r);
+    }
+    fn placed(&mut self, scenario: &str, cni: &str) {
+        self.0.placed(scenario, cni);
+        self.1.placed(scenario, cni);
+    }
+    fn worker(&mut self, addr: &str, node: &str, up: bool) {
+        self.0.worker(addr, node, up);
+        self.1.worker(addr, node, up);
+    }
 }
 
 /// What to do with the plan.
@@ -103,7 +134,14 @@ pub async fn run(
         .iter()
         .map(|s| place(s, &links))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(RunError::Placement)?;
+        .map_err(RunError::Usage)?;
+    for l in &links {
+        progress.worker(&l.addr, &l.info.node, true);
+    }
+    for (spec, p) in plan.scenarios.iter().zip(&placements) {
+        let cni = cni_label(&plan.cni, &links[p.clients[0]], &links[p.servers[0]]);
+        progress.placed(&spec.name, &cni);
+    }
 
     let mut orch = Orchestrator {
         progress,
@@ -653,6 +691,7 @@ impl Orchestrator<'_> {
             match ev {
                 Event::Lost(why) => {
                     self.dead.insert(w);
+                    self.progress.worker(addr, &self.links[w].info.node, false);
                     if st.keys.iter().any(|k| k.0 == w) {
                         st.c.failures.push(format!("worker {addr} lost: {why}"));
                         return;

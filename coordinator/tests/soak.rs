@@ -172,3 +172,103 @@ scenarios:
         "RSS grew from {early} KiB to {late} KiB"
     );
 }
+
+/// `GET /metrics` over a plain TCP connection.
+fn scrape(addr: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut body = String::new();
+    s.read_to_string(&mut body).unwrap();
+    body
+}
+
+/// The value of the series starting with `prefix` (name and labels).
+fn series(text: &str, prefix: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(prefix))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+#[test]
+fn live_metrics_during_a_soak() {
+    use std::io::BufRead;
+    let plan = "\
+name: soak-metrics
+scenarios:
+  - { name: rr, traffic: tcp-rr, path: pod-to-pod-cross-node, rate: 500/s, warmup: 0s, interval: 250ms, slo: { p99: 1s } }
+";
+    let (dir, token, plan_path) = setup("soak-metrics", plan);
+    let w1 = start_worker("127.0.0.2", "node-a", &token);
+    let w2 = start_worker("127.0.0.3", "node-b", &token);
+    let mut child = soak_cmd(
+        &plan_path,
+        &token,
+        &[&w1, &w2],
+        &dir.join("out"),
+        "5s",
+        "2s",
+    )
+    .args(["--metrics", "127.0.0.1:0"])
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|l| {
+            l.strip_prefix("metrics: http://")
+                .and_then(|r| r.strip_suffix("/metrics"))
+                .map(str::to_string)
+        })
+        .expect("the metrics address is printed");
+    std::thread::spawn(move || lines.for_each(drop));
+    // Mid-way through the second window: live rate, latency, a finished window.
+    std::thread::sleep(Duration::from_millis(3500));
+    let text = scrape(&addr);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains("application/openmetrics-text"), "{text}");
+    let labels = "{scenario=\"rr\",traffic=\"tcp-rr\",cni=\"loopback\"";
+    let rps = series(&text, &format!("cnibench_requests_per_second{labels}}}")).unwrap();
+    assert!((400.0..=600.0).contains(&rps), "{rps}\n{text}");
+    let p99 = series(
+        &text,
+        &format!("cnibench_latency_seconds{labels},quantile=\"0.99\"}}"),
+    )
+    .unwrap();
+    assert!(p99 > 0.0 && p99 < 1.0, "{p99}");
+    assert_eq!(
+        series(
+            &text,
+            &format!("cnibench_repetitions_total{labels},status=\"ok\"}}")
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        series(
+            &text,
+            &format!("cnibench_slo_ok{labels},objective=\"p99\"}}")
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        series(&text, &format!("cnibench_errors_total{labels}}}")),
+        Some(0.0)
+    );
+    let up: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("cnibench_worker_up{"))
+        .collect();
+    assert_eq!(up.len(), 2, "{text}");
+    assert!(up.iter().all(|l| l.ends_with(" 1")), "{up:?}");
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+}

@@ -1,0 +1,367 @@
+//! Live Prometheus metrics of a run or soak (`--metrics ADDR`), in the
+//! OpenMetrics text format at `http://ADDR/metrics`.
+//!
+//! Gauges follow the last interval of each scenario (throughput, request rate,
+//! latency quantiles of the client histogram, loss); counters add up errors and
+//! repetitions; CPU cost and objectives are set when a repetition (or soak
+//! window) ends. Every series carries the scenario, its traffic kind and its CNI
+//! label, so runs on several CNIs land side by side in one dashboard
+//! (`manifests/grafana/cnibench-dashboard.json`).
+
+use crate::result::RepResult;
+use crate::run::Progress;
+use anyhow::Context as _;
+use cnibench_proto::hist;
+use cnibench_proto::msg::{IntervalReport, Role};
+use cnibench_proto::plan::ScenarioSpec;
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+type FloatGauge = Gauge<f64, AtomicU64>;
+
+/// Labels of a scenario's series.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ScenarioLabels {
+    scenario: String,
+    traffic: String,
+    cni: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct QuantileLabels {
+    scenario: String,
+    traffic: String,
+    cni: String,
+    quantile: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StatusLabels {
+    scenario: String,
+    traffic: String,
+    cni: String,
+    status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ObjectiveLabels {
+    scenario: String,
+    traffic: String,
+    cni: String,
+    objective: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WorkerLabels {
+    worker: String,
+    node: String,
+}
+
+/// The metric families; cheap to clone (each family is shared).
+#[derive(Clone, Debug, Default)]
+struct Families {
+    throughput: Family<ScenarioLabels, FloatGauge>,
+    requests: Family<ScenarioLabels, FloatGauge>,
+    latency: Family<QuantileLabels, FloatGauge>,
+    loss: Family<ScenarioLabels, FloatGauge>,
+    errors: Family<ScenarioLabels, Counter>,
+    repetitions: Family<StatusLabels, Counter>,
+    cores_per_gbps: Family<ScenarioLabels, FloatGauge>,
+    cores_per_10k: Family<ScenarioLabels, FloatGauge>,
+    client_saturated: Family<ScenarioLabels, Gauge>,
+    slo_ok: Family<ObjectiveLabels, Gauge>,
+    worker_up: Family<WorkerLabels, Gauge>,
+}
+
+/// Names of every metric exposed (the `_total` suffix of counters included),
+/// for the dashboard check.
+pub const NAMES: [&str; 11] = [
+    "cnibench_throughput_bits_per_second",
+    "cnibench_requests_per_second",
+    "cnibench_latency_seconds",
+    "cnibench_udp_loss_ratio",
+    "cnibench_errors_total",
+    "cnibench_repetitions_total",
+    "cnibench_cpu_cores_per_gbps",
+    "cnibench_cpu_cores_per_10k_requests",
+    "cnibench_client_saturated",
+    "cnibench_slo_ok",
+    "cnibench_worker_up",
+];
+
+/// Live metrics: a [`Progress`] that updates them, and the HTTP endpoint.
+#[derive(Debug)]
+pub struct Metrics {
+    f: Families,
+    registry: Arc<Registry>,
+    cni: HashMap<String, String>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Register every family.
+    pub fn new() -> Metrics {
+        let f = Families::default();
+        let mut r = Registry::default();
+        r.register(
+            "cnibench_throughput_bits_per_second",
+            "Goodput received in the last interval",
+            f.throughput.clone(),
+        );
+        r.register(
+            "cnibench_requests_per_second",
+            "Transactions completed in the last interval, per second",
+            f.requests.clone(),
+        );
+        r.register(
+            "cnibench_latency_seconds",
+            "Latency quantiles of the last client interval (from intended send time in open loop)",
+            f.latency.clone(),
+        );
+        r.register(
+            "cnibench_udp_loss_ratio",
+            "Datagram loss in the last interval (0..1)",
+            f.loss.clone(),
+        );
+        r.register(
+            "cnibench_errors",
+            "Failed transactions and connections, both sides",
+            f.errors.clone(),
+        );
+        r.register(
+            "cnibench_repetitions",
+            "Repetitions (soak windows, sweep steps) finished, by status",
+            f.repetitions.clone(),
+        );
+        r.register(
+            "cnibench_cpu_cores_per_gbps",
+            "Node CPU cores per Gbit/s of the last repetition",
+            f.cores_per_gbps.clone(),
+        );
+        r.register(
+            "cnibench_cpu_cores_per_10k_requests",
+            "Node CPU cores per 10k requests/s of the last repetition",
+            f.cores_per_10k.clone(),
+        );
+        r.register(
+            "cnibench_client_saturated",
+            "1 when the last repetition's generator could not keep its schedule",
+            f.client_saturated.clone(),
+        );
+        r.register(
+            "cnibench_slo_ok",
+            "1 when the objective held in the last repetition, 0 when it broke",
+            f.slo_ok.clone(),
+        );
+        r.register(
+            "cnibench_worker_up",
+            "1 while the worker's control connection is up",
+            f.worker_up.clone(),
+        );
+        Metrics {
+            f,
+            registry: Arc::new(r),
+            cni: HashMap::new(),
+        }
+    }
+
+    /// The exposition text.
+    pub fn encode(&self) -> String {
+        encode(&self.registry)
+    }
+
+    /// Serve `GET /metrics` on `addr` until the process ends; returns the bound
+    /// address (`addr` may have port 0).
+    pub async fn serve(&self, addr: &str) -> anyhow::Result<SocketAddr> {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("--metrics {addr}: cannot listen"))?;
+        let bound = listener.local_addr()?;
+        let registry = self.registry.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let registry = registry.clone();
+                let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
+                    let registry = registry.clone();
+                    async move { Ok::<_, std::convert::Infallible>(respond(&req, &registry)) }
+                });
+                tokio::spawn(
+                    hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), svc),
+                );
+            }
+        });
+        Ok(bound)
+    }
+
+    fn labels(&self, s: &ScenarioSpec) -> ScenarioLabels {
+        ScenarioLabels {
+            scenario: s.name.clone(),
+            traffic: s.traffic.to_string(),
+            cni: self.cni.get(&s.name).cloned().unwrap_or_default(),
+        }
+    }
+}
+
+fn encode(registry: &Registry) -> String {
+    let mut out = String::new();
+    // Writing into a String cannot fail.
+    let _ = prometheus_client::encoding::text::encode(&mut out, registry);
+    out
+}
+
+fn respond(req: &Request<Incoming>, registry: &Registry) -> Response<Full<Bytes>> {
+    let mut resp = Response::new(Full::new(Bytes::new()));
+    if req.uri().path() != "/metrics" {
+        *resp.status_mut() = StatusCode::NOT_FOUND;
+        *resp.body_mut() = Full::new(Bytes::from_static(b"try /metrics\n"));
+        return resp;
+    }
+    resp.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static(
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        ),
+    );
+    *resp.body_mut() = Full::new(Bytes::from(encode(registry)));
+    resp
+}
+
+impl Progress for Metrics {
+    fn placed(&mut self, scenario: &str, cni: &str) {
+        self.cni.insert(scenario.to_string(), cni.to_string());
+    }
+
+    fn worker(&mut self, addr: &str, node: &str, up: bool) {
+        let l = WorkerLabels {
+            worker: addr.to_string(),
+            node: node.to_string(),
+        };
+        self.f.worker_up.get_or_create(&l).set(i64::from(up));
+    }
+
+    fn rep_started(&mut self, _: &ScenarioSpec, _: u32, _: usize, _: usize) {}
+
+    fn interval(&mut self, s: &ScenarioSpec, side: Role, r: &IntervalReport) {
+        let l = self.labels(s);
+        let len_s = r.t_end_ns.saturating_sub(r.t_start_ns) as f64 / 1e9;
+        self.f
+            .errors
+            .get_or_create(&l)
+            .inc_by(r.counters.error_total());
+        if r.warmup || len_s <= 0.0 {
+            return;
+        }
+        match side {
+            Role::Server => {
+                let bits = r.counters.bytes_received as f64 * 8.0 / len_s;
+                if s.traffic.is_stream() {
+                    self.f.throughput.get_or_create(&l).set(bits);
+                }
+                if let Some(u) = &r.udp {
+                    let lost = u.lost.saturating_sub(u.reordered);
+                    let expected = u.received + lost;
+                    if expected > 0 {
+                        self.f
+                            .loss
+                            .get_or_create(&l)
+                            .set(lost as f64 / expected as f64);
+                    }
+                }
+            }
+            Role::Client => {
+                if !s.traffic.is_stream() {
+                    let rps = r.counters.transactions as f64 / len_s;
+                    self.f.requests.get_or_create(&l).set(rps);
+                    let bits = (r.counters.bytes_received + r.counters.bytes_sent) as f64 * 8.0;
+                    self.f.throughput.get_or_create(&l).set(bits / len_s);
+                }
+                let Ok(h) = hist::decode(&r.latency) else {
+                    return;
+                };
+                if h.is_empty() {
+                    return;
+                }
+                for (q, name) in [(0.5, "0.5"), (0.9, "0.9"), (0.99, "0.99"), (0.999, "0.999")] {
+                    let ql = QuantileLabels {
+                        scenario: l.scenario.clone(),
+                        traffic: l.traffic.clone(),
+                        cni: l.cni.clone(),
+                        quantile: name.to_string(),
+                    };
+                    self.f
+                        .latency
+                        .get_or_create(&ql)
+                        .set(h.value_at_quantile(q) as f64 / 1e9);
+                }
+            }
+        }
+    }
+
+    fn rep_finished(&mut self, s: &ScenarioSpec, r: &RepResult) {
+        let l = self.labels(s);
+        let sl = StatusLabels {
+            scenario: l.scenario.clone(),
+            traffic: l.traffic.clone(),
+            cni: l.cni.clone(),
+            status: format!("{:?}", r.status).to_lowercase(),
+        };
+        self.f.repetitions.get_or_create(&sl).inc();
+        self.f
+            .client_saturated
+            .get_or_create(&l)
+            .set(i64::from(r.client_saturated));
+        if let Some(c) = &r.cpu {
+            if let Some(v) = c.cores_per_gbps {
+                self.f.cores_per_gbps.get_or_create(&l).set(v);
+            }
+            if let Some(v) = c.cores_per_10k_rps {
+                self.f.cores_per_10k.get_or_create(&l).set(v);
+            }
+        }
+        for c in &r.slo {
+            let ol = ObjectiveLabels {
+                scenario: l.scenario.clone(),
+                traffic: l.traffic.clone(),
+                cni: l.cni.clone(),
+                objective: c.objective.clone(),
+            };
+            self.f.slo_ok.get_or_create(&ol).set(i64::from(c.ok));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_family_is_exposed_under_its_documented_name() {
+        let mut m = Metrics::new();
+        m.worker("127.0.0.2:7000", "node-a", true);
+        let text = m.encode();
+        for name in NAMES {
+            assert!(
+                text.contains(&format!("# TYPE {}", name.trim_end_matches("_total"))),
+                "{name} missing from:\n{text}"
+            );
+        }
+        assert!(text.contains("cnibench_worker_up{worker=\"127.0.0.2:7000\",node=\"node-a\"} 1"));
+    }
+}
