@@ -65,6 +65,29 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },
+    /// List recorded runs, newest first.
+    History {
+        /// Only runs with this scenario.
+        #[arg(long)]
+        scenario: Option<String>,
+        /// How many runs.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Compare a run with a baseline run from the history; exit 1 on a
+    /// regression beyond the noise of the baseline's repetitions.
+    Check {
+        /// Run directory (or result.json), or a run id from `cnibench history`.
+        run: String,
+        /// Baseline run id, or `last-good`: the newest earlier run of the same
+        /// plan whose repetitions were all ok and whose objectives held.
+        #[arg(long)]
+        baseline: String,
+        #[command(flatten)]
+        db: DbArg,
+    },
     /// Rewrite report.md, report.html and the .hlog files of a run directory
     /// from its result.json.
     Report {
@@ -95,6 +118,27 @@ struct Target {
     /// (e.g. 0.0.0.0:9464; port 0 picks one and prints it).
     #[arg(long, value_name = "ADDR")]
     metrics: Option<String>,
+    #[command(flatten)]
+    db: DbArg,
+}
+
+/// The history database.
+#[derive(Debug, clap::Args)]
+struct DbArg {
+    /// History database (SQLite); default $XDG_DATA_HOME/cnibench/history.db
+    /// (~/.local/share/cnibench/history.db).
+    #[arg(long, value_name = "PATH")]
+    db: Option<PathBuf>,
+}
+
+impl DbArg {
+    fn open(&self) -> Result<crate::history::History, Failure> {
+        let path = match &self.db {
+            Some(p) => p.clone(),
+            None => crate::history::default_path().map_err(usage)?,
+        };
+        crate::history::History::open(&path).map_err(usage)
+    }
 }
 
 /// A failure with its exit code.
@@ -140,6 +184,12 @@ pub fn main(cli: Cli) -> Result<u8, Failure> {
             out,
         } => cmd_compare(&runs, baseline.as_deref(), out),
         Command::Report { run } => cmd_report(&run),
+        Command::History {
+            scenario,
+            limit,
+            db,
+        } => cmd_history(&db, scenario.as_deref(), limit),
+        Command::Check { run, baseline, db } => cmd_check(&db, &run, &baseline),
     }
 }
 
@@ -222,6 +272,7 @@ fn cmd_run(plan_path: PathBuf, mode: run::Mode, target: Target) -> Result<u8, Fa
         out,
         wait_workers,
         metrics,
+        db,
     } = target;
     let wait = wait_workers.0;
     let name = plan_path.display().to_string();
@@ -302,9 +353,103 @@ fn cmd_run(plan_path: PathBuf, mode: run::Mode, target: Target) -> Result<u8, Fa
     }
     println!("results: {}", out.join("result.json").display());
     write_reports(&out, &result)?;
+    // The files are the record; a history that cannot be written is a warning.
+    match db.open().map_err(|f| f.error).and_then(|mut h| {
+        h.record(&result, &out)?;
+        Ok(h.path().to_path_buf())
+    }) {
+        Ok(p) => println!("history: run {} recorded in {}", result.run_id, p.display()),
+        Err(e) => eprintln!("cnibench: warning: run not recorded in the history: {e:#}"),
+    }
     Ok(if result.ok && result.slo_ok {
         0
     } else {
         EXIT_DEGRADED
     })
+}
+
+fn cmd_history(db: &DbArg, scenario: Option<&str>, limit: usize) -> Result<u8, Failure> {
+    let h = db.open()?;
+    let runs = h.runs(scenario, limit).map_err(write_failure)?;
+    println!("history: {}", h.path().display());
+    println!("| run id | started (UTC) | plan | kind | status | objectives | output |");
+    println!("|---|---|---|---|---|---|---|");
+    for r in &runs {
+        println!(
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            r.run_id,
+            crate::report::utc(r.started_at_unix_ns),
+            r.plan_name,
+            r.kind,
+            if r.ok { "ok" } else { "NOT OK" },
+            if r.slo_ok { "held" } else { "BROKEN" },
+            r.out_dir
+        );
+    }
+    if runs.is_empty() {
+        println!(
+            "(no runs recorded{})",
+            scenario
+                .map(|s| format!(" with scenario `{s}`"))
+                .unwrap_or_default()
+        );
+    }
+    Ok(0)
+}
+
+fn cmd_check(db: &DbArg, run: &str, baseline: &str) -> Result<u8, Failure> {
+    let h = db.open()?;
+    // The candidate: a run directory or result.json, else a recorded run id.
+    let path = Path::new(run);
+    let (id, plan, started, rows) = if path.exists() {
+        let mut loaded = compare::load(&[path.to_path_buf()]).map_err(usage)?;
+        let (_, r) = loaded.remove(0);
+        let rows = crate::history::rows_of(&r);
+        (r.run_id, r.plan.name, r.started_at_unix_ns, rows)
+    } else {
+        let Some(r) = h.run(run).map_err(write_failure)? else {
+            return Err(usage(anyhow::anyhow!(
+                "{run}: neither a run directory nor a run id in {}",
+                h.path().display()
+            )));
+        };
+        let rows = h.repetitions(&r.run_id).map_err(write_failure)?;
+        (r.run_id, r.plan_name, r.started_at_unix_ns, rows)
+    };
+    let base = if baseline == "last-good" {
+        h.last_good(&plan, started, &id)
+            .map_err(write_failure)?
+            .ok_or_else(|| {
+                usage(anyhow::anyhow!(
+                    "--baseline last-good: no earlier good run of plan `{plan}` in {}",
+                    h.path().display()
+                ))
+            })?
+    } else {
+        h.run(baseline).map_err(write_failure)?.ok_or_else(|| {
+            usage(anyhow::anyhow!(
+                "--baseline {baseline}: no such run in {} (see `cnibench history`)",
+                h.path().display()
+            ))
+        })?
+    };
+    let base_rows = h.repetitions(&base.run_id).map_err(write_failure)?;
+    let findings = crate::check::check(&base_rows, &rows);
+    println!(
+        "run {id} against baseline {} ({})",
+        base.run_id,
+        crate::report::utc(base.started_at_unix_ns)
+    );
+    print!("{}", crate::check::markdown(&findings));
+    let regressions = findings
+        .iter()
+        .filter(|f| f.verdict == crate::check::Verdict::Regression)
+        .count();
+    if regressions > 0 {
+        println!("{regressions} regression(s) beyond the baseline's noise");
+        Ok(EXIT_DEGRADED)
+    } else {
+        println!("no regression beyond the baseline's noise");
+        Ok(0)
+    }
 }

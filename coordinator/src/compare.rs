@@ -48,7 +48,7 @@ impl Metric {
     }
 
     /// The metrics compared for a traffic kind.
-    fn for_traffic(traffic: &str) -> &'static [Metric] {
+    pub fn for_traffic(traffic: &str) -> &'static [Metric] {
         match traffic {
             "udp-stream" => &[Metric::ThroughputBps, Metric::LossPct],
             "udp-rr" => &[Metric::RequestsPerS, Metric::P99Ns, Metric::LossPct],

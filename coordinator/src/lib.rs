@@ -7,9 +7,11 @@
 //! and exact merge), [`output`] (result.json, summary.csv, the printed table),
 //! [`compare`] (one table across runs labelled by CNI).
 
+pub mod check;
 pub mod cli;
 pub mod compare;
 pub mod discovery;
+pub mod history;
 pub mod link;
 pub mod metrics;
 pub mod output;

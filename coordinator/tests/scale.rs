@@ -55,7 +55,7 @@ fn two_hundred_workers_report_to_one_coordinator() {
         addrs
     });
     let out = dir.join("out");
-    let child = std::process::Command::new(CNIBENCH)
+    let child = cnibench_cmd()
         .args(["run", plan.to_str().unwrap(), "--workers", &addrs.join(",")])
         .args([
             "--token-file",

@@ -18,7 +18,7 @@ fn soak_cmd(
     window: &str,
 ) -> std::process::Command {
     let list: Vec<&str> = w.iter().map(|w| w.addr.as_str()).collect();
-    let mut c = std::process::Command::new(CNIBENCH);
+    let mut c = cnibench_cmd();
     c.args([
         "soak",
         plan.to_str().unwrap(),

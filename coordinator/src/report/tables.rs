@@ -240,7 +240,7 @@ pub(crate) fn signed_ns(ns: i64) -> String {
 }
 
 /// UTC time of a unix timestamp in ns, `YYYY-MM-DD HH:MM:SS UTC`.
-pub(crate) fn utc(unix_ns: i64) -> String {
+pub fn utc(unix_ns: i64) -> String {
     let secs = unix_ns.div_euclid(1_000_000_000);
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).

@@ -81,8 +81,19 @@ pub fn start_worker(ip: &str, node: &str, token: &Path) -> Worker {
     start_worker_with(ip, node, token, &["--cni", "loopback"])
 }
 
+/// The `cnibench` binary, with its history database in a directory of the
+/// tests' own (never the user's).
+pub fn cnibench_cmd() -> Command {
+    let mut c = Command::new(CNIBENCH);
+    c.env(
+        "XDG_DATA_HOME",
+        std::env::temp_dir().join(format!("cnb-test-data-{}", std::process::id())),
+    );
+    c
+}
+
 pub fn cnibench(args: &[&str]) -> Output {
-    Command::new(CNIBENCH).args(args).output().unwrap()
+    cnibench_cmd().args(args).output().unwrap()
 }
 
 /// A temp dir with a token file and `plan` written to plan.yaml.
@@ -113,7 +124,7 @@ pub fn run(plan: &Path, token: &Path, addrs: &str, out: &Path) -> Output {
 pub fn spawn_run(plan: &Path, token: &Path, workers: &[&Worker], out: &Path, quiet: bool) -> Child {
     let list: Vec<&str> = workers.iter().map(|w| w.addr.as_str()).collect();
     let pipe = || if quiet { Stdio::null() } else { Stdio::piped() };
-    Command::new(CNIBENCH)
+    cnibench_cmd()
         .args(["run", plan.to_str().unwrap(), "--workers", &list.join(",")])
         .args([
             "--token-file",
