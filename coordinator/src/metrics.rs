@@ -349,19 +349,107 @@ impl Progress for Metrics {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
+    use crate::result::{Collected, CpuCost, JobData, rep_result};
+    use cnibench_proto::msg::{Counters, ScheduleStats, UdpStats};
+
+    fn report(role: Role) -> IntervalReport {
+        let mut h = hist::new_latency();
+        hist::record(&mut h, 250_000);
+        IntervalReport {
+            job: 1,
+            seq: 0,
+            warmup: false,
+            t_start_ns: 0,
+            t_end_ns: 1_000_000_000,
+            latency: if role == Role::Client {
+                hist::encode(&h)
+            } else {
+                Vec::new()
+            },
+            service: Vec::new(),
+            transit: Vec::new(),
+            counters: Counters {
+                transactions: 100,
+                bytes_received: 100,
+                bytes_sent: 100,
+                ..Default::default()
+            },
+            schedule: ScheduleStats::default(),
+            udp: (role == Role::Server).then(|| UdpStats {
+                received: 99,
+                lost: 1,
+                ..Default::default()
+            }),
+            cpu: None,
+        }
+    }
 
     #[test]
-    fn every_family_is_exposed_under_its_documented_name() {
+    fn every_documented_name_is_exposed_with_scenario_and_cni_labels() {
+        let spec = cnibench_proto::plan::load(
+            "t.yaml",
+            "name: t\nscenarios:\n  - {name: u, traffic: udp-rr, path: pod-to-pod-cross-node, duration: 1s, warmup: 0s, slo: {p99: 1ms}}\n",
+        )
+        .unwrap()
+        .scenarios
+        .remove(0);
         let mut m = Metrics::new();
+        m.placed("u", "flannel-vxlan");
         m.worker("127.0.0.2:7000", "node-a", true);
+        m.worker("127.0.0.3:7000", "node-b", false);
+        let (client, server) = (report(Role::Client), report(Role::Server));
+        m.interval(&spec, Role::Client, &client);
+        m.interval(&spec, Role::Server, &server);
+        let job = |role, r: IntervalReport| JobData {
+            role,
+            worker: format!("{role:?}"),
+            reports: vec![r],
+            done: Some(1),
+            baseline: None,
+            machine: None,
+            cpus: 2,
+            clock: None,
+        };
+        let mut rep = rep_result(
+            &spec,
+            1,
+            Collected {
+                jobs: vec![job(Role::Server, server), job(Role::Client, client)],
+                failures: Vec::new(),
+            },
+        );
+        rep.cpu = Some(CpuCost {
+            client_process_cores: None,
+            server_process_cores: None,
+            node_cores: Some(0.5),
+            node_softirq_cores: None,
+            baseline_node_cores: None,
+            shared_machine: false,
+            node_unavailable: None,
+            cores_per_gbps: Some(0.1),
+            cores_per_10k_rps: Some(0.2),
+            cores_per_1k_cps: None,
+        });
+        m.rep_finished(&spec, &rep);
         let text = m.encode();
         for name in NAMES {
+            let family = name.trim_end_matches("_total");
             assert!(
-                text.contains(&format!("# TYPE {}", name.trim_end_matches("_total"))),
+                text.contains(&format!("# TYPE {family} ")),
                 "{name} missing from:\n{text}"
             );
         }
-        assert!(text.contains("cnibench_worker_up{worker=\"127.0.0.2:7000\",node=\"node-a\"} 1"));
+        let labels = "{scenario=\"u\",traffic=\"udp-rr\",cni=\"flannel-vxlan\"";
+        for series in [
+            format!("cnibench_requests_per_second{labels}}} 100.0"),
+            format!("cnibench_udp_loss_ratio{labels}}} 0.01"),
+            format!("cnibench_slo_ok{labels},objective=\"p99\"}} 1"),
+            format!("cnibench_repetitions_total{labels},status=\"ok\"}} 1"),
+            "cnibench_worker_up{worker=\"127.0.0.3:7000\",node=\"node-b\"} 0".to_string(),
+        ] {
+            assert!(text.contains(&series), "{series} missing from:\n{text}");
+        }
     }
 }
