@@ -14,7 +14,7 @@ fn plan(delay: &str) -> String {
 name: hist
 defaults: {{ duration: 1500ms, warmup: 500ms, repetitions: 3 }}
 scenarios:
-  - {{ name: rr, traffic: tcp-rr, path: pod-to-pod-cross-node, connections: 4, rate: 1000/s, server_delay: {delay} }}
+  - {{ name: rr, traffic: tcp-rr, path: pod-to-pod-cross-node, connections: 32, rate: 500/s, server_delay: {delay} }}
 "
     )
 }
@@ -93,8 +93,8 @@ fn a_stored_regression_is_detected_and_an_equal_run_is_not() {
     assert!(text.contains(&format!("against baseline {base}")), "{text}");
     assert!(text.contains("no regression"), "{text}");
 
-    // A 3 ms server delay: p99 regresses, the open-loop rate does not.
-    let slow = run_into(&db, &dir, "slow", &plan("3ms"), &token, &ws);
+    // A 15 ms server delay: p99 regresses, the open-loop rate does not.
+    let slow = run_into(&db, &dir, "slow", &plan("15ms"), &token, &ws);
     let (code, text) = check(&db, &slow, &base);
     assert_eq!(code, Some(1), "{text}");
     let p99 = text
