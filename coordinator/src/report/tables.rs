@@ -613,7 +613,10 @@ fn parameters(s: &ScenarioSpec) -> String {
             s.connections, s.request_size, s.response_size
         ));
     }
-    p.push(format!("rate {}", s.rate));
+    match &s.sweep {
+        Some(sw) => p.push(format!("rate {sw}")),
+        None => p.push(format!("rate {}", s.rate)),
+    }
     if s.rate != Rate::Max {
         p.push(format!(
             "arrival {}",
@@ -628,6 +631,21 @@ fn parameters(s: &ScenarioSpec) -> String {
     }
     if s.traffic == Traffic::UdpRr {
         p.push(format!("timeout {}", s.timeout));
+    }
+    let slo = &s.slo;
+    let objectives: Vec<String> = [
+        slo.p50.map(|v| format!("p50 <= {v}")),
+        slo.p99.map(|v| format!("p99 <= {v}")),
+        slo.p999.map(|v| format!("p99.9 <= {v}")),
+        slo.error_rate.map(|v| format!("errors <= {v}")),
+        slo.loss.map(|v| format!("loss <= {v}")),
+        slo.min_throughput.map(|v| format!("throughput >= {v}")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if !objectives.is_empty() {
+        p.push(format!("slo: {}", objectives.join(", ")));
     }
     p.join(", ")
 }
