@@ -47,7 +47,11 @@ pub(crate) fn build(r: &RunResult) -> Doc {
         )));
     }
     Doc {
-        title: format!("cnibench run: {}", r.plan.name),
+        title: format!(
+            "cnibench {}: {}",
+            if r.soak.is_some() { "soak" } else { "run" },
+            r.plan.name
+        ),
         blocks,
     }
 }
