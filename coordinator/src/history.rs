@@ -130,7 +130,9 @@ impl History {
         }
         let db = Connection::open(path)
             .with_context(|| format!("cannot open history database {}", path.display()))?;
-        let version: i64 = db.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        let version: i64 = db
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .with_context(|| format!("{}: not a cnibench history database", path.display()))?;
         if version > SCHEMA {
             bail!(
                 "{}: history schema {version} is newer than this cnibench understands ({SCHEMA})",
