@@ -208,7 +208,8 @@ pub async fn run(
         turn += 1;
         let spec = &plan.scenarios[i];
         let number = reps[i].len() as u32 + 1;
-        let len = opts.window.min(remaining);
+        // Whole milliseconds: a clipped last window reads as `1653ms`, not in ns.
+        let len = Duration::from_millis(opts.window.min(remaining).as_millis() as u64);
         let w = ScenarioSpec {
             duration: Dur(len),
             warmup: if number == 1 {
