@@ -20,6 +20,9 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+/// How long before its end a server stops counting connection teardown (resets,
+/// EOFs) as failures.
+const DRAIN_EARLY: Duration = Duration::from_millis(50);
 /// How long a server keeps serving past its clients' deadline without a `Stop`.
 const SERVER_GRACE: Duration = Duration::from_secs(30);
 /// A start instant further away than this is refused (clock confusion or bad input).
@@ -187,12 +190,21 @@ async fn drive(p: Prepared, t0: Instant, idle_from: cpu::Snapshot, out: mpsc::Se
         last = now;
     }
     // The end: clients at their deadline, servers when told (or after a grace period).
+    // A server treats connection teardown as expected from shortly before its
+    // end: clients drop their connections at their own deadline, which timer
+    // slack and clock offsets can put a little ahead of the server's.
+    if job.role == Role::Server {
+        tokio::select! {
+            _ = tokio::time::sleep_until((t0 + end).checked_sub(DRAIN_EARLY).unwrap_or(t0)) => {}
+            _ = finish.cancelled() => {}
+        }
+        ctx.rec.drain();
+    }
     tokio::select! {
         _ = tokio::time::sleep_until(t0 + end) => {}
         _ = finish.cancelled() => {}
     }
     if job.role == Role::Server {
-        ctx.rec.drain();
         tokio::select! {
             _ = tokio::time::sleep_until(t0 + end + SERVER_GRACE) => {}
             _ = finish.cancelled() => {}
