@@ -752,6 +752,7 @@ pub fn rep_result(spec: &ScenarioSpec, repetition: u32, mut c: Collected) -> Rep
     let mut jitters = Vec::new();
     let mut duration_ns = 0u64;
     let mut intervals = Vec::new();
+    let has_servers = c.jobs.iter().any(|j| j.role == Role::Server);
     for seq in 0..expected {
         let cl = merge_side(&c, Role::Client, seq, &mut flags);
         let sv = merge_side(&c, Role::Server, seq, &mut flags);
@@ -776,9 +777,10 @@ pub fn rep_result(spec: &ScenarioSpec, repetition: u32, mut c: Collected) -> Rep
             } else {
                 transactions
             };
-            // Only both sides' reports can show a stall; a missing side is
-            // reported as missing, not as zero progress.
-            if progress == 0 && cl.is_some() && sv.is_some() {
+            // Only both sides' reports can show a stall (the client's alone
+            // against an external server); a missing side is reported as
+            // missing, not as zero progress.
+            if progress == 0 && cl.is_some() && (sv.is_some() || !has_servers) {
                 flags.push(format!("interval {seq}: no progress (stall)"));
                 stalled = true;
             }

@@ -139,8 +139,11 @@ pub async fn run(
         progress.worker(&l.addr, &l.info.node, true);
     }
     for (spec, p) in plan.scenarios.iter().zip(&placements) {
-        let cni = cni_label(&plan.cni, &links[p.clients[0]], &links[p.servers[0]]);
-        progress.placed(&spec.name, &cni);
+        let server = p.servers.first().map(|&s| &links[s]);
+        progress.placed(
+            &spec.name,
+            &cni_label(&plan.cni, &links[p.clients[0]], server),
+        );
     }
 
     let mut orch = Orchestrator {
@@ -184,17 +187,29 @@ pub async fn run(
     };
     let mut scenarios = Vec::new();
     for ((spec, p), (reps, sweep)) in plan.scenarios.iter().zip(&placements).zip(measured) {
-        let (ci, si) = (p.clients[0], p.servers[0]);
-        let cni = cni_label(&plan.cni, &links[ci], &links[si]);
+        let ci = p.clients[0];
+        let server = p.servers.first().map(|&s| &links[s]);
+        let cni = cni_label(&plan.cni, &links[ci], server);
+        // An external target is its own "node".
+        let (server_node, server_workers) = match (server, spec.target) {
+            (Some(s), _) => (
+                s.info.node.clone(),
+                p.servers.iter().map(|&c| links[c].addr.clone()).collect(),
+            ),
+            (None, t) => (
+                "external".to_string(),
+                t.iter().map(ToString::to_string).collect(),
+            ),
+        };
         scenarios.push(ScenarioResult {
             name: spec.name.clone(),
             traffic: spec.traffic.to_string(),
             path: spec.path.to_string(),
             cni,
             client_node: links[ci].info.node.clone(),
-            server_node: links[si].info.node.clone(),
+            server_node,
             client_workers: p.clients.iter().map(|&c| links[c].addr.clone()).collect(),
-            server_workers: p.servers.iter().map(|&c| links[c].addr.clone()).collect(),
+            server_workers,
             summary: result::summarize(&reps),
             repetitions: reps,
             sweep,
@@ -288,8 +303,9 @@ fn run_id(started_ns: i64) -> String {
     format!("{}-{suffix:08x}", started_ns / 1_000_000_000)
 }
 
-/// The CNI label of a scenario: the plan's, or what its workers report.
-fn cni_label(plan_cni: &str, client: &Link, server: &Link) -> String {
+/// The CNI label of a scenario: the plan's, or what its workers report (the
+/// client's alone for an external server).
+fn cni_label(plan_cni: &str, client: &Link, server: Option<&Link>) -> String {
     if plan_cni != "auto" {
         return plan_cni.to_string();
     }
@@ -297,8 +313,11 @@ fn cni_label(plan_cni: &str, client: &Link, server: &Link) -> String {
         Some(mode) => format!("{}-{mode}", i.cni),
         None => i.cni.clone(),
     };
-    let (c, s) = (label(&client.info), label(&server.info));
-    if c == s { c } else { format!("{c}/{s}") }
+    let c = label(&client.info);
+    match server.map(|s| label(&s.info)) {
+        Some(s) if s != c => format!("{c}/{s}"),
+        _ => c,
+    }
 }
 
 /// Which workers play which role in a scenario.
@@ -331,6 +350,20 @@ fn place(spec: &ScenarioSpec, links: &[Link]) -> Result<Placement, String> {
             describe()
         )
     };
+    if spec.target.is_some() {
+        // An external server: any workers can be clients, the first one first.
+        let clients: Vec<usize> = links.iter().map(|l| l.index).take(n).collect();
+        if clients.len() < n {
+            return Err(refuse(format!(
+                "wants {n} client workers, only {} fit",
+                clients.len()
+            )));
+        }
+        return Ok(Placement {
+            clients,
+            servers: Vec::new(),
+        });
+    }
     let (servers, clients): (Vec<usize>, Vec<usize>) = if spec.path.cross_node() {
         let servers: Vec<usize> = links
             .iter()
@@ -572,15 +605,24 @@ impl Orchestrator<'_> {
             let peers: Vec<_> = self.links.iter().map(|l| l.info.data_ip).collect();
             for (n, i) in st.clients().enumerate() {
                 let (w, id) = st.keys[i];
-                let s = n % servers;
-                let Some((port, cert)) = st.ready[s].clone() else {
-                    continue;
+                let (target, cert) = match spec.target {
+                    Some(external) => (external, Vec::new()),
+                    None => {
+                        let s = n % servers;
+                        let Some((port, cert)) = st.ready[s].clone() else {
+                            continue;
+                        };
+                        (
+                            SocketAddr::new(self.links[st.keys[s].0].info.data_ip, port),
+                            cert,
+                        )
+                    }
                 };
                 let job = Job {
                     id,
                     role: Role::Client,
                     scenario: share.clone(),
-                    target: Some(SocketAddr::new(self.links[st.keys[s].0].info.data_ip, port)),
+                    target: Some(target),
                     server_cert: cert,
                     clock_correction_ns: 0,
                     peers: peers.clone(),

@@ -101,6 +101,9 @@ pub enum PathKind {
     PodToService,
     /// Both ends in the host network namespace of different nodes (baseline).
     HostToHost,
+    /// Clients against a server that is not a cnibench worker (`target:`), e.g.
+    /// nginx behind an ingress; HTTP kinds only, client-side measurements only.
+    PodToExternal,
 }
 
 impl PathKind {
@@ -111,12 +114,13 @@ impl PathKind {
             PathKind::PodToPodCrossNode => "pod-to-pod-cross-node",
             PathKind::PodToService => "pod-to-service",
             PathKind::HostToHost => "host-to-host",
+            PathKind::PodToExternal => "pod-to-external",
         }
     }
 
     /// Whether client and server must run on different nodes.
     pub fn cross_node(self) -> bool {
-        !matches!(self, PathKind::PodToPodSameNode)
+        !matches!(self, PathKind::PodToPodSameNode | PathKind::PodToExternal)
     }
 }
 
@@ -146,6 +150,8 @@ pub struct ScenarioSpec {
     pub traffic: Traffic,
     /// Placement of client and server.
     pub path: PathKind,
+    /// The server of a `pod-to-external` path.
+    pub target: Option<std::net::SocketAddr>,
     /// Client workers generating load together (the rate is split between them).
     pub clients: u32,
     /// Server workers; client i sends to server i mod `servers`.
@@ -203,6 +209,29 @@ impl ScenarioSpec {
     /// Number of intervals each side reports (the bounds plus the final one).
     pub fn interval_count(&self) -> u32 {
         self.interval_bounds().len() as u32 + 1
+    }
+}
+
+/// What is wrong with a scenario's `target:` / `pod-to-external` combination.
+fn external_problem(spec: &ScenarioSpec) -> Option<String> {
+    let external = spec.path == PathKind::PodToExternal;
+    match (external, spec.target) {
+        (false, None) => None,
+        (false, Some(_)) => Some("`target:` needs `path: pod-to-external`".into()),
+        (true, None) => Some("path pod-to-external needs `target: IP:PORT`".into()),
+        (true, Some(_)) if !matches!(spec.traffic, Traffic::Http1 | Traffic::Http2) => {
+            Some(format!(
+                "an external server speaks HTTP: use http1 or http2, not {}",
+                spec.traffic
+            ))
+        }
+        (true, Some(_)) if spec.servers != 1 => {
+            Some("an external target is one server: remove `servers`".into())
+        }
+        (true, Some(_)) if !spec.server_delay.0.is_zero() || spec.server_stall.is_some() => {
+            Some("server_delay and server_stall need a cnibench server, not an external one".into())
+        }
+        (true, Some(_)) => None,
     }
 }
 
@@ -278,6 +307,7 @@ struct RawScenario {
     name: String,
     traffic: Traffic,
     path: PathKind,
+    target: Option<std::net::SocketAddr>,
     clients: Option<u32>,
     servers: Option<u32>,
     streams: Option<u32>,
@@ -389,6 +419,7 @@ fn validate(file: &str, raw: RawPlan) -> Result<Plan, PlanError> {
             name: s.name.trim().to_string(),
             traffic: s.traffic,
             path: s.path,
+            target: s.target,
             clients: s.clients.unwrap_or(1),
             servers: s.servers.unwrap_or(1),
             streams: s.streams.unwrap_or(1),
@@ -509,16 +540,24 @@ fn validate(file: &str, raw: RawPlan) -> Result<Plan, PlanError> {
         }
         if !matches!(
             spec.path,
-            PathKind::PodToPodCrossNode | PathKind::PodToPodSameNode
+            PathKind::PodToPodCrossNode | PathKind::PodToPodSameNode | PathKind::PodToExternal
         ) {
             return Err(err(
                 at,
                 "path",
                 format!(
-                    "scenario `{name}`: path `{}` is not implemented by this version (available: pod-to-pod-cross-node, pod-to-pod-same-node)",
+                    "scenario `{name}`: path `{}` is not implemented by this version (available: pod-to-pod-cross-node, pod-to-pod-same-node, pod-to-external)",
                     spec.path
                 ),
             ));
+        }
+        if let Some(why) = external_problem(&spec) {
+            let field = if spec.target.is_none() {
+                "path"
+            } else {
+                "target"
+            };
+            return Err(err(at, field, format!("scenario `{name}`: {why}")));
         }
         if spec.clients == 0 || spec.clients > MAX_CLIENTS {
             return Err(err(
@@ -737,6 +776,44 @@ scenarios:
         assert_eq!((e.line, e.field.as_deref()), (Some(4), Some("rate")), "{e}");
         let e = load("s.yaml", &text.replace("x2)' }", "x2)', repetitions: 3 }")).unwrap_err();
         assert_eq!(e.field.as_deref(), Some("repetitions"), "{e}");
+    }
+
+    #[test]
+    fn external_targets() {
+        let text = "\
+name: x
+scenarios:
+  - { name: nginx, traffic: http1, path: pod-to-external, target: 10.96.0.10:80, connections: 32 }
+";
+        let p = load("x.yaml", text).unwrap();
+        assert_eq!(
+            p.scenarios[0].target,
+            Some("10.96.0.10:80".parse().unwrap())
+        );
+        for (bad, field, says) in [
+            ("traffic: http1", "target", "speaks HTTP"),
+            (
+                "path: pod-to-external",
+                "target",
+                "needs `path: pod-to-external`",
+            ),
+            ("target: 10.96.0.10:80", "path", "needs `target: IP:PORT`"),
+        ] {
+            let replaced = match bad {
+                "traffic: http1" => text.replace(bad, "traffic: tcp-rr"),
+                "path: pod-to-external" => text.replace(bad, "path: pod-to-pod-cross-node"),
+                _ => text.replace(bad, "request_size: 10"),
+            };
+            let e = load("x.yaml", &replaced).unwrap_err();
+            assert_eq!(e.field.as_deref(), Some(field), "{e}");
+            assert!(e.to_string().contains(says), "{e}");
+        }
+        let e = load("x.yaml", &text.replace("10.96.0.10:80", "nginx:80")).unwrap_err();
+        assert_eq!(
+            (e.line, e.field.as_deref()),
+            (Some(3), Some("target")),
+            "{e}"
+        );
     }
 
     #[test]
