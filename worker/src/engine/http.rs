@@ -28,8 +28,9 @@
 //! `Bytes` clones of one buffer.
 //!
 //! A response with a non-2xx status is a completed exchange but not a successful
-//! transaction: its class is counted (`status`) and it fails as
-//! [`TxError::Failed`] (`http-4xx`, `http-5xx`...), keeping the connection. hyper
+//! transaction: its class (`status`) and its error kind (`http-4xx`, `http-5xx`...)
+//! are counted together, and it fails as [`TxError::Counted`], keeping the
+//! connection. hyper
 //! errors are counted under the stable I/O kinds (`connect-refused`, `reset`,
 //! `eof`, `timeout`...) when they come from the socket or the connection closing,
 //! else as `http2-reset`, `http2-goaway` or `http-protocol`.
@@ -377,11 +378,12 @@ impl<D: Dial> Exchange for Lane<D> {
                 // right after this returns, so both land in the same interval
                 // (up to an interval cut between the two).
                 let (class, kind) = status_class(status);
-                ctx.rec.status(class);
                 if status.is_success() {
+                    ctx.rec.status(class);
                     Ok((self.req.body.len() as u64, received))
                 } else {
-                    Err(TxError::Failed(kind))
+                    ctx.rec.failed_status(class, kind);
+                    Err(TxError::Counted)
                 }
             }
             Err(f) => {

@@ -207,6 +207,9 @@ pub enum TxError {
     /// A failure the exchange has already classified (an HTTP error status, a
     /// protocol error): counted under its kind, without the back-off pause.
     Failed(&'static str),
+    /// A failure the exchange has counted itself (an HTTP error status, counted
+    /// with its class in one step): nothing left to count, no back-off.
+    Counted,
 }
 
 impl From<io::Error> for TxError {
@@ -264,6 +267,7 @@ async fn rr_lane(ctx: Ctx, lane: u32, lanes: u32, mut ex: impl Exchange) {
             }
             Err(TxError::Lost) => ctx.rec.error("lost"),
             Err(TxError::Failed(kind)) => ctx.rec.error(kind),
+            Err(TxError::Counted) => {}
             Err(TxError::Io(e)) => {
                 ctx.rec.io_error(&e);
                 tokio::select! {
