@@ -131,8 +131,7 @@ http {
   fastcgi_temp_path $out/nginx-tmp;
   uwsgi_temp_path $out/nginx-tmp;
   scgi_temp_path $out/nginx-tmp;
-  keepalive_requests 100000000;
-  http2_max_requests 100000000;
+  keepalive_requests 100000000; # HTTP/1.1 and HTTP/2: never close a client
   default_type application/octet-stream;
   server { listen $srv_ip:8080; location / { return 200 "$body\n"; } }
   server { listen $srv_ip:8081 http2; location / { return 200 "$body\n"; } }
