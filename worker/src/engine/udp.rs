@@ -230,8 +230,18 @@ async fn receive(sock: UdpSocket, ctx: Ctx) {
         let flow = flows.entry(from).or_default();
         let now = stamp.unwrap_or_else(unix_now_ns);
         let arrival = flow.on_datagram(seq, sent, now);
-        let jitter = flow.jitter_ns as u64;
         let has_jitter = flow.last_transit.is_some() && seq > 0;
+        // What an interval reports is the jitter as it stands at its end, largest
+        // over senders (UdpStats::jitter_ns; iperf3 reports it the same way), not
+        // the largest value the running estimate passed through during it: one
+        // late datagram lifts J by its delay / 16 for a while.
+        let jitter = has_jitter.then(|| {
+            flows
+                .values()
+                .map(|f| f.jitter_ns as u64)
+                .max()
+                .unwrap_or(0)
+        });
         let fresh = arrival != Arrival::Duplicate;
         let transit = fresh.then(|| {
             now.saturating_sub(sent)
@@ -251,8 +261,8 @@ async fn receive(sock: UdpSocket, ctx: Ctx) {
                     }
                     Arrival::Duplicate => u.duplicates += 1,
                 }
-                if has_jitter {
-                    u.jitter_ns = Some(u.jitter_ns.unwrap_or(0).max(jitter));
+                if jitter.is_some() {
+                    u.jitter_ns = jitter;
                 }
             });
     }
