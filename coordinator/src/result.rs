@@ -235,7 +235,7 @@ pub struct IntervalResult {
     pub service_p99_ns: Option<u64>,
     /// Net datagram loss, percent (udp-stream).
     pub loss_pct: Option<f64>,
-    /// Largest RFC 3550 jitter seen in the interval, ns (udp-stream).
+    /// RFC 3550 jitter at the end of the interval, ns (udp-stream), as iperf3 reports it.
     pub jitter_ns: Option<u64>,
     /// Node-wide busy cores in this interval (machines counted once, no baseline
     /// subtracted).

@@ -3,8 +3,10 @@
 # processes inside namespaces. Source it after setting ROOT (the repository).
 # Callers own cleanup: call stop_workers (and testbed.sh down) from their trap.
 
-# build_release: release binaries into $BIN.
+# build_release: release binaries into $BIN; with $CNIBENCH_BIN set, use the
+# binaries there instead (to compare two builds).
 build_release() {
+  if [ -n "${CNIBENCH_BIN:-}" ]; then BIN=$CNIBENCH_BIN; return; fi
   (cd "$ROOT" && cargo build --release --locked --quiet -p cnibench-worker -p cnibench-coordinator)
   BIN="$ROOT/target/release"
 }

@@ -3,7 +3,8 @@
 //!
 //! Layout: [`control`] (sessions, handshake, dead-man rule), [`job`] (one job's
 //! lifecycle and interval reports), [`engine`] (one trait, one module per protocol),
-//! [`recorder`] (per-interval histogram and counters), [`conn`] (framed control
+//! [`recorder`] (per-interval histogram and counters), [`serve`] (one engine's
+//! server without a coordinator, for other tools' clients), [`conn`] (framed control
 //! connection, shared with the coordinator), [`sysinfo`] and [`cni`] (what the
 //! worker reports about its node and datapath).
 //!
@@ -30,6 +31,7 @@ pub mod engine;
 pub mod job;
 pub mod limits;
 pub mod recorder;
+pub mod serve;
 pub mod sysinfo;
 
 use cnibench_proto::msg::WorkerInfo;

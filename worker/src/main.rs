@@ -10,14 +10,20 @@ use std::time::Duration;
 
 /// Traffic worker for cnibench: takes jobs from an authenticated coordinator.
 #[derive(Debug, Parser)]
-#[command(version)]
+#[command(
+    version,
+    subcommand_negates_reqs = true,
+    args_conflicts_with_subcommands = true
+)]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// Control address to listen on (data-plane servers bind on the same IP).
-    #[arg(long, value_name = "ADDR:PORT")]
-    listen: SocketAddr,
+    #[arg(long, value_name = "ADDR:PORT", required = true)]
+    listen: Option<SocketAddr>,
     /// File holding the shared token (whitespace trimmed).
-    #[arg(long, value_name = "FILE")]
-    token_file: PathBuf,
+    #[arg(long, value_name = "FILE", required = true)]
+    token_file: Option<PathBuf>,
     /// Node name to report (default: $NODE_NAME, else the host name).
     #[arg(long)]
     node: Option<String>,
@@ -53,6 +59,27 @@ struct Args {
     max_duration: cnibench_proto::units::Dur,
 }
 
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Run one traffic kind's server alone, without a coordinator, for other
+    /// tools' clients (e.g. wrk against http1, h2load against http2). Prints the
+    /// bound address on stderr, serves until the duration is over or a signal,
+    /// then prints what it served.
+    Serve {
+        /// Traffic kind (plan spelling: http1, http2, tcp-rr...).
+        traffic: String,
+        /// IP to bind; the port is chosen by the kernel and printed.
+        #[arg(long, value_name = "IP")]
+        listen: IpAddr,
+        /// How long to serve.
+        #[arg(long, default_value = "60s")]
+        duration: cnibench_proto::units::Dur,
+        /// Response payload size (plan spelling, e.g. 13 or 1KiB).
+        #[arg(long, default_value = "13")]
+        response_size: String,
+    },
+}
+
 fn main() -> ExitCode {
     let args = match Args::try_parse() {
         Ok(a) => a,
@@ -79,17 +106,63 @@ fn main() -> ExitCode {
 #[error("{0}")]
 struct Usage(String);
 
+/// `serve`: one engine's server, standalone.
+fn serve_alone(
+    traffic: &str,
+    ip: IpAddr,
+    duration: Duration,
+    response_size: &str,
+) -> anyhow::Result<()> {
+    use cnibench_worker::serve::{Standalone, serve};
+    let what = Standalone::new(traffic, response_size).map_err(|e| Usage(format!("{e}")))?;
+    let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
+    rt.block_on(async move {
+        let stop = tokio_util::sync::CancellationToken::new();
+        let s = stop.clone();
+        tokio::spawn(async move {
+            cnibench_worker::shutdown_signal().await;
+            s.cancel();
+        });
+        let w = serve(what, ip, duration, stop, |port| {
+            eprintln!(
+                "cnibench-worker: serving {traffic} on {}",
+                std::net::SocketAddr::new(ip, port)
+            );
+        })
+        .await
+        .with_context(|| format!("cannot serve {traffic} on {ip}"))?;
+        let c = &w.counters;
+        eprintln!(
+            "cnibench-worker: served {} requests on {} connections, {} bytes in, {} bytes out, errors {:?}",
+            c.transactions, c.connections, c.bytes_received, c.bytes_sent, c.errors
+        );
+        Ok(())
+    })
+}
+
 fn run(args: Args) -> anyhow::Result<()> {
-    let token = std::fs::read(&args.token_file)
-        .map_err(|e| Usage(format!("--token-file {}: {e}", args.token_file.display())))?;
+    if let Some(Command::Serve {
+        traffic,
+        listen,
+        duration,
+        response_size,
+    }) = &args.command
+    {
+        return serve_alone(traffic, *listen, duration.0, response_size);
+    }
+    let (Some(listen), Some(token_file)) = (args.listen, args.token_file.as_ref()) else {
+        bail!(Usage("--listen and --token-file are required".into()));
+    };
+    let token = std::fs::read(token_file)
+        .map_err(|e| Usage(format!("--token-file {}: {e}", token_file.display())))?;
     let token = token.trim_ascii().to_vec();
     if token.is_empty() {
         bail!(Usage(format!(
             "--token-file {}: file is empty",
-            args.token_file.display()
+            token_file.display()
         )));
     }
-    let ip = args.listen.ip();
+    let ip = listen.ip();
     let data_ip = match args.advertise {
         Some(a) => a,
         None if !ip.is_unspecified() => ip,
@@ -146,9 +219,9 @@ fn run(args: Args) -> anyhow::Result<()> {
     };
     let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
     rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(args.listen)
+        let listener = tokio::net::TcpListener::bind(listen)
             .await
-            .with_context(|| format!("cannot listen on {}", args.listen))?;
+            .with_context(|| format!("cannot listen on {listen}"))?;
         let bound = listener.local_addr().context("listener address")?;
         eprintln!(
             "cnibench-worker: listening on {bound} (node {node}, data ip {data_ip}, cni {})",

@@ -168,6 +168,19 @@ impl Recorder {
         self.with(|w| *w.counters.status.entry(class.to_string()).or_default() += 1);
     }
 
+    /// An HTTP response of status class `class` that is a failure of kind `kind`:
+    /// both counted together, or, like [`Recorder::error`], neither once the job
+    /// is stopped (so the status and error counts always agree).
+    pub fn failed_status(&self, class: &str, kind: &str) {
+        if self.stopped.is_cancelled() {
+            return;
+        }
+        self.with(|w| {
+            *w.counters.status.entry(class.to_string()).or_default() += 1;
+            *w.counters.errors.entry(kind.to_string()).or_default() += 1;
+        });
+    }
+
     /// A failed I/O operation, classified. While draining, the resets and EOFs that
     /// clients cause by dropping connections at their deadline are not failures.
     pub fn io_error(&self, e: &io::Error) {
@@ -256,9 +269,12 @@ mod tests {
         let stop = CancellationToken::new();
         let r = Recorder::new(stop.clone());
         r.error("http-5xx");
+        r.failed_status("5xx", "http-5xx");
         stop.cancel();
         r.error("http-5xx");
+        r.failed_status("5xx", "http-5xx");
         r.io_error(&io::ErrorKind::ConnectionRefused.into());
-        assert_eq!(r.take().counters.errors["http-5xx"], 1);
+        let c = r.take().counters;
+        assert_eq!((c.errors["http-5xx"], c.status["5xx"]), (2, 1));
     }
 }

@@ -20,13 +20,17 @@
 //! hyper-util's pooled `Client`: a pool adds a lock, a checkout and a
 //! host lookup to every request and decides by itself how many connections to
 //! open, while a load generator must open exactly the connections the plan asks
-//! for and keep every lane on its own. Each connection is driven by one task
-//! (hyper's design: `SendRequest` hands requests to it over a channel); nothing is
-//! spawned per request, and request bodies are `Bytes` clones of one buffer.
+//! for and keep every lane on its own. An HTTP/1.1 connection is driven by its
+//! lane's own task, polled together with the exchange ([`H1Conn`]), so a request
+//! costs no wake-ups beyond the socket's; an HTTP/2 connection, shared by its
+//! group, runs in a task of its own (hyper's design: `SendRequest` hands requests
+//! to it over a channel). Nothing is spawned per request, and request bodies are
+//! `Bytes` clones of one buffer.
 //!
 //! A response with a non-2xx status is a completed exchange but not a successful
-//! transaction: its class is counted (`status`) and it fails as
-//! [`TxError::Failed`] (`http-4xx`, `http-5xx`...), keeping the connection. hyper
+//! transaction: its class (`status`) and its error kind (`http-4xx`, `http-5xx`...)
+//! are counted together, and it fails as [`TxError::Counted`], keeping the
+//! connection. hyper
 //! errors are counted under the stable I/O kinds (`connect-refused`, `reset`,
 //! `eof`, `timeout`...) when they come from the socket or the connection closing,
 //! else as `http2-reset`, `http2-goaway` or `http-protocol`.
@@ -58,6 +62,7 @@ use std::error::Error as StdError;
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::sync::Arc;
 use tokio::net::TcpStream;
 use tokio::sync::Mutex;
@@ -83,6 +88,10 @@ impl Engine for Http1 {
         // noticed when the response is written, as with tcp-rr, not at once: at the
         // end of a run, that is after the server has begun draining.
         b.half_close(true);
+        // Head and body in one buffer, one write(2) per response: cheaper than
+        // writev(2) of two small pieces (profile under wrk), at the cost of copying
+        // the body (responses here are usually small).
+        b.writev(false);
         serve(ip, ctx, ServerConn::H1(b))
     }
 
@@ -160,39 +169,84 @@ impl RequestTemplate {
     }
 }
 
-/// A handle that sends requests on one connection (hyper's `SendRequest`).
+/// One connection's request side: does whole exchanges.
 trait Sender: Send + 'static {
     /// The connection has ended.
-    fn is_closed(&self) -> bool;
-    /// Send one request; resolves with the response head.
-    fn send(
+    fn is_closed(&mut self) -> bool;
+    /// Send one request and read the whole response: its status and body length.
+    fn round_trip(
         &mut self,
         req: Request<Body>,
-    ) -> impl Future<Output = hyper::Result<Response<Incoming>>> + Send;
+    ) -> impl Future<Output = Result<(StatusCode, u64), Failure>> + Send;
 }
 
-impl Sender for client1::SendRequest<Body> {
-    fn is_closed(&self) -> bool {
-        client1::SendRequest::is_closed(self)
+/// An HTTP/1.1 connection owned by one lane, driven by the lane's own task: a
+/// request and its response need no hop to a connection task and back (hyper's
+/// usual design), which costs two task wake-ups per request.
+struct H1Conn {
+    sender: client1::SendRequest<Body>,
+    conn: Pin<Box<client1::Connection<TokioIo<TcpStream>, Body>>>,
+    /// The connection future finished (closed or failed).
+    ended: bool,
+}
+
+impl H1Conn {
+    /// Poll the connection once without waiting: it notices a close that came
+    /// while the lane was idle (a server's keep-alive timeout).
+    fn poll_idle(&mut self) {
+        if self.ended {
+            return;
+        }
+        let waker = std::task::Waker::noop();
+        let mut cx = std::task::Context::from_waker(waker);
+        if self.conn.as_mut().poll(&mut cx).is_ready() {
+            self.ended = true;
+        }
+    }
+}
+
+impl Sender for H1Conn {
+    fn is_closed(&mut self) -> bool {
+        self.poll_idle();
+        self.ended || self.sender.is_closed()
     }
 
-    async fn send(&mut self, req: Request<Body>) -> hyper::Result<Response<Incoming>> {
-        // The connection takes the next request once it is done with the last one.
-        self.ready().await?;
-        self.send_request(req).await
+    async fn round_trip(&mut self, req: Request<Body>) -> Result<(StatusCode, u64), Failure> {
+        let sender = &mut self.sender;
+        let exchange = async move {
+            // The connection takes the next request once it is done with the last one.
+            sender.ready().await?;
+            let resp = sender.send_request(req).await?;
+            let status = resp.status();
+            Ok::<_, hyper::Error>((status, read_body(resp.into_body()).await?))
+        };
+        tokio::select! {
+            biased;
+            r = exchange => r.map_err(|e| classify(&e)),
+            r = self.conn.as_mut() => {
+                self.ended = true;
+                Err(match r {
+                    Err(e) => classify(&e),
+                    // Closed cleanly with the request unanswered.
+                    Ok(()) => Failure::Io(io::ErrorKind::UnexpectedEof.into()),
+                })
+            }
+        }
     }
 }
 
 impl Sender for client2::SendRequest<Body> {
-    fn is_closed(&self) -> bool {
+    fn is_closed(&mut self) -> bool {
         client2::SendRequest::is_closed(self)
     }
 
-    fn send(
-        &mut self,
-        req: Request<Body>,
-    ) -> impl Future<Output = hyper::Result<Response<Incoming>>> + Send {
-        self.send_request(req)
+    async fn round_trip(&mut self, req: Request<Body>) -> Result<(StatusCode, u64), Failure> {
+        let exchange = async {
+            let resp = self.send_request(req).await?;
+            let status = resp.status();
+            Ok::<_, hyper::Error>((status, read_body(resp.into_body()).await?))
+        };
+        exchange.await.map_err(|e| classify(&e))
     }
 }
 
@@ -208,15 +262,16 @@ trait Dial: Send + 'static {
 struct H1Dial(SocketAddr);
 
 impl Dial for H1Dial {
-    type Sender = client1::SendRequest<Body>;
+    type Sender = H1Conn;
 
     async fn dial(&self, ctx: &Ctx) -> Result<Self::Sender, TxError> {
         let io = connect(self.0, ctx).await?;
         match client1::handshake(io).await {
-            Ok((sender, conn)) => {
-                drive(ctx, conn);
-                Ok(sender)
-            }
+            Ok((sender, conn)) => Ok(H1Conn {
+                sender,
+                conn: Box::pin(conn),
+                ended: false,
+            }),
             Err(e) => Err(failed(e).await),
         }
     }
@@ -251,7 +306,10 @@ impl Dial for H2Dial {
     async fn dial(&self, ctx: &Ctx) -> Result<Self::Sender, TxError> {
         let g = &self.0;
         let mut conn = g.conn.lock().await;
-        if let Some(s) = conn.as_ref().filter(|s| !s.is_closed()) {
+        if let Some(s) = conn
+            .as_ref()
+            .filter(|s| !client2::SendRequest::is_closed(s))
+        {
             return Ok(s.clone());
         }
         *conn = None;
@@ -307,42 +365,33 @@ impl<D: Dial> Lane<D> {
 impl<D: Dial> Exchange for Lane<D> {
     async fn exchange(&mut self, ctx: &Ctx) -> Result<(u64, u64), TxError> {
         // A connection the server closed while it was idle is replaced, not an error.
-        if self.sender.as_ref().is_some_and(Sender::is_closed) {
+        if self.sender.as_mut().is_some_and(Sender::is_closed) {
             self.sender = None;
         }
         let sender = match self.sender.as_mut() {
             Some(s) => s,
             None => self.sender.insert(self.dial.dial(ctx).await?),
         };
-        match round_trip(sender, self.req.build()).await {
+        match sender.round_trip(self.req.build()).await {
             Ok((status, received)) => {
                 // Counted after the last await: the driver counts the transaction
                 // right after this returns, so both land in the same interval
                 // (up to an interval cut between the two).
                 let (class, kind) = status_class(status);
-                ctx.rec.status(class);
                 if status.is_success() {
+                    ctx.rec.status(class);
                     Ok((self.req.body.len() as u64, received))
                 } else {
-                    Err(TxError::Failed(kind))
+                    ctx.rec.failed_status(class, kind);
+                    Err(TxError::Counted)
                 }
             }
-            Err(e) => {
+            Err(f) => {
                 self.sender = None;
-                Err(failed(e).await)
+                Err(failure(f).await)
             }
         }
     }
-}
-
-/// Send `req` and read the whole response: its status and body length.
-async fn round_trip(
-    sender: &mut impl Sender,
-    req: Request<Body>,
-) -> hyper::Result<(StatusCode, u64)> {
-    let resp = sender.send(req).await?;
-    let status = resp.status();
-    Ok((status, read_body(resp.into_body()).await?))
 }
 
 /// Read a body to its end, dropping the data as it comes (which also returns
@@ -410,7 +459,12 @@ fn classify(e: &hyper::Error) -> Failure {
 /// pause; a peer that breaks the protocol gets the same pause here, before the
 /// lane's next connection.
 async fn failed(e: hyper::Error) -> TxError {
-    match classify(&e) {
+    failure(classify(&e)).await
+}
+
+/// [`failed`] for a failure already classified.
+async fn failure(f: Failure) -> TxError {
+    match f {
         Failure::Io(io) => TxError::Io(io),
         Failure::Http(kind) => {
             tokio::time::sleep(RETRY_PAUSE).await;

@@ -102,6 +102,26 @@ impl Ctx {
         Some((due, queued))
     }
 
+    /// [`Ctx::pace`] for a sender on a thread of its own (not a runtime thread):
+    /// blocks through `waits` until the intended time, to tens of microseconds
+    /// instead of tokio's 1 ms timer ticks, so operations are not sent in bursts.
+    /// `None` once stopped.
+    pub fn pace_blocking(
+        &self,
+        pacer: &mut Pacer,
+        waits: &mut timer::Pacing,
+        free_since: std::time::Instant,
+    ) -> Option<(std::time::Instant, bool)> {
+        let due = self.start().into_std() + Duration::from_nanos(pacer.next_ns());
+        let queued = due < free_since;
+        if !waits.wait_until(due, &self.stop) {
+            return None;
+        }
+        let lag = std::time::Instant::now().saturating_duration_since(due);
+        self.rec.scheduled(queued, lag);
+        Some((due, queued))
+    }
+
     /// Server side: wait the plan's `server_delay`, and out a stall window. These
     /// delays are part of what is measured, so they use the precise timer.
     pub async fn server_pause(&self) {
@@ -187,6 +207,9 @@ pub enum TxError {
     /// A failure the exchange has already classified (an HTTP error status, a
     /// protocol error): counted under its kind, without the back-off pause.
     Failed(&'static str),
+    /// A failure the exchange has counted itself (an HTTP error status, counted
+    /// with its class in one step): nothing left to count, no back-off.
+    Counted,
 }
 
 impl From<io::Error> for TxError {
@@ -244,6 +267,7 @@ async fn rr_lane(ctx: Ctx, lane: u32, lanes: u32, mut ex: impl Exchange) {
             }
             Err(TxError::Lost) => ctx.rec.error("lost"),
             Err(TxError::Failed(kind)) => ctx.rec.error(kind),
+            Err(TxError::Counted) => {}
             Err(TxError::Io(e)) => {
                 ctx.rec.io_error(&e);
                 tokio::select! {

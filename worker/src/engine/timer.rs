@@ -1,5 +1,6 @@
 //! Sleeps precise to tens of microseconds, for delays that are part of what is
-//! measured (the plan's `server_delay`, the end of a `server_stall`).
+//! measured (the plan's `server_delay`, the end of a `server_stall`), and
+//! [`block_until`] for threads that pace their own sends (UDP streams).
 //!
 //! tokio's timer wheel has 1 ms granularity and rounds deadlines up, so a 2 ms
 //! sleep takes about 3.1 ms. Here a wait spends all but its last 2 ms on tokio's
@@ -128,6 +129,72 @@ pub async fn sleep(d: Duration) {
     sleep_until(tokio::time::Instant::now() + d).await;
 }
 
+/// Timer slack of a pacing thread: how late the kernel may end its sleeps to
+/// group wake-ups (the default is 50 µs).
+const PACING_SLACK_NS: u64 = 1_000;
+/// A pacing thread wakes at most this often; what falls due in between leaves
+/// together at the next wake-up.
+pub const PACING_GRAIN: Duration = Duration::from_micros(50);
+
+/// The waits of a thread that paces its own operations (not a runtime thread).
+///
+/// It sleeps, not spins: each wait ends within the thread's timer slack (lowered
+/// to [`PACING_SLACK_NS`]) plus the scheduler's wake-up latency, a few to tens of
+/// microseconds. It wakes at most once per [`PACING_GRAIN`], and sends what fell
+/// due since at once, so each operation leaves within about 50 µs of its own
+/// intended time (tokio's timer: up to 1 ms, in bursts) without a busy core for
+/// high packet rates.
+#[derive(Debug)]
+pub struct Pacing {
+    last_wake: Option<Instant>,
+}
+
+impl Pacing {
+    /// Waits for the calling thread; lowers its timer slack.
+    pub fn for_this_thread() -> std::io::Result<Pacing> {
+        nix::sys::prctl::set_timerslack(PACING_SLACK_NS as _).map_err(std::io::Error::from)?;
+        Ok(Pacing { last_wake: None })
+    }
+
+    /// Block until `deadline`, or later when the last wake-up is less than a grain
+    /// ago; returns false, early, once `stop` is cancelled.
+    pub fn wait_until(
+        &mut self,
+        deadline: Instant,
+        stop: &tokio_util::sync::CancellationToken,
+    ) -> bool {
+        if deadline > Instant::now() {
+            let at = match self.last_wake {
+                Some(w) => deadline.max(w + PACING_GRAIN),
+                None => deadline,
+            };
+            if !block_until(at, stop) {
+                return false;
+            }
+            self.last_wake = Some(Instant::now());
+        }
+        !stop.is_cancelled()
+    }
+}
+
+/// Longest single sleep of [`block_until`], so a stop is noticed this soon.
+const STOP_CHECK: Duration = Duration::from_millis(10);
+
+/// Block this (non-runtime) thread until `deadline`, sleeping; returns false,
+/// early, once `stop` is cancelled.
+pub fn block_until(deadline: Instant, stop: &tokio_util::sync::CancellationToken) -> bool {
+    loop {
+        if stop.is_cancelled() {
+            return false;
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return true;
+        }
+        std::thread::sleep((deadline - now).min(STOP_CHECK));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,6 +214,20 @@ mod tests {
             "median overshoot {:?}",
             late[25]
         );
+    }
+
+    #[test]
+    fn pacing_waits_are_never_early_and_stop() {
+        let stop = tokio_util::sync::CancellationToken::new();
+        let mut p = Pacing::for_this_thread().unwrap();
+        let t0 = Instant::now();
+        for i in 1..=20u32 {
+            let due = t0 + Duration::from_micros(37) * i;
+            assert!(p.wait_until(due, &stop));
+            assert!(Instant::now() >= due);
+        }
+        stop.cancel();
+        assert!(!p.wait_until(t0 + Duration::from_secs(3600), &stop));
     }
 
     #[tokio::test]

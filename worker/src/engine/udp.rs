@@ -11,15 +11,22 @@
 //! `udp-rr`: one outstanding request per lane; a response that does not come
 //! within the plan's `timeout` counts as lost, never as a latency.
 
-use super::{Ctx, Engine, Exchange, RETRY_PAUSE, Served, Task, TxError, fan_out, rr_clients};
+use super::{
+    Ctx, Engine, Exchange, RETRY_PAUSE, Served, Task, TxError, fan_out, rr_clients, timer,
+};
 use crate::job::unix_now_ns;
 use cnibench_proto::pacing::Pacer;
 use cnibench_proto::plan::UDP_HEADER;
+use nix::sys::socket::{
+    ControlMessageOwned, MsgFlags, SockaddrStorage, recvmsg, setsockopt, sockopt,
+};
 use socket2::{Domain, Protocol, Socket, Type};
 use std::collections::HashMap;
-use std::io;
+use std::io::{self, IoSliceMut};
 use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
+use tokio::io::Interest;
 use tokio::net::UdpSocket;
 
 const HEADER: usize = UDP_HEADER as usize;
@@ -156,13 +163,59 @@ impl Engine for Stream {
     }
 }
 
+/// Ask the kernel to stamp each received datagram with its arrival time.
+fn enable_rx_timestamps(sock: &UdpSocket) -> io::Result<()> {
+    setsockopt(sock, sockopt::ReceiveTimestampns, &true).map_err(io::Error::from)
+}
+
+/// Receive one datagram into `buf`: its length, sender, and the kernel's arrival
+/// time (unix ns; `None` if the kernel gave none).
+fn recv_stamped(sock: &UdpSocket, buf: &mut [u8]) -> io::Result<(usize, SocketAddr, Option<i64>)> {
+    // Room for one SCM_TIMESTAMPNS message (16-byte header + 16-byte timespec).
+    let mut cmsg = [0u8; 64];
+    let mut iov = [IoSliceMut::new(buf)];
+    let msg = recvmsg::<SockaddrStorage>(
+        sock.as_raw_fd(),
+        &mut iov,
+        Some(&mut cmsg),
+        MsgFlags::MSG_DONTWAIT,
+    )
+    .map_err(io::Error::from)?;
+    let from = msg
+        .address
+        .and_then(|a| {
+            a.as_sockaddr_in()
+                .map(|v4| SocketAddr::from(std::net::SocketAddrV4::from(*v4)))
+                .or_else(|| {
+                    a.as_sockaddr_in6()
+                        .map(|v6| SocketAddr::from(std::net::SocketAddrV6::from(*v6)))
+                })
+        })
+        .ok_or_else(|| io::Error::other("datagram without a source address"))?;
+    let stamp = msg.cmsgs().ok().and_then(|mut c| {
+        c.find_map(|m| match m {
+            ControlMessageOwned::ScmTimestampns(ts) => {
+                Some(ts.tv_sec().saturating_mul(1_000_000_000) + ts.tv_nsec())
+            }
+            _ => None,
+        })
+    });
+    Ok((msg.bytes, from, stamp))
+}
+
+/// Account every datagram. Arrival times are the kernel's receive timestamps: the
+/// receiver's own wake-up latency (tens of microseconds, more on a busy host) is
+/// not the network's jitter or delay.
 async fn receive(sock: UdpSocket, ctx: Ctx) {
+    if let Err(e) = enable_rx_timestamps(&sock) {
+        ctx.rec.io_error(&e);
+    }
     let mut flows: HashMap<SocketAddr, Flow> = HashMap::new();
     let mut buf = vec![0u8; 65_536];
     loop {
-        let (n, from) = tokio::select! {
+        let (n, from, stamp) = tokio::select! {
             _ = ctx.stop.cancelled() => return,
-            r = sock.recv_from(&mut buf) => match r {
+            r = sock.async_io(Interest::READABLE, || recv_stamped(&sock, &mut buf)) => match r {
                 Ok(x) => x,
                 Err(e) => {
                     ctx.rec.io_error(&e);
@@ -175,10 +228,20 @@ async fn receive(sock: UdpSocket, ctx: Ctx) {
             continue;
         };
         let flow = flows.entry(from).or_default();
-        let now = unix_now_ns();
+        let now = stamp.unwrap_or_else(unix_now_ns);
         let arrival = flow.on_datagram(seq, sent, now);
-        let jitter = flow.jitter_ns as u64;
         let has_jitter = flow.last_transit.is_some() && seq > 0;
+        // What an interval reports is the jitter as it stands at its end, largest
+        // over senders (UdpStats::jitter_ns; iperf3 reports it the same way), not
+        // the largest value the running estimate passed through during it: one
+        // late datagram lifts J by its delay / 16 for a while.
+        let jitter = has_jitter.then(|| {
+            flows
+                .values()
+                .map(|f| f.jitter_ns as u64)
+                .max()
+                .unwrap_or(0)
+        });
         let fresh = arrival != Arrival::Duplicate;
         let transit = fresh.then(|| {
             now.saturating_sub(sent)
@@ -198,51 +261,100 @@ async fn receive(sock: UdpSocket, ctx: Ctx) {
                     }
                     Arrival::Duplicate => u.duplicates += 1,
                 }
-                if has_jitter {
-                    u.jitter_ns = Some(u.jitter_ns.unwrap_or(0).max(jitter));
+                if jitter.is_some() {
+                    u.jitter_ns = jitter;
                 }
             });
     }
 }
 
-async fn send_stream(ctx: Ctx, target: SocketAddr, size: usize, mut pacer: Option<Pacer>) {
+/// Send a stream of datagrams on a thread of its own until stopped. tokio's timer
+/// has 1 ms ticks: paced from a task, a 500 Mbit/s stream leaves in bursts of ~45
+/// datagrams each millisecond, and the receiver measures the queueing that causes
+/// as jitter. A blocking socket on a dedicated thread sends each datagram at its
+/// own intended time instead ([`Ctx::pace_blocking`]).
+async fn send_stream(ctx: Ctx, target: SocketAddr, size: usize, pacer: Option<Pacer>) {
+    let c = ctx.clone();
+    if let Err(e) =
+        tokio::task::spawn_blocking(move || send_blocking(&c, target, size, pacer)).await
+    {
+        ctx.rec.io_error(&io::Error::other(e));
+    }
+}
+
+/// A blocking client socket connected to `target`; sends give up after a while so
+/// the sender notices a stop even when the socket buffer stays full.
+fn blocking_client_socket(target: SocketAddr) -> io::Result<std::net::UdpSocket> {
+    let any: IpAddr = if target.is_ipv4() {
+        [0, 0, 0, 0].into()
+    } else {
+        [0u16; 8].into()
+    };
+    let s = Socket::new(
+        Domain::for_address(target),
+        Type::DGRAM,
+        Some(Protocol::UDP),
+    )?;
+    let _ = s.set_send_buffer_size(SOCKET_BUFFER);
+    s.set_write_timeout(Some(SEND_TIMEOUT))?;
+    s.bind(&SocketAddr::new(any, 0).into())?;
+    s.connect(&target.into())?;
+    Ok(s.into())
+}
+
+/// Longest a blocked send waits before the sender checks for a stop again.
+const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(100);
+
+fn send_blocking(ctx: &Ctx, target: SocketAddr, size: usize, mut pacer: Option<Pacer>) {
+    let mut waits = match timer::Pacing::for_this_thread() {
+        Ok(w) => w,
+        Err(e) => return ctx.rec.io_error(&e),
+    };
     let mut buf = vec![0x5a_u8; size.max(HEADER)];
     let mut seq = 0u64;
+    let pause = |ctx: &Ctx| {
+        let until = std::time::Instant::now() + RETRY_PAUSE;
+        timer::block_until(until, &ctx.stop)
+    };
     let sock = loop {
-        match client_socket(target).await {
+        match blocking_client_socket(target) {
             Ok(s) => break s,
             Err(e) => {
                 ctx.rec.io_error(&e);
-                tokio::select! {
-                    _ = ctx.stop.cancelled() => return,
-                    _ = tokio::time::sleep(RETRY_PAUSE) => {}
+                if !pause(ctx) {
+                    return;
                 }
             }
         }
     };
     ctx.rec.connection();
-    let mut free_since = tokio::time::Instant::now();
+    let mut free_since = std::time::Instant::now();
     while !ctx.stop.is_cancelled() {
         if let Some(p) = pacer.as_mut()
-            && ctx.pace(p, free_since).await.is_none()
+            && ctx.pace_blocking(p, &mut waits, free_since).is_none()
         {
             return;
         }
         write_header(&mut buf, seq);
-        let r = tokio::select! {
-            _ = ctx.stop.cancelled() => return,
-            r = sock.send(&buf) => r,
-        };
-        free_since = tokio::time::Instant::now();
+        let r = sock.send(&buf);
+        free_since = std::time::Instant::now();
         match r {
             Ok(n) => {
                 seq += 1;
                 ctx.rec.sent(n as u64);
             }
+            // A full socket buffer for SEND_TIMEOUT: try again.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) => {}
             // ICMP unreachable from an earlier datagram: count it and keep going.
             Err(e) => {
                 ctx.rec.io_error(&e);
-                tokio::time::sleep(RETRY_PAUSE).await;
+                if !pause(ctx) {
+                    return;
+                }
             }
         }
     }
