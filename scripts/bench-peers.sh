@@ -9,6 +9,9 @@
 # Pairs: TCP single stream vs iperf3 (Gbit/s, and process CPU per Gbit/s), TCP
 # request/response latency vs sockperf ping-pong (p50/p99 round trip), UDP at an
 # equal offered rate vs iperf3 -u (loss, jitter). Worker peak RSS is reported.
+# HTTP clients against the same nginx: cnibench http1 (32 connections, full
+# latency histograms) vs wrk -t1 -c32, cnibench http2 (32 connections x 10
+# streams) vs h2load -c32 -m10 (requests/s; cnibench as path pod-to-external).
 # HTTP servers under the same load generator: cnibench's http1 server vs nginx
 # under wrk -t1 -c32, its http2 server vs nginx (h2c) under h2load -c32 -m10
 # (requests/s; cnibench's server runs standalone: cnibench-worker serve).
@@ -139,12 +142,15 @@ http {
 EOF
 }
 
-# http_pair NAME PORT ROUND CLIENT...: nginx, then cnibench's server, under
-# CLIENT with the URL appended; outputs in $out/NAME-{nginx,cnb}-ROUND.txt.
+# http_pair NAME PORT ROUND CNIB-FIELDS CLIENT...: nginx under CLIENT (the URL
+# appended), then under cnibench's NAME client with CNIB-FIELDS; then
+# cnibench's server under CLIENT. Outputs in $out/NAME-{nginx,cnb}-ROUND.txt
+# and $out/cnb-NAME-client-ROUND.json.
 http_pair() {
-  local name=$1 port=$2 i=$3; shift 3
-  peer_server "$srv_ns" timeout $((secs + 30)) nginx -c "$out/nginx.conf"
+  local name=$1 port=$2 i=$3 fields=$4; shift 4
+  peer_server "$srv_ns" timeout $((2 * secs + 40)) nginx -c "$out/nginx.conf"
   in_ns "$cli_ns" timeout $((secs + 20)) "$@" "http://$srv_ip:$port/" >"$out/$name-nginx-$i.txt" 2>&1 || true
+  cnib "cnb-$name-client-$i" "{ name: c, traffic: $name, path: pod-to-external, target: '$srv_ip:$port', duration: ${secs}s, warmup: 500ms, $fields }"
   kill "$peer" 2>/dev/null || true
   wait "$peer" 2>/dev/null || true
   local log="$out/$name-serve-$i.log"
@@ -164,11 +170,11 @@ http_pair() {
 }
 
 pair_http1() {
-  http_pair http1 8080 "$1" wrk -t1 -c32 -d"${secs}s"
+  http_pair http1 8080 "$1" "connections: 32" wrk -t1 -c32 -d"${secs}s"
 }
 
 pair_http2() {
-  http_pair http2 8081 "$1" h2load -c32 -m10 -D "$secs"
+  http_pair http2 8081 "$1" "connections: 32, streams: 10" h2load -c32 -m10 -D "$secs"
 }
 
 pair_udp() {
@@ -257,6 +263,11 @@ def rps(name, who, pattern):
     return med(vals)
 wrk_re = r"Requests/sec:\s+([\d.]+)"
 h2_re = r"finished in [\d.]+s, ([\d.]+) req/s"
+def client_rps(name):
+    return med([r["requests_per_s"] for r in (rep(j(f"cnb-{name}-client-{i}.json")) for i in range(1, reps + 1))
+                if r and r["status"] == "ok" and r["requests_per_s"]])
+row("HTTP/1.1 client requests/s against nginx, 32 connections", "wrk -t1 -c32", rps("http1", "nginx", wrk_re), client_rps("http1"), True, "{:.0f}")
+row("HTTP/2 client requests/s against nginx, 32 x 10 streams", "h2load -c32 -m10", rps("http2", "nginx", h2_re), client_rps("http2"), True, "{:.0f}")
 row("HTTP/1.1 server requests/s under wrk -t1 -c32", "nginx", rps("http1", "nginx", wrk_re), rps("http1", "cnb", wrk_re), True, "{:.0f}")
 row("HTTP/2 server requests/s under h2load -c32 -m10", "nginx", rps("http2", "nginx", h2_re), rps("http2", "cnb", h2_re), True, "{:.0f}")
 
