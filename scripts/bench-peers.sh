@@ -11,7 +11,8 @@
 # equal offered rate vs iperf3 -u (loss, jitter). Worker peak RSS is reported.
 # HTTP clients against the same nginx: cnibench http1 (32 connections, full
 # latency histograms) vs wrk -t1 -c32, cnibench http2 (32 connections x 10
-# streams) vs h2load -c32 -m10 (requests/s; cnibench as path pod-to-external).
+# streams) vs h2load -c32 -m10 (requests/s; cnibench as path pod-to-external,
+# on one thread like the peers: threads: 1).
 # HTTP servers under the same load generator: cnibench's http1 server vs nginx
 # under wrk -t1 -c32, its http2 server vs nginx (h2c) under h2load -c32 -m10
 # (requests/s; cnibench's server runs standalone: cnibench-worker serve).
@@ -170,11 +171,11 @@ http_pair() {
 }
 
 pair_http1() {
-  http_pair http1 8080 "$1" "connections: 32" wrk -t1 -c32 -d"${secs}s"
+  http_pair http1 8080 "$1" "connections: 32, threads: 1" wrk -t1 -c32 -d"${secs}s"
 }
 
 pair_http2() {
-  http_pair http2 8081 "$1" "connections: 32, streams: 10" h2load -c32 -m10 -D "$secs"
+  http_pair http2 8081 "$1" "connections: 32, streams: 10, threads: 1" h2load -c32 -m10 -D "$secs"
 }
 
 pair_udp() {

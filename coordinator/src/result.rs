@@ -921,18 +921,24 @@ pub fn rep_result(spec: &ScenarioSpec, repetition: u32, mut c: Collected) -> Rep
         flags.push(why);
     }
     // Closed loop has no schedule to fall behind; a client worker using (nearly)
-    // all of its machine's CPUs is the sign there.
+    // all the CPUs it may use (its machine's, or its `threads`) is the sign there.
     if let Some(cores) = cpu.as_ref().and_then(|x| x.client_process_cores) {
+        let usable = |j: &JobData| j.cpus.max(1).min(spec.threads.unwrap_or(u32::MAX));
         let cpus: u32 = c
             .jobs
             .iter()
             .filter(|j| j.role == Role::Client)
-            .map(|j| j.cpus.max(1))
+            .map(usable)
             .sum();
         if cores >= 0.9 * f64::from(cpus) && !client_saturated {
             client_saturated = true;
+            let what = if spec.threads.is_some() {
+                "threads"
+            } else {
+                "CPUs"
+            };
             flags.push(format!(
-                "client saturated: client workers used {cores:.2} of {cpus} CPUs"
+                "client saturated: client workers used {cores:.2} of {cpus} {what}"
             ));
         }
     }

@@ -160,6 +160,9 @@ pub struct ScenarioSpec {
     pub streams: u32,
     /// Parallel connections (request/response kinds).
     pub connections: u32,
+    /// Threads each client worker spreads its connections or streams over;
+    /// `None`: one per CPU of the worker.
+    pub threads: Option<u32>,
     /// Request payload size (request/response kinds).
     pub request_size: Size,
     /// Response payload size (request/response kinds).
@@ -274,6 +277,7 @@ fn location(line: Option<u64>, column: Option<u64>) -> String {
 const MAX_PARALLEL: u32 = 10_000;
 const MAX_REPETITIONS: u32 = 1_000;
 const MAX_CLIENTS: u32 = 1_000;
+const MAX_THREADS: u32 = 1_024;
 const MAX_PAYLOAD: u64 = 64 << 20;
 /// Sequence number and send timestamp carried by every datagram.
 pub const UDP_HEADER: u64 = 16;
@@ -312,6 +316,7 @@ struct RawScenario {
     servers: Option<u32>,
     streams: Option<u32>,
     connections: Option<u32>,
+    threads: Option<u32>,
     request_size: Option<Size>,
     response_size: Option<Size>,
     message_size: Option<Size>,
@@ -424,6 +429,7 @@ fn validate(file: &str, raw: RawPlan) -> Result<Plan, PlanError> {
             servers: s.servers.unwrap_or(1),
             streams: s.streams.unwrap_or(1),
             connections: s.connections.unwrap_or(1),
+            threads: s.threads,
             // Datagrams carry a sequence number and a timestamp.
             request_size: s.request_size.unwrap_or(Size(if s.traffic.is_udp() {
                 UDP_HEADER
@@ -574,6 +580,13 @@ fn validate(file: &str, raw: RawPlan) -> Result<Plan, PlanError> {
                     "scenario `{name}`: servers must be 1..=clients ({})",
                     spec.clients
                 ),
+            ));
+        }
+        if spec.threads.is_some_and(|t| t == 0 || t > MAX_THREADS) {
+            return Err(err(
+                at,
+                "threads",
+                format!("scenario `{name}`: threads must be 1..={MAX_THREADS}"),
             ));
         }
         for (field, v) in [("streams", spec.streams), ("connections", spec.connections)] {

@@ -112,7 +112,7 @@ impl Engine for Stream {
                 stream_writer(ctx.clone(), dialer.clone(), chunk.clone(), pacer)
             })
             .collect();
-        Box::pin(fan_out(lanes))
+        Box::pin(fan_out(ctx.spec.threads, lanes))
     }
 }
 

@@ -117,7 +117,7 @@ impl Engine for Stream {
                 stream_writer(ctx.clone(), target, vec![0x5a; size], pacer)
             })
             .collect();
-        Box::pin(fan_out(loops))
+        Box::pin(fan_out(ctx.spec.threads, loops))
     }
 }
 

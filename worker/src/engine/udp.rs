@@ -159,7 +159,7 @@ impl Engine for Stream {
                 )
             })
             .collect();
-        Box::pin(fan_out(loops))
+        Box::pin(fan_out(ctx.spec.threads, loops))
     }
 }
 
