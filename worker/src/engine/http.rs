@@ -16,15 +16,18 @@
 //!   that needs the connection opens it while the group's other lanes wait, and
 //!   when it dies, the next lane that needs it opens a new one for the group.
 //!
-//! Lanes use hyper's low-level connection API (`hyper::client::conn`), not
-//! hyper-util's pooled `Client`: a pool adds a lock, a checkout and a
-//! host lookup to every request and decides by itself how many connections to
-//! open, while a load generator must open exactly the connections the plan asks
-//! for and keep every lane on its own. An HTTP/1.1 connection is driven by its
-//! lane's own task, polled together with the exchange ([`H1Conn`]), so a request
-//! costs no wake-ups beyond the socket's; an HTTP/2 connection, shared by its
-//! group, runs in a task of its own (hyper's design: `SendRequest` hands requests
-//! to it over a channel). Nothing is spawned per request, and request bodies are
+//! No pooled client (hyper-util's `Client` adds a lock, a checkout and a host
+//! lookup to every request and decides by itself how many connections to open,
+//! while a load generator must open exactly the connections the plan asks for
+//! and keep every lane on its own). An HTTP/1.1 lane writes its request, one
+//! buffer prepared once, and parses the response itself with httparse, hyper's
+//! own parser ([`H1Conn`]): under wrk's load profile hyper's client machinery
+//! (request and header maps per request, dispatcher, body channel) took a third
+//! of the client's CPU. Responses may be framed by Content-Length, chunked, or
+//! by closing the connection; a connection the server closed while it was idle
+//! is replaced without counting an error. An HTTP/2 connection, shared by its
+//! group, uses hyper's low-level connection API (`hyper::client::conn`) and runs
+//! in a task of its own (`SendRequest` hands requests to it over a channel). Nothing is spawned per request, and request bodies are
 //! `Bytes` clones of one buffer.
 //!
 //! A response with a non-2xx status is a completed exchange but not a successful
@@ -52,7 +55,7 @@ use bytes::Bytes;
 use cnibench_proto::plan::ScenarioSpec;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::client::conn::{http1 as client1, http2 as client2};
+use hyper::client::conn::http2 as client2;
 use hyper::header::{HOST, HeaderValue};
 use hyper::server::conn::{http1 as server1, http2 as server2};
 use hyper::service::service_fn;
@@ -62,8 +65,8 @@ use std::error::Error as StdError;
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::pin::Pin;
 use std::sync::Arc;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use tokio::sync::Mutex;
 
@@ -141,6 +144,8 @@ struct RequestTemplate {
     uri: Uri,
     host: Option<HeaderValue>,
     body: Bytes,
+    /// The whole HTTP/1.1 request, head and body, as written on the wire.
+    wire: Bytes,
 }
 
 impl RequestTemplate {
@@ -150,11 +155,23 @@ impl RequestTemplate {
             0 | 1 => (Method::GET, Bytes::new()),
             n => (Method::POST, Bytes::from(vec![0x5a; n as usize])),
         };
+        let mut wire = format!("{method} {uri} HTTP/1.1\r\n").into_bytes();
+        if let Some(h) = &host {
+            wire.extend_from_slice(b"host: ");
+            wire.extend_from_slice(h.as_bytes());
+            wire.extend_from_slice(b"\r\n");
+        }
+        if !body.is_empty() {
+            wire.extend_from_slice(format!("content-length: {}\r\n", body.len()).as_bytes());
+        }
+        wire.extend_from_slice(b"\r\n");
+        wire.extend_from_slice(&body);
         RequestTemplate {
             method,
             uri,
             host,
             body,
+            wire: Bytes::from(wire),
         }
     }
 
@@ -176,61 +193,230 @@ trait Sender: Send + 'static {
     /// Send one request and read the whole response: its status and body length.
     fn round_trip(
         &mut self,
-        req: Request<Body>,
+        req: &RequestTemplate,
     ) -> impl Future<Output = Result<(StatusCode, u64), Failure>> + Send;
 }
 
-/// An HTTP/1.1 connection owned by one lane, driven by the lane's own task: a
-/// request and its response need no hop to a connection task and back (hyper's
-/// usual design), which costs two task wake-ups per request.
+/// Largest response head accepted.
+const MAX_HEAD: usize = 64 << 10;
+/// Most headers in a response head.
+const MAX_HEADERS: usize = 64;
+
+/// An HTTP/1.1 connection owned by one lane: the request is written as
+/// prepared, the response parsed here (see the module documentation).
 struct H1Conn {
-    sender: client1::SendRequest<Body>,
-    conn: Pin<Box<client1::Connection<TokioIo<TcpStream>, Body>>>,
-    /// The connection future finished (closed or failed).
-    ended: bool,
+    stream: TcpStream,
+    /// Received bytes not consumed yet.
+    buf: Vec<u8>,
+    /// A response completed on this connection (so an EOF before any byte of
+    /// the next one means the server closed it while idle).
+    used: bool,
+    /// The server ended the connection (`Connection: close`, or a body framed by
+    /// the close).
+    closed: bool,
+}
+
+/// How a response body is framed.
+enum Framing {
+    Length(u64),
+    Chunked,
+    UntilClose,
 }
 
 impl H1Conn {
-    /// Poll the connection once without waiting: it notices a close that came
-    /// while the lane was idle (a server's keep-alive timeout).
-    fn poll_idle(&mut self) {
-        if self.ended {
-            return;
+    /// Read more; `Ok(0)` at EOF.
+    async fn fill(&mut self) -> io::Result<usize> {
+        if self.buf.capacity() - self.buf.len() < 4096 {
+            self.buf.reserve(16 << 10);
         }
-        let waker = std::task::Waker::noop();
-        let mut cx = std::task::Context::from_waker(waker);
-        if self.conn.as_mut().poll(&mut cx).is_ready() {
-            self.ended = true;
+        self.stream.read_buf(&mut self.buf).await
+    }
+
+    /// Read until `buf` holds at least `n` bytes; EOF before is an error.
+    async fn need(&mut self, n: usize) -> Result<(), Failure> {
+        while self.buf.len() < n {
+            if self.fill().await.map_err(Failure::Io)? == 0 {
+                return Err(Failure::Io(io::ErrorKind::UnexpectedEof.into()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Parse one response head; returns status, framing and whether the server
+    /// closes after it. `Failure::Stale` when the connection was closed before
+    /// any byte of it arrived on a reused connection.
+    async fn head(&mut self) -> Result<(StatusCode, Framing, bool), Failure> {
+        loop {
+            let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+            let mut r = httparse::Response::new(&mut headers);
+            match r.parse(&self.buf) {
+                Ok(httparse::Status::Complete(n)) => {
+                    let code = r.code.unwrap_or(0);
+                    let status =
+                        StatusCode::from_u16(code).map_err(|_| Failure::Http("http-protocol"))?;
+                    let mut framing = Framing::UntilClose;
+                    let mut close = r.version == Some(0);
+                    for h in r.headers.iter() {
+                        if h.name.eq_ignore_ascii_case("content-length") {
+                            let n = std::str::from_utf8(h.value)
+                                .ok()
+                                .and_then(|v| v.trim().parse::<u64>().ok())
+                                .ok_or(Failure::Http("http-protocol"))?;
+                            framing = Framing::Length(n);
+                        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+                            if h.value.eq_ignore_ascii_case(b"chunked") {
+                                framing = Framing::Chunked;
+                            }
+                        } else if h.name.eq_ignore_ascii_case("connection") {
+                            close = h.value.eq_ignore_ascii_case(b"close");
+                        }
+                    }
+                    if code == 204 || code == 304 || (100..200).contains(&code) {
+                        framing = Framing::Length(0);
+                    }
+                    self.buf.drain(..n);
+                    return Ok((status, framing, close));
+                }
+                Ok(httparse::Status::Partial) if self.buf.len() < MAX_HEAD => {
+                    let empty = self.buf.is_empty();
+                    match self.fill().await {
+                        Ok(0) if empty && self.used => return Err(Failure::Stale),
+                        Ok(0) => return Err(Failure::Io(io::ErrorKind::UnexpectedEof.into())),
+                        Ok(_) => {}
+                        Err(e) if empty && self.used && is_teardown(&e) => {
+                            return Err(Failure::Stale);
+                        }
+                        Err(e) => return Err(Failure::Io(e)),
+                    }
+                }
+                _ => return Err(Failure::Http("http-protocol")),
+            }
         }
     }
+
+    /// Read and drop a body; returns its length.
+    async fn body(&mut self, framing: Framing) -> Result<u64, Failure> {
+        match framing {
+            Framing::Length(n) => {
+                let mut left = n;
+                loop {
+                    let take = left.min(self.buf.len() as u64);
+                    self.buf.drain(..take as usize);
+                    left -= take;
+                    if left == 0 {
+                        return Ok(n);
+                    }
+                    self.need(1).await?;
+                }
+            }
+            Framing::Chunked => {
+                let mut total = 0u64;
+                loop {
+                    let (at, size) = loop {
+                        match httparse::parse_chunk_size(&self.buf) {
+                            Ok(httparse::Status::Complete(c)) => break c,
+                            Ok(httparse::Status::Partial) if self.buf.len() < MAX_HEAD => {
+                                let more = self.buf.len() + 1;
+                                self.need(more).await?;
+                            }
+                            _ => return Err(Failure::Http("http-protocol")),
+                        }
+                    };
+                    self.buf.drain(..at);
+                    if size == 0 {
+                        // Trailers, if any, then the empty line.
+                        loop {
+                            match self.buf.windows(2).position(|w| w == b"\r\n") {
+                                Some(0) => {
+                                    self.buf.drain(..2);
+                                    return Ok(total);
+                                }
+                                Some(i) => {
+                                    self.buf.drain(..i + 2);
+                                }
+                                None if self.buf.len() < MAX_HEAD => {
+                                    let more = self.buf.len() + 1;
+                                    self.need(more).await?;
+                                }
+                                None => return Err(Failure::Http("http-protocol")),
+                            }
+                        }
+                    }
+                    let size_ =
+                        usize::try_from(size).map_err(|_| Failure::Http("http-protocol"))?;
+                    let mut left = size_;
+                    while left > 0 {
+                        if self.buf.is_empty() {
+                            self.need(1).await?;
+                        }
+                        let take = left.min(self.buf.len());
+                        self.buf.drain(..take);
+                        left -= take;
+                    }
+                    self.need(2).await?;
+                    if &self.buf[..2] != b"\r\n" {
+                        return Err(Failure::Http("http-protocol"));
+                    }
+                    self.buf.drain(..2);
+                    total += size;
+                }
+            }
+            Framing::UntilClose => {
+                let mut total = self.buf.len() as u64;
+                self.buf.clear();
+                loop {
+                    match self.fill().await.map_err(Failure::Io)? {
+                        0 => {
+                            self.closed = true;
+                            return Ok(total);
+                        }
+                        n => {
+                            total += n as u64;
+                            self.buf.clear();
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Errors a write or read gets from a connection the peer closed.
+fn is_teardown(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionReset
+            | io::ErrorKind::BrokenPipe
+            | io::ErrorKind::ConnectionAborted
+    )
 }
 
 impl Sender for H1Conn {
     fn is_closed(&mut self) -> bool {
-        self.poll_idle();
-        self.ended || self.sender.is_closed()
+        self.closed
     }
 
-    async fn round_trip(&mut self, req: Request<Body>) -> Result<(StatusCode, u64), Failure> {
-        let sender = &mut self.sender;
-        let exchange = async move {
-            // The connection takes the next request once it is done with the last one.
-            sender.ready().await?;
-            let resp = sender.send_request(req).await?;
-            let status = resp.status();
-            Ok::<_, hyper::Error>((status, read_body(resp.into_body()).await?))
-        };
-        tokio::select! {
-            biased;
-            r = exchange => r.map_err(|e| classify(&e)),
-            r = self.conn.as_mut() => {
-                self.ended = true;
-                Err(match r {
-                    Err(e) => classify(&e),
-                    // Closed cleanly with the request unanswered.
-                    Ok(()) => Failure::Io(io::ErrorKind::UnexpectedEof.into()),
-                })
+    async fn round_trip(&mut self, req: &RequestTemplate) -> Result<(StatusCode, u64), Failure> {
+        if !self.buf.is_empty() {
+            // Bytes nobody asked for: the connection is out of step.
+            return Err(Failure::Http("http-protocol"));
+        }
+        if let Err(e) = self.stream.write_all(&req.wire).await {
+            return Err(if self.used && is_teardown(&e) {
+                Failure::Stale
+            } else {
+                Failure::Io(e)
+            });
+        }
+        loop {
+            let (status, framing, close) = self.head().await?;
+            let n = self.body(framing).await?;
+            if status.is_informational() {
+                continue; // 100 Continue and friends: the real response follows
             }
+            self.used = true;
+            self.closed |= close;
+            return Ok((status, n));
         }
     }
 }
@@ -240,9 +426,9 @@ impl Sender for client2::SendRequest<Body> {
         client2::SendRequest::is_closed(self)
     }
 
-    async fn round_trip(&mut self, req: Request<Body>) -> Result<(StatusCode, u64), Failure> {
+    async fn round_trip(&mut self, req: &RequestTemplate) -> Result<(StatusCode, u64), Failure> {
         let exchange = async {
-            let resp = self.send_request(req).await?;
+            let resp = self.send_request(req.build()).await?;
             let status = resp.status();
             Ok::<_, hyper::Error>((status, read_body(resp.into_body()).await?))
         };
@@ -265,15 +451,12 @@ impl Dial for H1Dial {
     type Sender = H1Conn;
 
     async fn dial(&self, ctx: &Ctx) -> Result<Self::Sender, TxError> {
-        let io = connect(self.0, ctx).await?;
-        match client1::handshake(io).await {
-            Ok((sender, conn)) => Ok(H1Conn {
-                sender,
-                conn: Box::pin(conn),
-                ended: false,
-            }),
-            Err(e) => Err(failed(e).await),
-        }
+        Ok(H1Conn {
+            stream: tcp::connect(self.0, ctx).await?,
+            buf: Vec::with_capacity(16 << 10),
+            used: false,
+            closed: false,
+        })
     }
 }
 
@@ -372,7 +555,12 @@ impl<D: Dial> Exchange for Lane<D> {
             Some(s) => s,
             None => self.sender.insert(self.dial.dial(ctx).await?),
         };
-        match sender.round_trip(self.req.build()).await {
+        let mut r = sender.round_trip(&self.req).await;
+        if matches!(r, Err(Failure::Stale)) {
+            let fresh = self.sender.insert(self.dial.dial(ctx).await?);
+            r = fresh.round_trip(&self.req).await;
+        }
+        match r {
             Ok((status, received)) => {
                 // Counted after the last await: the driver counts the transaction
                 // right after this returns, so both land in the same interval
@@ -426,6 +614,9 @@ enum Failure {
     Io(io::Error),
     /// An HTTP-level failure.
     Http(&'static str),
+    /// HTTP/1.1: the server had closed the reused connection while it was idle
+    /// (its keep-alive timeout); not a failure, the request goes on a new one.
+    Stale,
 }
 
 fn classify(e: &hyper::Error) -> Failure {
@@ -470,6 +661,8 @@ async fn failure(f: Failure) -> TxError {
             tokio::time::sleep(RETRY_PAUSE).await;
             TxError::Failed(kind)
         }
+        // Handled by the lane; should it get here, it is what it looks like.
+        Failure::Stale => TxError::Io(io::ErrorKind::UnexpectedEof.into()),
     }
 }
 
@@ -521,6 +714,8 @@ impl Server {
                 self.ctx.rec.error(kind);
                 Ok(())
             }
+            // Only a client reports this.
+            Err(Failure::Stale) => Ok(()),
         }
     }
 
@@ -605,6 +800,87 @@ mod tests {
             (s.transactions * req, s.transactions * resp)
         );
         assert_eq!(client.latency.len(), n);
+    }
+
+    /// A hand-written HTTP/1.1 server: answers each request on a connection with
+    /// `responses` in turn (raw bytes), then closes it.
+    async fn raw_server(responses: Vec<&'static [u8]>) -> SocketAddr {
+        use tokio::io::AsyncBufReadExt as _;
+        let l = tokio::net::TcpListener::bind((LOOPBACK, 0)).await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((s, _)) = l.accept().await {
+                let responses = responses.clone();
+                tokio::spawn(async move {
+                    let (r, mut w) = s.into_split();
+                    let mut r = tokio::io::BufReader::new(r);
+                    for resp in responses {
+                        // Read one request head (the client sends GETs).
+                        let mut line = String::new();
+                        loop {
+                            line.clear();
+                            if r.read_line(&mut line).await.unwrap_or(0) == 0 {
+                                return;
+                            }
+                            if line == "\r\n" {
+                                break;
+                            }
+                        }
+                        if w.write_all(resp).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn http1_client_reads_every_framing_and_replaces_closed_connections() {
+        // Per connection: a chunked body with a trailer, a Content-Length body
+        // after a 100 Continue, a body framed by `Connection: close`... and the
+        // next connection the same. Every response is 5 body bytes.
+        let addr = raw_server(vec![
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nhe\r\n3;x=y\r\nllo\r\n0\r\nx-trailer: 1\r\n\r\n",
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello",
+            b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nhello",
+        ])
+        .await;
+        let c = ctx("http1", ", connections: 1");
+        let w = load(&Http1, addr, &c, Duration::from_millis(200)).await;
+        let n = w.counters.transactions;
+        assert!(n >= 30, "{n} transactions");
+        assert!(w.counters.errors.is_empty(), "{:?}", w.counters.errors);
+        assert_eq!(w.counters.bytes_received, n * 5);
+        assert_eq!(w.counters.status.get("2xx"), Some(&n));
+        // Each connection served three responses.
+        assert!(w.counters.connections * 3 >= n, "{:?}", w.counters);
+    }
+
+    #[tokio::test]
+    async fn http1_client_takes_an_idle_close_in_stride_and_counts_garbage() {
+        // Two answers, then the server closes the idle connection: the next
+        // request goes on a new connection, and is not an error.
+        let ok: &'static [u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello";
+        let addr = raw_server(vec![ok, ok]).await;
+        let c = ctx("http1", ", connections: 1");
+        let w = load(&Http1, addr, &c, Duration::from_millis(200)).await;
+        assert!(w.counters.transactions >= 20, "{:?}", w.counters);
+        assert!(w.counters.errors.is_empty(), "{:?}", w.counters.errors);
+        // Not HTTP at all: a protocol error, counted as such.
+        let addr = raw_server(vec![b"SSH-2.0-OpenSSH\r\n\r\n"]).await;
+        let c = ctx("http1", ", connections: 1");
+        let w = load(&Http1, addr, &c, Duration::from_millis(150)).await;
+        assert_eq!(w.counters.transactions, 0);
+        assert!(
+            w.counters
+                .errors
+                .get("http-protocol")
+                .is_some_and(|&n| n >= 1),
+            "{:?}",
+            w.counters.errors
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
