@@ -6,8 +6,10 @@
 //! its repetitions is held against the range (min..max) of the baseline's
 //! repetitions. A regression is a median outside that range on the bad side by
 //! more than the range's own width, the baseline's noise (at least
-//! [`TOLERANCE`] of the range's end), plus for p99 [`LATENCY_FLOOR_NS`] (timer
-//! and scheduling noise on small latencies) and for loss [`LOSS_FLOOR_PCT`].
+//! [`TOLERANCE`] of the range's end; for p99 at least [`P99_TOLERANCE`], as
+//! tails move by up to 2x between identical runs on a shared machine while the
+//! repetitions of one run agree), plus for p99 [`LATENCY_FLOOR_NS`] (timer and
+//! scheduling noise on small latencies) and for loss [`LOSS_FLOOR_PCT`].
 //! With one baseline repetition the width is zero and only the tolerance
 //! protects from noise: give a baseline repetitions. A noisy baseline makes the
 //! check less sensitive, never trigger-happy. A scenario of the baseline that
@@ -20,6 +22,8 @@ use std::fmt::Write as _;
 
 /// Relative margin beyond the baseline's range before a change counts.
 pub const TOLERANCE: f64 = 0.05;
+/// The same for p99 latency: a regression more than doubles it.
+pub const P99_TOLERANCE: f64 = 1.0;
 /// Absolute margin on p99 latency, ns.
 pub const LATENCY_FLOOR_NS: f64 = 100_000.0;
 /// Absolute margin on loss, percentage points.
@@ -64,6 +68,13 @@ fn value(r: &RepRow, m: Metric) -> Option<f64> {
 
 fn higher_is_better(m: Metric) -> bool {
     matches!(m, Metric::ThroughputBps | Metric::RequestsPerS)
+}
+
+fn tolerance(m: Metric) -> f64 {
+    match m {
+        Metric::P99Ns => P99_TOLERANCE,
+        _ => TOLERANCE,
+    }
 }
 
 fn floor(m: Metric) -> f64 {
@@ -116,8 +127,8 @@ pub fn check(baseline: &[RepRow], candidate: &[RepRow]) -> Vec<Finding> {
             };
             let up = higher_is_better(m);
             let width = bs.max - bs.min;
-            let below = bs.min - width.max(TOLERANCE * bs.min.abs()) - floor(m);
-            let above = bs.max + width.max(TOLERANCE * bs.max.abs()) + floor(m);
+            let below = bs.min - width.max(tolerance(m) * bs.min.abs()) - floor(m);
+            let above = bs.max + width.max(tolerance(m) * bs.max.abs()) + floor(m);
             let (worse, better) = if up {
                 (cs.median < below, cs.median > above)
             } else {
