@@ -216,11 +216,28 @@ fn line_chart(
 
 /// Lines over a zero-based x axis described by `x_desc` (e.g. offered load),
 /// y values divided by `scale` and shown in `unit`.
-pub(crate) fn xy(
+pub(crate) fn xy(x_desc: &str, unit: &str, scale: f64, lines: Vec<Line>) -> Result<String, String> {
+    zero_based_lines(
+        x_desc,
+        1.05,
+        unit,
+        scale,
+        lines,
+        "nothing measured",
+        SeriesLabelPosition::UpperLeft,
+    )
+}
+
+/// A line chart on zero-based axes: x up to the largest x times `x_headroom`,
+/// y values divided by `scale`; `empty` is shown when no y was measured.
+fn zero_based_lines(
     x_desc: &str,
+    x_headroom: f64,
     unit: &str,
     scale: f64,
     mut lines: Vec<Line>,
+    empty: &str,
+    legend: SeriesLabelPosition,
 ) -> Result<String, String> {
     for l in &mut lines {
         for p in &mut l.points {
@@ -229,13 +246,13 @@ pub(crate) fn xy(
     }
     let all = || lines.iter().flat_map(|l| l.points.iter());
     if all().all(|p| p.1.is_none()) {
-        return message("nothing measured", SIZE.1);
+        return message(empty, SIZE.1);
     }
     let x_max = all().map(|p| p.0).fold(0.0, f64::max);
     let y_max = all().filter_map(|p| p.1).fold(0.0, f64::max);
-    let x = zero_based(x_max * 1.05, 6, x_desc.to_string());
+    let x = zero_based(x_max * x_headroom, 6, x_desc.to_string());
     let y = zero_based(y_max * 1.1, 5, unit.to_string());
-    line_chart(x, y, &lines, SeriesLabelPosition::UpperLeft)
+    line_chart(x, y, &lines, legend)
 }
 
 /// The percentiles labelled on the spectrum's x axis.
@@ -325,25 +342,16 @@ fn spectrum(series: &[HistLine<'_>]) -> Result<String, String> {
 }
 
 /// A rate over time: `lines` in data units divided by `scale` for display.
-pub(crate) fn timeline(unit: &str, scale: f64, mut lines: Vec<Line>) -> Result<String, String> {
-    for l in &mut lines {
-        for p in &mut l.points {
-            p.1 = p.1.map(|v| v / scale);
-        }
-    }
-    let all = || lines.iter().flat_map(|l| l.points.iter());
-    if all().all(|p| p.1.is_none()) {
-        return message("no interval measured", SIZE.1);
-    }
-    let t_max = all().map(|p| p.0).fold(0.0, f64::max);
-    let y_max = all().filter_map(|p| p.1).fold(0.0, f64::max);
-    let x = zero_based(
-        t_max,
-        6,
-        "seconds since repetition start (warm-up excluded)".into(),
-    );
-    let y = zero_based(y_max * 1.1, 5, unit.to_string());
-    line_chart(x, y, &lines, SeriesLabelPosition::LowerRight)
+pub(crate) fn timeline(unit: &str, scale: f64, lines: Vec<Line>) -> Result<String, String> {
+    zero_based_lines(
+        "seconds since repetition start (warm-up excluded)",
+        1.0,
+        unit,
+        scale,
+        lines,
+        "no interval measured",
+        SeriesLabelPosition::LowerRight,
+    )
 }
 
 /// How bar charts read, for their captions.
