@@ -8,7 +8,7 @@
 //! The schema is versioned with SQLite's `user_version`; a database written by
 //! a newer cnibench is refused rather than misread.
 
-use crate::result::{RepResult, RunResult, Status};
+use crate::result::{RepResult, RunResult};
 use anyhow::{Context as _, bail};
 use rusqlite::{Connection, OptionalExtension as _, params};
 use std::path::{Path, PathBuf};
@@ -113,14 +113,6 @@ pub struct RunRow {
     pub out_dir: String,
 }
 
-fn status_word(s: Status) -> &'static str {
-    match s {
-        Status::Ok => "ok",
-        Status::Partial => "partial",
-        Status::Failed => "failed",
-    }
-}
-
 impl History {
     /// Open (creating if needed) the database at `path`.
     pub fn open(path: &Path) -> anyhow::Result<History> {
@@ -188,7 +180,7 @@ impl History {
                         s.traffic,
                         s.path,
                         rep.repetition,
-                        status_word(rep.status),
+                        rep.status.as_str(),
                         rep.client_saturated,
                         rep.throughput_bps,
                         rep.requests_per_s,
@@ -296,7 +288,7 @@ pub fn rows_of(r: &RunResult) -> Vec<RepRow> {
                 scenario: s.name.clone(),
                 cni: s.cni.clone(),
                 traffic: s.traffic.clone(),
-                status: status_word(rep.status).to_string(),
+                status: rep.status.as_str().to_string(),
                 throughput_bps: rep.throughput_bps,
                 requests_per_s: rep.requests_per_s,
                 p99_ns: rep.latency_ns.as_ref().map(|l| l.p99 as f64),

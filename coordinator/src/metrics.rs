@@ -320,7 +320,7 @@ impl Progress for Metrics {
             scenario: l.scenario.clone(),
             traffic: l.traffic.clone(),
             cni: l.cni.clone(),
-            status: format!("{:?}", r.status).to_lowercase(),
+            status: r.status.as_str().to_string(),
         };
         self.f.repetitions.get_or_create(&sl).inc();
         self.f

@@ -47,7 +47,7 @@ pub fn summary_csv(r: &RunResult) -> String {
             s.traffic,
             s.path,
             s.repetitions.len(),
-            status_str(m.status),
+            m.status.as_str(),
             opt(m.throughput_bps.as_ref().map(|t| t.median / 1e9), 4),
             opt(m.requests_per_s.as_ref().map(|t| t.median), 1),
             opt(m.connections_per_s.as_ref().map(|t| t.median), 1),
@@ -111,14 +111,6 @@ pub fn sweeps(r: &RunResult) -> Vec<String> {
         .collect()
 }
 
-fn status_str(s: Status) -> &'static str {
-    match s {
-        Status::Ok => "ok",
-        Status::Partial => "partial",
-        Status::Failed => "failed",
-    }
-}
-
 /// Human-readable latency.
 pub fn fmt_ns(ns: u64) -> String {
     match ns {
@@ -177,7 +169,7 @@ pub fn table(r: &RunResult) -> String {
             if m.client_saturated && m.status == Status::Ok {
                 "saturated".to_string()
             } else {
-                status_str(m.status).to_string()
+                m.status.as_str().to_string()
             },
         ]);
     }

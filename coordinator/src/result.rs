@@ -97,6 +97,17 @@ pub enum Status {
     Failed,
 }
 
+impl Status {
+    /// The lower-case word, as in result.json.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Partial => "partial",
+            Status::Failed => "failed",
+        }
+    }
+}
+
 /// One scenario across its repetitions.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct ScenarioResult {

@@ -70,7 +70,7 @@ pub fn interval_log(
             s.path,
             s.cni,
             rep.repetition,
-            super::tables::status_word(rep.status),
+            rep.status.as_str(),
         ))
         .add_comment(
             "[Client latency in ns per measured interval; warm-up intervals excluded. \

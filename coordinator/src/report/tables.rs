@@ -64,15 +64,6 @@ fn severity(s: Status) -> u8 {
     }
 }
 
-/// Lower-case status word, as in result.json.
-pub(crate) fn status_word(s: Status) -> &'static str {
-    match s {
-        Status::Ok => "ok",
-        Status::Partial => "partial",
-        Status::Failed => "failed",
-    }
-}
-
 impl Agg {
     /// Aggregate repetitions; latency is read from the merged histogram.
     pub fn of<'a>(reps: impl IntoIterator<Item = &'a RepResult>) -> Agg {
@@ -144,7 +135,7 @@ impl Agg {
 
     /// Status word, with ", saturated" when the generator could not keep up.
     pub fn status_text(&self) -> String {
-        let word = status_word(self.status);
+        let word = self.status.as_str();
         if self.saturated {
             format!("{word}, saturated")
         } else {
@@ -526,7 +517,7 @@ fn rep_notes(name: &str, r: &RepResult) -> Vec<(Scope, String)> {
         };
         out.push((
             Scope::All,
-            format!("{name} ({}): {text}", status_word(r.status)),
+            format!("{name} ({}): {text}", r.status.as_str()),
         ));
     }
     if !cpu.is_empty() {
