@@ -347,7 +347,7 @@ fn cmd_run(plan_path: PathBuf, mode: run::Mode, target: Target) -> Result<u8, Fa
     for line in output::sweeps(&result) {
         println!("{line}");
     }
-    let broken = crate::slo::broken(&result);
+    let broken = crate::slo::broken(&result.scenarios);
     for line in &broken {
         println!("SLO broken: {line}");
     }

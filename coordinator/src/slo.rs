@@ -8,7 +8,7 @@
 //! repetition) is broken, never passed by default.
 
 use crate::output::fmt_ns;
-use crate::result::{IntervalResult, RepResult, RunResult, ScenarioResult, decode_b64};
+use crate::result::{IntervalResult, RepResult, ScenarioResult, decode_b64};
 use cnibench_proto::slo::Slo;
 use cnibench_proto::units::Rate;
 use serde::{Deserialize, Serialize};
@@ -223,20 +223,16 @@ pub fn describe(c: &SloCheck) -> String {
 }
 
 /// Whether every objective of every repetition held, and every sweep with
-/// objectives found a rate that held them.
+/// objectives found a rate that held them: nothing is [`broken`].
 pub fn all_held(scenarios: &[ScenarioResult]) -> bool {
-    scenarios.iter().all(|s| {
-        let swept = s.sweep.as_ref().is_none_or(|sw| {
-            sw.max_rate.is_some() || sw.steps.iter().all(|st| st.result.slo.is_empty())
-        });
-        swept && s.repetitions.iter().all(|rep| rep.slo.iter().all(|c| c.ok))
-    })
+    broken(scenarios).is_empty()
 }
 
-/// Every broken objective of a run, one line each.
-pub fn broken(r: &RunResult) -> Vec<String> {
+/// Every broken objective of a run's scenarios, one line each; a sweep with
+/// objectives none of whose steps held is one line.
+pub fn broken(scenarios: &[ScenarioResult]) -> Vec<String> {
     let mut out = Vec::new();
-    for s in &r.scenarios {
+    for s in scenarios {
         let with_slo = |sw: &&crate::sweep::SweepResult| {
             sw.max_rate.is_none() && sw.steps.iter().any(|st| !st.result.slo.is_empty())
         };
