@@ -38,27 +38,25 @@ struct ScenarioLabels {
     cni: String,
 }
 
+/// A scenario's labels and one more.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct QuantileLabels {
-    scenario: String,
-    traffic: String,
-    cni: String,
+    #[prometheus(flatten)]
+    of: ScenarioLabels,
     quantile: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StatusLabels {
-    scenario: String,
-    traffic: String,
-    cni: String,
+    #[prometheus(flatten)]
+    of: ScenarioLabels,
     status: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ObjectiveLabels {
-    scenario: String,
-    traffic: String,
-    cni: String,
+    #[prometheus(flatten)]
+    of: ScenarioLabels,
     objective: String,
 }
 
@@ -300,9 +298,7 @@ impl Progress for Metrics {
                 }
                 for (q, name) in [(0.5, "0.5"), (0.9, "0.9"), (0.99, "0.99"), (0.999, "0.999")] {
                     let ql = QuantileLabels {
-                        scenario: l.scenario.clone(),
-                        traffic: l.traffic.clone(),
-                        cni: l.cni.clone(),
+                        of: l.clone(),
                         quantile: name.to_string(),
                     };
                     self.f
@@ -317,9 +313,7 @@ impl Progress for Metrics {
     fn rep_finished(&mut self, s: &ScenarioSpec, r: &RepResult) {
         let l = self.labels(s);
         let sl = StatusLabels {
-            scenario: l.scenario.clone(),
-            traffic: l.traffic.clone(),
-            cni: l.cni.clone(),
+            of: l.clone(),
             status: r.status.as_str().to_string(),
         };
         self.f.repetitions.get_or_create(&sl).inc();
@@ -337,9 +331,7 @@ impl Progress for Metrics {
         }
         for c in &r.slo {
             let ol = ObjectiveLabels {
-                scenario: l.scenario.clone(),
-                traffic: l.traffic.clone(),
-                cni: l.cni.clone(),
+                of: l.clone(),
                 objective: c.objective.clone(),
             };
             self.f.slo_ok.get_or_create(&ol).set(i64::from(c.ok));
