@@ -90,11 +90,7 @@ pub fn sweeps(r: &RunResult) -> Vec<String> {
         .iter()
         .filter_map(|s| Some((s, s.sweep.as_ref()?)))
         .map(|(s, w)| {
-            let rate = |v: Option<f64>| match v {
-                None => "none".to_string(),
-                Some(v) if w.unit == "bit/s" => format!("{:.3} Gbit/s", v / 1e9),
-                Some(v) => format!("{v:.0}/s"),
-            };
+            let rate = |v: Option<f64>| v.map_or("none".to_string(), |v| w.show(v));
             let mut line = format!(
                 "sweep `{}` ({}, {} steps): highest rate that held {}, latency knee at {}",
                 s.name,

@@ -61,6 +61,15 @@ pub struct SweepResult {
 }
 
 impl SweepResult {
+    /// A rate in this sweep's unit, for people: `1.250 Gbit/s` or `700/s`.
+    pub fn show(&self, v: f64) -> String {
+        if self.unit == "bit/s" {
+            format!("{:.3} Gbit/s", v / 1e9)
+        } else {
+            format!("{v:.0}/s")
+        }
+    }
+
     /// The step at `max_rate`.
     pub fn best(&self) -> Option<&SweepStep> {
         let max = self.max_rate?;

@@ -255,13 +255,7 @@ fn sweep(s: &ScenarioResult) -> Vec<Block> {
         return Vec::new();
     };
     let bits = w.unit == "bit/s";
-    let rate = |v: f64| {
-        if bits {
-            format!("{:.3} Gbit/s", v / 1e9)
-        } else {
-            format!("{v:.0}/s")
-        }
-    };
+    let rate = |v: f64| w.show(v);
     let mut t = Table::new(&[
         "step", "offered", "achieved", "p50", "p99", "held", "why not",
     ]);
