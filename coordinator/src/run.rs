@@ -138,12 +138,15 @@ pub async fn run(
     for l in &links {
         progress.worker(&l.addr, &l.info.node, true);
     }
-    for (spec, p) in plan.scenarios.iter().zip(&placements) {
-        let server = p.servers.first().map(|&s| &links[s]);
-        progress.placed(
-            &spec.name,
-            &cni_label(&plan.cni, &links[p.clients[0]], server),
-        );
+    let cnis: Vec<String> = placements
+        .iter()
+        .map(|p| {
+            let server = p.servers.first().map(|&s| &links[s]);
+            cni_label(&plan.cni, &links[p.clients[0]], server)
+        })
+        .collect();
+    for (spec, cni) in plan.scenarios.iter().zip(&cnis) {
+        progress.placed(&spec.name, cni);
     }
 
     let mut orch = Orchestrator {
@@ -186,10 +189,10 @@ pub async fn run(
         }
     };
     let mut scenarios = Vec::new();
-    for ((spec, p), (reps, sweep)) in plan.scenarios.iter().zip(&placements).zip(measured) {
+    let placed = plan.scenarios.iter().zip(&placements).zip(cnis);
+    for (((spec, p), cni), (reps, sweep)) in placed.zip(measured) {
         let ci = p.clients[0];
         let server = p.servers.first().map(|&s| &links[s]);
-        let cni = cni_label(&plan.cni, &links[ci], server);
         // An external target is its own "node".
         let (server_node, server_workers) = match (server, spec.target) {
             (Some(s), _) => (
