@@ -201,6 +201,10 @@ impl History {
         Ok(())
     }
 
+    /// `SELECT` of the `runs` columns [`Self::run_row`] reads, in its order.
+    const SELECT_RUN: &str =
+        "SELECT run_id, plan_name, kind, started_at_unix_ns, ok, slo_ok, out_dir FROM runs";
+
     fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRow> {
         Ok(RunRow {
             run_id: r.get(0)?,
@@ -215,11 +219,11 @@ impl History {
 
     /// Runs, newest first, optionally only those with scenario `scenario`.
     pub fn runs(&self, scenario: Option<&str>, limit: usize) -> anyhow::Result<Vec<RunRow>> {
-        let mut q = self.db.prepare(
-            "SELECT run_id, plan_name, kind, started_at_unix_ns, ok, slo_ok, out_dir FROM runs
-             WHERE ?1 IS NULL OR run_id IN (SELECT run_id FROM repetitions WHERE scenario = ?1)
+        let mut q = self.db.prepare(&format!(
+            "{} WHERE ?1 IS NULL OR run_id IN (SELECT run_id FROM repetitions WHERE scenario = ?1)
              ORDER BY started_at_unix_ns DESC LIMIT ?2",
-        )?;
+            Self::SELECT_RUN
+        ))?;
         let rows = q.query_map(params![scenario, limit as i64], Self::run_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -229,7 +233,7 @@ impl History {
         Ok(self
             .db
             .query_row(
-                "SELECT run_id, plan_name, kind, started_at_unix_ns, ok, slo_ok, out_dir FROM runs WHERE run_id = ?1",
+                &format!("{} WHERE run_id = ?1", Self::SELECT_RUN),
                 params![run_id],
                 Self::run_row,
             )
@@ -247,9 +251,11 @@ impl History {
         Ok(self
             .db
             .query_row(
-                "SELECT run_id, plan_name, kind, started_at_unix_ns, ok, slo_ok, out_dir FROM runs
-                 WHERE plan_name = ?1 AND started_at_unix_ns < ?2 AND run_id <> ?3 AND ok AND slo_ok
-                 ORDER BY started_at_unix_ns DESC LIMIT 1",
+                &format!(
+                    "{} WHERE plan_name = ?1 AND started_at_unix_ns < ?2 AND run_id <> ?3
+                     AND ok AND slo_ok ORDER BY started_at_unix_ns DESC LIMIT 1",
+                    Self::SELECT_RUN
+                ),
                 params![plan_name, before_ns, except],
                 Self::run_row,
             )
