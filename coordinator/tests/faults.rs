@@ -16,13 +16,14 @@ fn cpu_ticks(pid: u32) -> u64 {
     f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
 }
 
-fn kill9(pid: u32) {
+/// Send `sig` (`-9`, `-TERM`) to `pid` with kill(1).
+fn signal(pid: u32, sig: &str) {
     let ok = Command::new("kill")
-        .args(["-9", &pid.to_string()])
+        .args([sig, &pid.to_string()])
         .status()
         .unwrap()
         .success();
-    assert!(ok, "kill -9 {pid}");
+    assert!(ok, "kill {sig} {pid}");
 }
 
 #[test]
@@ -111,7 +112,7 @@ scenarios:
         busy >= 10,
         "workers should be busy generating traffic: {busy} ticks in 1 s"
     );
-    kill9(coord.id());
+    signal(coord.id(), "-9");
     let _ = coord.wait();
     // Within 3 s both workers are idle (no traffic of their own accord).
     std::thread::sleep(Duration::from_secs(3));
@@ -164,15 +165,6 @@ scenarios:
     assert_eq!(scenario(&r, "fine")["repetitions"][0]["status"], "ok");
 }
 
-fn term(pid: u32) {
-    let ok = Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "kill -TERM {pid}");
-}
-
 const LONG: &str = "\
 name: sigterm
 defaults: { warmup: 0s, interval: 500ms }
@@ -190,7 +182,7 @@ fn coordinator_sigterm_stops_workers_and_writes_what_it_measured() {
     let coord = spawn_run(&plan, &token, &[&w1, &w2], &out, false);
     std::thread::sleep(Duration::from_secs(3));
     let t = Instant::now();
-    term(coord.id());
+    signal(coord.id(), "-TERM");
     let o = coord.wait_with_output().unwrap();
     assert!(
         t.elapsed() < Duration::from_secs(5),
@@ -237,7 +229,7 @@ fn worker_sigterm_exits_cleanly_and_the_run_notices() {
     let coord = spawn_run(&plan, &token, &[&w1, &w2], &out, false);
     std::thread::sleep(Duration::from_secs(3));
     let t = Instant::now();
-    term(w2.child.id());
+    signal(w2.child.id(), "-TERM");
     let status = w2.child.wait().unwrap();
     assert!(status.success(), "worker exits 0 on SIGTERM: {status:?}");
     assert!(
