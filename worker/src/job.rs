@@ -193,22 +193,19 @@ async fn drive(p: Prepared, t0: Instant, idle_from: cpu::Snapshot, out: mpsc::Se
     // A server treats connection teardown as expected from shortly before its
     // end: clients drop their connections at their own deadline, which timer
     // slack and clock offsets can put a little ahead of the server's.
-    if job.role == Role::Server {
+    let until = async |at: Instant| {
         tokio::select! {
-            _ = tokio::time::sleep_until((t0 + end).checked_sub(DRAIN_EARLY).unwrap_or(t0)) => {}
+            _ = tokio::time::sleep_until(at) => {}
             _ = finish.cancelled() => {}
         }
+    };
+    if job.role == Role::Server {
+        until((t0 + end).checked_sub(DRAIN_EARLY).unwrap_or(t0)).await;
         ctx.rec.drain();
     }
-    tokio::select! {
-        _ = tokio::time::sleep_until(t0 + end) => {}
-        _ = finish.cancelled() => {}
-    }
+    until(t0 + end).await;
     if job.role == Role::Server {
-        tokio::select! {
-            _ = tokio::time::sleep_until(t0 + end + SERVER_GRACE) => {}
-            _ = finish.cancelled() => {}
-        }
+        until(t0 + end + SERVER_GRACE).await;
     }
     ctx.stop.cancel();
     for h in [client, server].into_iter().flatten() {
