@@ -232,14 +232,34 @@ impl H1Conn {
         self.stream.read_buf(&mut self.buf).await
     }
 
+    /// Read at least one more byte; EOF is an error.
+    async fn more(&mut self) -> Result<(), Failure> {
+        match self.fill().await.map_err(Failure::Io)? {
+            0 => Err(Failure::Io(io::ErrorKind::UnexpectedEof.into())),
+            _ => Ok(()),
+        }
+    }
+
     /// Read until `buf` holds at least `n` bytes; EOF before is an error.
     async fn need(&mut self, n: usize) -> Result<(), Failure> {
         while self.buf.len() < n {
-            if self.fill().await.map_err(Failure::Io)? == 0 {
-                return Err(Failure::Io(io::ErrorKind::UnexpectedEof.into()));
-            }
+            self.more().await?;
         }
         Ok(())
+    }
+
+    /// Drop the next `n` bytes of the stream, reading them as needed.
+    async fn skip(&mut self, n: u64) -> Result<(), Failure> {
+        let mut left = n;
+        loop {
+            let take = left.min(self.buf.len() as u64);
+            self.buf.drain(..take as usize);
+            left -= take;
+            if left == 0 {
+                return Ok(());
+            }
+            self.more().await?;
+        }
     }
 
     /// Parse one response head; returns status, framing and whether the server
@@ -298,16 +318,8 @@ impl H1Conn {
     async fn body(&mut self, framing: Framing) -> Result<u64, Failure> {
         match framing {
             Framing::Length(n) => {
-                let mut left = n;
-                loop {
-                    let take = left.min(self.buf.len() as u64);
-                    self.buf.drain(..take as usize);
-                    left -= take;
-                    if left == 0 {
-                        return Ok(n);
-                    }
-                    self.need(1).await?;
-                }
+                self.skip(n).await?;
+                Ok(n)
             }
             Framing::Chunked => {
                 let mut total = 0u64;
@@ -316,8 +328,7 @@ impl H1Conn {
                         match httparse::parse_chunk_size(&self.buf) {
                             Ok(httparse::Status::Complete(c)) => break c,
                             Ok(httparse::Status::Partial) if self.buf.len() < MAX_HEAD => {
-                                let more = self.buf.len() + 1;
-                                self.need(more).await?;
+                                self.more().await?;
                             }
                             _ => return Err(Failure::Http("http-protocol")),
                         }
@@ -334,25 +345,12 @@ impl H1Conn {
                                 Some(i) => {
                                     self.buf.drain(..i + 2);
                                 }
-                                None if self.buf.len() < MAX_HEAD => {
-                                    let more = self.buf.len() + 1;
-                                    self.need(more).await?;
-                                }
+                                None if self.buf.len() < MAX_HEAD => self.more().await?,
                                 None => return Err(Failure::Http("http-protocol")),
                             }
                         }
                     }
-                    let size_ =
-                        usize::try_from(size).map_err(|_| Failure::Http("http-protocol"))?;
-                    let mut left = size_;
-                    while left > 0 {
-                        if self.buf.is_empty() {
-                            self.need(1).await?;
-                        }
-                        let take = left.min(self.buf.len());
-                        self.buf.drain(..take);
-                        left -= take;
-                    }
+                    self.skip(size).await?;
                     self.need(2).await?;
                     if &self.buf[..2] != b"\r\n" {
                         return Err(Failure::Http("http-protocol"));
