@@ -27,6 +27,8 @@ cleanup() {
         kill "$pid" 2>/dev/null || true
     done
     "$TB" down >/dev/null 2>&1 || true
+    "$TB" --name t1 down >/dev/null 2>&1 || true
+    "$TB" --name t2 down >/dev/null 2>&1 || true
     rm -f "$OUT"
 }
 trap cleanup EXIT
@@ -166,6 +168,19 @@ up_failure_is_cleaned() { # inject a failure into a step of `up`
         [[ ! -e /run/cnibench-testbed.env ]]
 }
 
+two_named_testbeds() { # two datapaths up at once, each in its own namespaces
+    "$TB" --name t1 up host-gw >/dev/null &&
+        CNIBENCH_TESTBED_NAME=t2 "$TB" up vxlan >/dev/null &&
+        ping_ok cnb-t1-pod-a 10.244.2.2 -M 'do' -s 1472 &&
+        ping_fails cnb-t2-pod-a 10.244.2.2 -M 'do' -s 1472 &&
+        ping_ok cnb-t2-pod-a 10.244.2.2 -M 'do' -s 1422 &&
+        "$TB" --name t1 env | grep -qx 'CLIENT_NS=cnb-t1-pod-a' &&
+        "$TB" --name t2 env | grep -qx 'MODE=vxlan' &&
+        "$TB" --name t1 down && "$TB" --name t2 down &&
+        ! ip netns list | grep -q '^cnb-t[12]-' &&
+        [[ ! -e /run/cnibench-testbed-t1.env && ! -e /run/cnibench-testbed-t2.env ]]
+}
+
 # ---------------------------------------------------------------------------
 # Per-mode suite
 
@@ -249,6 +264,9 @@ main() {
     check "[vxlan] ping pod-a -> pod-c after re-up" ping_ok cnb-pod-a 10.244.2.2
     check "down twice (1)" "$TB" down
     check "down twice (2)" "$TB" down
+
+    check "two named testbeds (host-gw and vxlan) up at once" two_named_testbeds
+    check "usage: bad --name exits 64" exit_code_is 64 "$TB" --name 'Bad Name' up host-gw
 
     check "failed up (injected in vxlan step) cleans up" up_failure_is_cleaned vxlan-flannel.1
     check "failed up (injected in service step) cleans up" up_failure_is_cleaned service-iptables

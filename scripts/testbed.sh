@@ -53,15 +53,14 @@ UNDERLAY_PLEN=24
 POD_NET_PREFIX="10.244"                                # node N gets 10.244.N.0/24
 SERVICE_IP="10.96.0.10"
 SERVICE_NET_PREFIX="10.96"                             # 10.96.0.0/16
-STATE_FILE="${CNIBENCH_TESTBED_STATE:-/run/cnibench-testbed.env}"
-
-NODE1_NS=cnb-node1
-NODE2_NS=cnb-node2
-POD_A_NS=cnb-pod-a
-POD_B_NS=cnb-pod-b
-POD_C_NS=cnb-pod-c
-# Pods first: deleting them first keeps teardown order the reverse of setup.
-ALL_NS=("$POD_A_NS" "$POD_B_NS" "$POD_C_NS" "$NODE1_NS" "$NODE2_NS")
+# Several testbeds can be up at once (one per datapath, so repetitions can be
+# interleaved across them, or one per concurrent test): a name prefixes a
+# testbed's namespaces and names its state file (see name_testbed). Without a
+# name, the namespaces are cnb-node1 ... cnb-pod-c.
+TESTBED_NAME="${CNIBENCH_TESTBED_NAME:-}"
+STATE_FILE=""
+NODE1_NS="" NODE2_NS="" POD_A_NS="" POD_B_NS="" POD_C_NS=""
+ALL_NS=()
 
 NODE1_IP="${UNDERLAY_NET}.1"
 NODE2_IP="${UNDERLAY_NET}.2"
@@ -104,9 +103,12 @@ die() { log "error: $*"; exit 1; }
 
 usage() {
     cat <<EOF
-usage: $PROG up MODE [--service iptables|nftables|none] [--service-rules N]
-       $PROG down
-       $PROG env
+usage: $PROG [--name NAME] up MODE [--service iptables|nftables|none] [--service-rules N]
+       $PROG [--name NAME] down
+       $PROG [--name NAME] env
+
+--name NAME (or CNIBENCH_TESTBED_NAME=NAME) names the testbed: its namespaces
+are cnb-NAME-node1 ... and several named testbeds can be up at once.
 
 MODE is one of: host-gw, vxlan, hostnet
   --service        kube-proxy emulation flavour in $NODE1_NS (default: none)
@@ -375,6 +377,7 @@ emit_env() {
     fi
     local kv=(
         "MODE=$MODE"
+        "TESTBED_NAME=$TESTBED_NAME"
         "POD_MTU=$POD_MTU"
         "NODE1_NS=$NODE1_NS" "NODE1_IP=$NODE1_IP"
         "NODE2_NS=$NODE2_NS" "NODE2_IP=$NODE2_IP"
@@ -531,7 +534,26 @@ cmd_env() {
     cat "$STATE_FILE"
 }
 
+# name_testbed: derive namespace names and the state file from TESTBED_NAME.
+name_testbed() {
+    if [[ -n $TESTBED_NAME && ! $TESTBED_NAME =~ ^[a-z0-9][a-z0-9-]{0,15}$ ]]; then
+        usage_error "--name must be 1-16 of a-z, 0-9 and '-' (got '$TESTBED_NAME')"
+    fi
+    local prefix="cnb-${TESTBED_NAME:+$TESTBED_NAME-}"
+    STATE_FILE="${CNIBENCH_TESTBED_STATE:-/run/cnibench-testbed${TESTBED_NAME:+-$TESTBED_NAME}.env}"
+    NODE1_NS=${prefix}node1 NODE2_NS=${prefix}node2
+    POD_A_NS=${prefix}pod-a POD_B_NS=${prefix}pod-b POD_C_NS=${prefix}pod-c
+    # Pods first: deleting them first keeps teardown order the reverse of setup.
+    ALL_NS=("$POD_A_NS" "$POD_B_NS" "$POD_C_NS" "$NODE1_NS" "$NODE2_NS")
+}
+
 main() {
+    if [[ ${1:-} == --name ]]; then
+        (($# >= 2)) || usage_error "--name needs a value"
+        TESTBED_NAME=$2
+        shift 2
+    fi
+    name_testbed
     (($# >= 1)) || usage_error "missing command"
     local cmd=$1
     shift
