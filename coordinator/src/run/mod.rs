@@ -1,22 +1,26 @@
-//! Running a plan: connect to every worker, check placement for every scenario
-//! before any traffic flows, then run scenarios and repetitions in order. Each
-//! repetition prepares the server first (it binds and reports its port), then the
-//! client, starts both at one instant (translated into each worker's clock), waits
-//! for the client's `Done`, stops the server and merges what arrived. A failure is
+//! Running a plan: connect to every worker, place every scenario before any
+//! traffic flows, then run scenarios and repetitions in order (or, for a soak,
+//! windows in turns) and assemble the result. Each repetition prepares the
+//! servers first (they bind and report their ports), then the clients, starts
+//! them all at one instant (translated into each worker's clock), waits for the
+//! clients' `Done`, stops the servers and merges what arrived. A failure is
 //! recorded in the repetition and the run goes on with what is left.
+//!
+//! Layout: `connect` reaches the workers; `placement` decides, as a pure
+//! function, which workers play which role; the `Orchestrator` here runs the
+//! repetitions and `assemble` builds the result.
+
+mod assemble;
+mod connect;
+mod placement;
 
 use crate::link::{Event, Link};
-use crate::result::{
-    self, Collected, Environment, JobData, Machine, RepResult, RunResult, ScenarioResult, Status,
-    WorkerEnv,
-};
+use crate::result::{self, Collected, JobData, RepResult, RunResult, WorkerEnv};
 use crate::soak::SoakOptions;
-use crate::sweep::SweepResult;
-use anyhow::anyhow;
 use cnibench_proto::msg::{IntervalReport, Job, Msg, Role};
 use cnibench_proto::plan::{Plan, ScenarioSpec};
-use cnibench_proto::units::Rate;
 use cnibench_worker::job::unix_now_ns;
+use placement::{Placement, Seat, rate_share};
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -106,33 +110,13 @@ pub async fn run(
     progress: &mut dyn Progress,
 ) -> Result<RunResult, RunError> {
     let started = unix_now_ns();
-    let workers = &crate::discovery::resolve(workers)
-        .await
-        .map_err(RunError::Unavailable)?;
     let (ev_tx, mut ev_rx) = mpsc::channel(4096);
-    let mut pending = tokio::task::JoinSet::new();
-    for (i, w) in workers.iter().enumerate() {
-        let (w, token, tx) = (w.clone(), token.to_vec(), ev_tx.clone());
-        pending.spawn(async move { (i, connect_waiting(i, &w, &token, tx, wait).await) });
-    }
-    let mut links: Vec<Option<Link>> = (0..workers.len()).map(|_| None).collect();
-    let mut errors = Vec::new();
-    while let Some(r) = pending.join_next().await {
-        match r {
-            Ok((i, Ok(l))) => links[i] = Some(l),
-            Ok((_, Err(e))) => errors.push(format!("{e:#}")),
-            Err(e) => errors.push(format!("worker task: {e}")),
-        }
-    }
-    if !errors.is_empty() {
-        errors.sort();
-        return Err(RunError::Unavailable(anyhow!(errors.join("; "))));
-    }
-    let links: Vec<Link> = links.into_iter().flatten().collect();
+    let links = connect::connect_all(workers, token, wait, &ev_tx).await?;
+    let seats = seats(&links);
     let placements = plan
         .scenarios
         .iter()
-        .map(|s| place(s, &links))
+        .map(|s| placement::place(s, &seats))
         .collect::<Result<Vec<_>, _>>()
         .map_err(RunError::Usage)?;
     for l in &links {
@@ -141,8 +125,8 @@ pub async fn run(
     let cnis: Vec<String> = placements
         .iter()
         .map(|p| {
-            let server = p.servers.first().map(|&s| &links[s]);
-            cni_label(&plan.cni, &links[p.clients[0]], server)
+            let server = p.servers.first().map(|&s| &links[s].info);
+            placement::cni_label(&plan.cni, &links[p.clients[0]].info, server)
         })
         .collect();
     for (spec, cni) in plan.scenarios.iter().zip(&cnis) {
@@ -158,7 +142,7 @@ pub async fn run(
         interrupt,
     };
     let mut soak = None;
-    let measured: Vec<(Vec<RepResult>, Option<SweepResult>)> = match mode {
+    let measured: Vec<assemble::Measured> = match mode {
         Mode::Plan => orch.plan(&plan, &placements).await,
         Mode::Soak(opts) => {
             let interrupt = orch.interrupt.clone();
@@ -188,38 +172,11 @@ pub async fn run(
             reps.into_iter().map(|r| (r, None)).collect()
         }
     };
-    let mut scenarios = Vec::new();
     let placed = plan.scenarios.iter().zip(&placements).zip(cnis);
-    for (((spec, p), cni), (reps, sweep)) in placed.zip(measured) {
-        let ci = p.clients[0];
-        let server = p.servers.first().map(|&s| &links[s]);
-        // An external target is its own "node".
-        let (server_node, server_workers) = match (server, spec.target) {
-            (Some(s), _) => (
-                s.info.node.clone(),
-                p.servers.iter().map(|&c| links[c].addr.clone()).collect(),
-            ),
-            (None, t) => (
-                "external".to_string(),
-                t.iter().map(ToString::to_string).collect(),
-            ),
-        };
-        scenarios.push(ScenarioResult {
-            name: spec.name.clone(),
-            traffic: spec.traffic.to_string(),
-            path: spec.path.to_string(),
-            cni,
-            client_node: links[ci].info.node.clone(),
-            server_node,
-            client_workers: p.clients.iter().map(|&c| links[c].addr.clone()).collect(),
-            server_workers,
-            summary: result::summarize(&reps),
-            repetitions: reps,
-            sweep,
-        });
-    }
-    // A soak too short to reach a scenario did not run it.
-    scenarios.retain(|s| !s.repetitions.is_empty() || s.sweep.is_some() || soak.is_none());
+    let scenarios = placed
+        .zip(measured)
+        .map(|(((spec, p), cni), m)| assemble::scenario_result(spec, p, &seats, cni, m))
+        .collect();
     for l in &links {
         let _ = l
             .send(Msg::Abort {
@@ -227,213 +184,38 @@ pub async fn run(
             })
             .await;
     }
-    let ok = scenarios.len() == plan.scenarios.len()
-        && scenarios.iter().all(|s| {
-            !s.repetitions.is_empty() && s.repetitions.iter().all(|r| r.status == Status::Ok)
-        });
-    Ok(RunResult {
-        schema_version: result::SCHEMA_VERSION,
-        tool: format!("cnibench {}", env!("CARGO_PKG_VERSION")),
-        run_id: run_id(started),
-        plan_file: plan_file.to_string(),
-        started_at_unix_ns: started,
-        finished_at_unix_ns: unix_now_ns(),
-        environment: Environment {
-            coordinator: local_machine(),
-            workers: links
-                .iter()
-                .map(|l| WorkerEnv {
-                    addr: l.addr.clone(),
-                    info: l.info.clone(),
-                    clock: l.clock(),
-                })
-                .collect(),
-        },
-        plan,
-        slo_ok: crate::slo::all_held(&scenarios),
-        soak,
-        scenarios,
-        ok,
-    })
+    let workers = links
+        .iter()
+        .map(|l| WorkerEnv {
+            addr: l.addr.clone(),
+            info: l.info.clone(),
+            clock: l.clock(),
+        })
+        .collect();
+    Ok(assemble::run_result(
+        plan_file, plan, started, workers, scenarios, soak,
+    ))
 }
 
-/// Connect to a worker, retrying for up to `wait` while it cannot be reached
-/// (pods still starting); a refusal (wrong token, busy) is final at once.
-async fn connect_waiting(
-    i: usize,
-    addr: &str,
-    token: &[u8],
-    events: mpsc::Sender<(usize, Event)>,
-    wait: Duration,
-) -> anyhow::Result<Link> {
-    let until = Instant::now() + wait;
-    loop {
-        match Link::connect(i, addr, token, events.clone()).await {
-            Ok(l) => return Ok(l),
-            Err(e) if Instant::now() < until && unreachable(&e) => {
-                tokio::time::sleep(Duration::from_secs(1).min(until - Instant::now())).await;
-            }
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-/// Whether a connection error means "not there (yet)" rather than a refusal.
-fn unreachable(e: &anyhow::Error) -> bool {
-    use std::io::ErrorKind::*;
-    let io = e
-        .chain()
-        .find_map(|c| c.downcast_ref::<std::io::Error>())
-        .map(|io| io.kind());
-    matches!(
-        io,
-        Some(ConnectionRefused | TimedOut | HostUnreachable | NetworkUnreachable | ConnectionReset)
-    ) || format!("{e:#}").contains("no answer within")
-}
-
-fn local_machine() -> Machine {
-    use cnibench_worker::sysinfo;
-    Machine {
-        host: sysinfo::hostname(),
-        kernel: sysinfo::kernel(),
-        cpu_model: sysinfo::cpu_model(),
-        cpus: sysinfo::cpus(),
-    }
-}
-
-fn run_id(started_ns: i64) -> String {
-    let suffix: u32 = rand::random();
-    format!("{}-{suffix:08x}", started_ns / 1_000_000_000)
-}
-
-/// The CNI label of a scenario: the plan's, or what its workers report (the
-/// client's alone for an external server).
-fn cni_label(plan_cni: &str, client: &Link, server: Option<&Link>) -> String {
-    if plan_cni != "auto" {
-        return plan_cni.to_string();
-    }
-    let label = |i: &cnibench_proto::msg::WorkerInfo| match &i.cni_mode {
-        Some(mode) => format!("{}-{mode}", i.cni),
-        None => i.cni.clone(),
-    };
-    let c = label(&client.info);
-    match server.map(|s| label(&s.info)) {
-        Some(s) if s != c => format!("{c}/{s}"),
-        _ => c,
-    }
-}
-
-/// Which workers play which role in a scenario.
-#[derive(Debug, Clone)]
-struct Placement {
-    clients: Vec<usize>,
-    servers: Vec<usize>,
-}
-
-/// Place a scenario. The first worker runs a client. Cross-node paths put the
-/// servers on workers of other nodes than the first worker's, and the clients on
-/// workers not on any server's node; same-node paths put servers on other
-/// workers of the first worker's node (two pods on one node), falling back to
-/// the first worker itself for a single server.
-fn place(spec: &ScenarioSpec, links: &[Link]) -> Result<Placement, String> {
-    let first = &links[0];
-    let (n, m) = (spec.clients as usize, spec.servers as usize);
-    let describe = || {
-        links
-            .iter()
-            .map(|l| format!("{} on node `{}`", l.addr, l.info.node))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let refuse = |what: String| {
-        format!(
-            "scenario `{}` (path {}) {what}, but the workers are: {}",
-            spec.name,
-            spec.path,
-            describe()
-        )
-    };
-    if spec.target.is_some() {
-        // An external server: any workers can be clients, the first one first.
-        let clients: Vec<usize> = links.iter().map(|l| l.index).take(n).collect();
-        if clients.len() < n {
-            return Err(refuse(format!(
-                "wants {n} client workers, only {} fit",
-                clients.len()
-            )));
-        }
-        return Ok(Placement {
-            clients,
-            servers: Vec::new(),
-        });
-    }
-    let (servers, clients): (Vec<usize>, Vec<usize>) = if spec.path.cross_node() {
-        let servers: Vec<usize> = links
-            .iter()
-            .filter(|l| l.info.node != first.info.node)
-            .map(|l| l.index)
-            .take(m)
-            .collect();
-        if servers.is_empty() {
-            return Err(refuse(
-                "needs a client and a server on different nodes".into(),
-            ));
-        }
-        let server_nodes: Vec<&str> = servers
-            .iter()
-            .map(|&s| links[s].info.node.as_str())
-            .collect();
-        let clients = links
-            .iter()
-            .filter(|l| !server_nodes.contains(&l.info.node.as_str()))
-            .map(|l| l.index)
-            .collect();
-        (servers, clients)
-    } else {
-        let same: Vec<usize> = links
-            .iter()
-            .filter(|l| l.info.node == first.info.node)
-            .map(|l| l.index)
-            .collect();
-        let mut servers: Vec<usize> = same
-            .iter()
-            .copied()
-            .filter(|&i| i != first.index)
-            .take(m)
-            .collect();
-        if servers.is_empty() && m == 1 {
-            servers.push(first.index);
-        }
-        let clients: Vec<usize> = same
-            .iter()
-            .copied()
-            .filter(|i| !servers.contains(i) || same.len() == 1)
-            .collect();
-        (servers, clients)
-    };
-    if servers.len() < m {
-        return Err(refuse(format!(
-            "wants {m} server workers, only {} fit",
-            servers.len()
-        )));
-    }
-    if clients.len() < n {
-        return Err(refuse(format!(
-            "wants {n} client workers, only {} fit",
-            clients.len()
-        )));
-    }
-    Ok(Placement {
-        clients: clients[..n].to_vec(),
-        servers,
-    })
+/// What placement knows of each worker.
+fn seats(links: &[Link]) -> Vec<Seat<'_>> {
+    links
+        .iter()
+        .map(|l| Seat {
+            index: l.index,
+            addr: &l.addr,
+            node: &l.info.node,
+        })
+        .collect()
 }
 
 struct Orchestrator<'a> {
     progress: &'a mut dyn Progress,
     links: &'a [Link],
+    /// Every worker's events, tagged with its index.
     events: &'a mut mpsc::Receiver<(usize, Event)>,
     next_job: u64,
+    /// Workers whose connection is gone.
     dead: HashSet<usize>,
     interrupt: CancellationToken,
 }
@@ -465,24 +247,10 @@ impl RepState {
     }
 }
 
-/// A client's share of the scenario's total rate.
-fn rate_share(rate: Rate, clients: u32) -> Rate {
-    let n = f64::from(clients.max(1));
-    match rate {
-        Rate::Max => Rate::Max,
-        Rate::PerSecond(r) => Rate::PerSecond(r / n),
-        Rate::BitsPerSecond(r) => Rate::BitsPerSecond(r / n),
-    }
-}
-
 impl Orchestrator<'_> {
     /// Run every scenario of the plan in order: its repetitions, or its sweep.
     /// Stops early (returning what it has) when interrupted.
-    async fn plan(
-        &mut self,
-        plan: &Plan,
-        placements: &[Placement],
-    ) -> Vec<(Vec<RepResult>, Option<SweepResult>)> {
+    async fn plan(&mut self, plan: &Plan, placements: &[Placement]) -> Vec<assemble::Measured> {
         let total: usize = plan.scenarios.iter().map(|s| s.repetitions as usize).sum();
         let mut index = 0;
         let mut out = Vec::new();
@@ -611,7 +379,9 @@ impl Orchestrator<'_> {
                 let (target, cert) = match spec.target {
                     Some(external) => (external, Vec::new()),
                     None => {
-                        let s = n % servers;
+                        let Some(s) = p.server_of(n) else {
+                            continue;
+                        };
                         let Some((port, cert)) = st.ready[s].clone() else {
                             continue;
                         };
