@@ -3,7 +3,8 @@
 //! histograms exactly and writes results.
 //!
 //! Layout: [`cli`] (commands and exit codes), [`link`] (one worker connection),
-//! [`run`] (placement and the repetition state machine), [`result`] (result model
+//! [`run`] (connecting, placement, the I/O-free repetition state machine and its
+//! driver, assembling the result), [`result`] (result model
 //! and exact merge), [`output`] (result.json, summary.csv, the printed table),
 //! [`compare`] (one table across runs labelled by CNI).
 

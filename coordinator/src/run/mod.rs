@@ -7,34 +7,30 @@
 //! recorded in the repetition and the run goes on with what is left.
 //!
 //! Layout: `connect` reaches the workers; `placement` decides, as a pure
-//! function, which workers play which role; the `Orchestrator` here runs the
-//! repetitions and `assemble` builds the result.
+//! function, which workers play which role; `repetition` is one repetition as a
+//! state machine without I/O, fed events and the time; the `Orchestrator` here
+//! drives it (the channel I/O and the sends) and `assemble` builds the result.
 
 mod assemble;
 mod connect;
 mod placement;
+mod repetition;
 
 use crate::link::{Event, Link};
-use crate::result::{self, Collected, JobData, RepResult, RunResult, WorkerEnv};
+use crate::result::{self, Collected, RepResult, RunResult, WorkerEnv};
 use crate::soak::SoakOptions;
-use cnibench_proto::msg::{IntervalReport, Job, Msg, Role};
+use cnibench_proto::clock::ClockEstimate;
+use cnibench_proto::msg::{IntervalReport, Msg, Role, WorkerInfo};
 use cnibench_proto::plan::{Plan, ScenarioSpec};
 use cnibench_worker::job::unix_now_ns;
-use placement::{Placement, Seat, rate_share};
+use placement::{Placement, Seat};
+use repetition::{Action, Notice, Now, Repetition, Workers};
 use std::collections::HashSet;
-use std::net::SocketAddr;
+use std::net::IpAddr;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-
-/// Time between the `Start` message and the start instant: covers sending it to
-/// all, and is the idle window whose CPU use is the baseline.
-const START_LEAD: Duration = Duration::from_millis(500);
-/// How long a worker may take to prepare a job.
-const PREPARE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Slack past a client's expected end before it is declared lost.
-const FINISH_SLACK: Duration = Duration::from_secs(5);
 
 /// A run that could not start or finish, with the exit code it deserves.
 #[derive(Debug, thiserror::Error)]
@@ -137,7 +133,7 @@ pub async fn run(
         progress,
         links: &links,
         events: &mut ev_rx,
-        next_job: 1,
+        last_job: 1,
         dead: HashSet::new(),
         interrupt,
     };
@@ -209,42 +205,34 @@ fn seats(links: &[Link]) -> Vec<Seat<'_>> {
         .collect()
 }
 
+/// A repetition sees the workers through their connections.
+impl Workers for [Link] {
+    fn addr(&self, w: usize) -> &str {
+        &self[w].addr
+    }
+    fn info(&self, w: usize) -> &WorkerInfo {
+        &self[w].info
+    }
+    fn clock(&self, w: usize) -> Option<ClockEstimate> {
+        self[w].clock()
+    }
+    fn data_ips(&self) -> Vec<IpAddr> {
+        self.iter().map(|l| l.info.data_ip).collect()
+    }
+}
+
+/// Runs repetitions: feeds each [`Repetition`] the workers' events, the time
+/// and interrupts, and does what it asks (sends, waits).
 struct Orchestrator<'a> {
     progress: &'a mut dyn Progress,
     links: &'a [Link],
     /// Every worker's events, tagged with its index.
     events: &'a mut mpsc::Receiver<(usize, Event)>,
-    next_job: u64,
+    /// The last job id handed out; ids are unique within the run.
+    last_job: u64,
     /// Workers whose connection is gone.
     dead: HashSet<usize>,
     interrupt: CancellationToken,
-}
-
-/// Per-repetition bookkeeping: `keys[i]` = (worker, job id) of `c.jobs[i]`;
-/// the first `servers` entries are the servers, the rest the clients.
-struct RepState {
-    keys: Vec<(usize, u64)>,
-    servers: usize,
-    ready: Vec<Option<(u16, Vec<u8>)>>,
-    c: Collected,
-}
-
-impl RepState {
-    fn failed(&self) -> bool {
-        !self.c.failures.is_empty()
-    }
-
-    fn clients(&self) -> std::ops::Range<usize> {
-        self.servers..self.keys.len()
-    }
-
-    fn clients_done(&self) -> bool {
-        self.clients().all(|i| self.c.jobs[i].done.is_some())
-    }
-
-    fn servers_ready(&self) -> bool {
-        self.ready[..self.servers].iter().all(Option::is_some)
-    }
 }
 
 impl Orchestrator<'_> {
@@ -304,252 +292,42 @@ impl Orchestrator<'_> {
         r
     }
 
+    /// Drive one repetition: do what it asks, and feed it events, the end of
+    /// its waits and an interrupt.
     async fn repetition(&mut self, spec: &ScenarioSpec, p: &Placement) -> Collected {
-        let mut keys = Vec::new();
-        for &w in p.servers.iter().chain(&p.clients) {
-            keys.push((w, self.job_id()));
-        }
-        let servers = p.servers.len();
-        let jobs = keys
-            .iter()
-            .enumerate()
-            .map(|(i, &(w, _))| JobData {
-                role: if i < servers {
-                    Role::Server
-                } else {
-                    Role::Client
-                },
-                worker: self.links[w].addr.clone(),
-                reports: Vec::new(),
-                done: None,
-                baseline: None,
-                machine: self.links[w].info.boot_id.clone(),
-                cpus: self.links[w].info.cpus,
-                clock: self.links[w].clock(),
-            })
-            .collect();
-        let mut st = RepState {
-            ready: vec![None; keys.len()],
-            keys,
-            servers,
-            c: Collected {
-                jobs,
-                failures: Vec::new(),
-            },
-        };
-        if let Some(&(w, _)) = st.keys.iter().find(|k| self.dead.contains(&k.0)) {
-            st.c.failures.push(format!(
-                "worker {} was lost earlier in the run",
-                self.links[w].addr
-            ));
-            return st.c;
-        }
-        // Servers bind first; clients learn where to go (and which certificate to
-        // trust). Client i goes to server i mod M.
-        let first_client = st.keys[servers].0;
-        for i in 0..servers {
-            let (si, id) = st.keys[i];
-            let job = Job {
-                id,
-                role: Role::Server,
-                scenario: spec.clone(),
-                target: None,
-                server_cert: Vec::new(),
-                clock_correction_ns: self.clock_correction(si, first_client),
-                peers: Vec::new(),
+        let links = self.links;
+        let dead = std::mem::take(&mut self.dead);
+        let mut rep = Repetition::new(spec, p, &mut self.last_job, links, dead);
+        loop {
+            let now = Now {
+                instant: Instant::now(),
+                unix_ns: unix_now_ns(),
             };
-            self.send(si, Msg::Prepare(job), &mut st).await;
-        }
-        self.pump(
-            spec,
-            &mut st,
-            Instant::now() + PREPARE_TIMEOUT,
-            "server prepare",
-            RepState::servers_ready,
-        )
-        .await;
-        if !st.failed() && st.servers_ready() {
-            let share = ScenarioSpec {
-                rate: rate_share(spec.rate, spec.clients),
-                ..spec.clone()
-            };
-            let peers: Vec<_> = self.links.iter().map(|l| l.info.data_ip).collect();
-            for (n, i) in st.clients().enumerate() {
-                let (w, id) = st.keys[i];
-                let (target, cert) = match spec.target {
-                    Some(external) => (external, Vec::new()),
-                    None => {
-                        let Some(s) = p.server_of(n) else {
-                            continue;
-                        };
-                        let Some((port, cert)) = st.ready[s].clone() else {
-                            continue;
-                        };
-                        (
-                            SocketAddr::new(self.links[st.keys[s].0].info.data_ip, port),
-                            cert,
-                        )
+            match rep.poll(now) {
+                Action::Send(w, m) => {
+                    if let Err(e) = links[w].send(m).await {
+                        rep.send_failed(w, format!("{e:#}"));
                     }
-                };
-                let job = Job {
-                    id,
-                    role: Role::Client,
-                    scenario: share.clone(),
-                    target: Some(target),
-                    server_cert: cert,
-                    clock_correction_ns: 0,
-                    peers: peers.clone(),
-                };
-                self.send(w, Msg::Prepare(job), &mut st).await;
-            }
-            self.pump(
-                spec,
-                &mut st,
-                Instant::now() + PREPARE_TIMEOUT,
-                "client prepare",
-                |s| s.clients().all(|i| s.ready[i].is_some()),
-            )
-            .await;
-        }
-        if !st.failed() {
-            let at = unix_now_ns() + START_LEAD.as_nanos() as i64;
-            for (w, job) in st.keys.clone() {
-                let offset = self.links[w].clock().map_or(0, |c| c.offset_ns);
-                self.send(
-                    w,
-                    Msg::Start {
-                        job,
-                        at_unix_ns: at + offset,
+                }
+                Action::Wait(deadline) => tokio::select! {
+                    ev = self.events.recv() => match ev {
+                        Some((w, ev)) => match rep.handle_event(w, ev) {
+                            Some(Notice::Interval(side, r)) => self.progress.interval(spec, side, r),
+                            Some(Notice::Lost(w)) => {
+                                self.progress.worker(&links[w].addr, &links[w].info.node, false);
+                            }
+                            None => {}
+                        },
+                        None => rep.handle_closed(),
                     },
-                    &mut st,
-                )
-                .await;
-            }
-            let end = Instant::now() + START_LEAD + spec.warmup.0 + spec.duration.0 + FINISH_SLACK;
-            self.pump(spec, &mut st, end, "client run", RepState::clients_done)
-                .await;
-        }
-        // Stop the servers (and the clients, if they may still run after a failure).
-        let stops: Vec<(usize, u64)> = if st.failed() {
-            st.keys.clone()
-        } else {
-            st.keys[..servers].to_vec()
-        };
-        for (w, job) in stops {
-            self.send(w, Msg::Stop { job }, &mut st).await;
-        }
-        // Dead servers send nothing more: do not wait for them.
-        let alive: Vec<usize> = (0..servers)
-            .filter(|&i| !self.dead.contains(&st.keys[i].0))
-            .collect();
-        if !alive.is_empty() {
-            self.pump(
-                spec,
-                &mut st,
-                Instant::now() + FINISH_SLACK,
-                "server stop",
-                |s| alive.iter().all(|&i| s.c.jobs[i].done.is_some()),
-            )
-            .await;
-        }
-        st.c
-    }
-
-    /// Receiver clock minus sender clock for one-way delay: 0 on one kernel.
-    fn clock_correction(&self, receiver: usize, sender: usize) -> i64 {
-        let (r, s) = (&self.links[receiver].info, &self.links[sender].info);
-        if r.boot_id.is_some() && r.boot_id == s.boot_id {
-            return 0;
-        }
-        let off = |w: usize| self.links[w].clock().map_or(0, |c| c.offset_ns);
-        off(receiver) - off(sender)
-    }
-
-    fn job_id(&mut self) -> u64 {
-        self.next_job += 1;
-        self.next_job
-    }
-
-    async fn send(&mut self, w: usize, m: Msg, st: &mut RepState) {
-        if self.dead.contains(&w) {
-            return;
-        }
-        if let Err(e) = self.links[w].send(m).await {
-            self.dead.insert(w);
-            st.c.failures.push(format!("{e:#}"));
-        }
-    }
-
-    /// Handle events until `done(st)`, a failure, the deadline, or an interrupt.
-    async fn pump(
-        &mut self,
-        spec: &ScenarioSpec,
-        st: &mut RepState,
-        deadline: Instant,
-        phase: &str,
-        done: impl Fn(&RepState) -> bool,
-    ) {
-        while !done(st) {
-            let ev = tokio::select! {
-                ev = self.events.recv() => ev,
-                _ = tokio::time::sleep_until(deadline) => {
-                    st.c.failures.push(format!("{phase}: timed out"));
-                    return;
-                }
-                _ = self.interrupt.cancelled() => {
-                    st.c.failures.push("interrupted".into());
-                    return;
-                }
-            };
-            let Some((w, ev)) = ev else { return };
-            let addr = &self.links[w].addr;
-            match ev {
-                Event::Lost(why) => {
-                    self.dead.insert(w);
-                    self.progress.worker(addr, &self.links[w].info.node, false);
-                    if st.keys.iter().any(|k| k.0 == w) {
-                        st.c.failures.push(format!("worker {addr} lost: {why}"));
-                        return;
-                    }
-                }
-                Event::Msg(m) => {
-                    let job_of = |id: u64| st.keys.iter().position(|&k| k == (w, id));
-                    match m {
-                        Msg::Ready { job, port, cert } => {
-                            if let Some(i) = job_of(job) {
-                                st.ready[i] = Some((port, cert));
-                            }
-                        }
-                        Msg::Interval(r) => {
-                            if let Some(i) = job_of(r.job) {
-                                self.progress.interval(spec, st.c.jobs[i].role, &r);
-                                st.c.jobs[i].reports.push(r);
-                            }
-                        }
-                        Msg::Baseline { job, cpu } => {
-                            if let Some(i) = job_of(job) {
-                                st.c.jobs[i].baseline = Some(cpu);
-                            }
-                        }
-                        Msg::Done { job, intervals } => {
-                            if let Some(i) = job_of(job) {
-                                st.c.jobs[i].done = Some(intervals);
-                            }
-                        }
-                        Msg::Failed { job, error } if job_of(job).is_some() => {
-                            st.c.failures.push(format!("worker {addr}: {error}"));
-                            return;
-                        }
-                        Msg::Reject { reason } => {
-                            self.dead.insert(w);
-                            st.c.failures
-                                .push(format!("worker {addr} closed the session: {reason}"));
-                            return;
-                        }
-                        _ => {}
-                    }
-                }
+                    _ = tokio::time::sleep_until(deadline) => rep.handle_timeout(),
+                    _ = self.interrupt.cancelled() => rep.handle_interrupt(),
+                },
+                Action::Finished => break,
             }
         }
+        let (collected, dead) = rep.finish();
+        self.dead = dead;
+        collected
     }
 }
