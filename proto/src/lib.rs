@@ -3,6 +3,26 @@
 //! histogram encoding ([`hist`]), the handshake proofs ([`auth`]), the clock
 //! offset estimator ([`clock`]) and open-loop pacing ([`pacing`]). All of it is testable on byte buffers and fuzzable.
 //!
+//! # Layout
+//!
+//! ```text
+//! src/
+//!   lib.rs          this overview
+//!   plan/           the test plan (YAML) and what a worker is asked to run
+//!     mod.rs        the model: Plan, ScenarioSpec, Traffic, PathKind, Stall, limits; load()
+//!     raw.rs        the YAML as written, and defaults resolved into a ScenarioSpec
+//!     validate.rs   one function per rule; validate::scenario() for a single job
+//!     location.rs   PlanError, and a serde error turned into file:line:column and field
+//!     slo.rs        objectives (also reachable as cnibench_proto::slo)
+//!   units.rs        quantities in plans: durations, sizes, rates, percents, sweeps
+//!   pacing.rs       open-loop arrival times (uniform, Poisson)
+//!   msg.rs          control messages between coordinator and worker
+//!   codec.rs        length-prefixed frames of those messages
+//!   hist.rs         latency histograms on the wire
+//!   auth.rs         HMAC challenge/response proofs
+//!   clock.rs        clock offset from ping/pong samples
+//! ```
+//!
 //! ```
 //! use bytes::BytesMut;
 //! use cnibench_proto::{codec, msg::Msg};
@@ -18,5 +38,6 @@ pub mod hist;
 pub mod msg;
 pub mod pacing;
 pub mod plan;
-pub mod slo;
+/// The objectives of a scenario; lives with the plan, kept here under its old path.
+pub use plan::slo;
 pub mod units;

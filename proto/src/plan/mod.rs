@@ -7,6 +7,17 @@
 //! what serde cannot (unique names, interval not longer than duration, ...), again
 //! pointing at the offending scenario.
 //!
+//! The pieces, in the order a plan goes through them:
+//!
+//! - `raw` (private): the YAML as written, and defaults resolved
+//!   into [`ScenarioSpec`]s;
+//! - [`validate`]: one function per rule; [`validate::scenario`] applies the
+//!   rules of a single scenario, so a worker can hold a job it receives to the
+//!   same rules as a plan;
+//! - `location` (private): [`PlanError`] and how a serde error is turned into a
+//!   file, line, column and field;
+//! - [`slo`]: the objectives a scenario may set.
+//!
 //! ```
 //! let plan = cnibench_proto::plan::load("demo.yaml", "
 //! name: demo
@@ -16,11 +27,17 @@
 //! assert_eq!(plan.scenarios[0].connections, 1);
 //! ```
 
+mod location;
+mod raw;
+pub mod slo;
+pub mod validate;
+
+pub use location::PlanError;
+
 use crate::pacing::Arrival;
-use crate::slo::Slo;
-use crate::units::{Dur, Rate, RateOrSweep, Size, Sweep};
+use crate::units::{Dur, Rate, Size, Sweep};
 use serde::{Deserialize, Serialize};
-use serde_saphyr::Spanned;
+use slo::Slo;
 use std::fmt;
 use std::time::Duration;
 
@@ -215,29 +232,6 @@ impl ScenarioSpec {
     }
 }
 
-/// What is wrong with a scenario's `target:` / `pod-to-external` combination.
-fn external_problem(spec: &ScenarioSpec) -> Option<String> {
-    let external = spec.path == PathKind::PodToExternal;
-    match (external, spec.target) {
-        (false, None) => None,
-        (false, Some(_)) => Some("`target:` needs `path: pod-to-external`".into()),
-        (true, None) => Some("path pod-to-external needs `target: IP:PORT`".into()),
-        (true, Some(_)) if !matches!(spec.traffic, Traffic::Http1 | Traffic::Http2) => {
-            Some(format!(
-                "an external server speaks HTTP: use http1 or http2, not {}",
-                spec.traffic
-            ))
-        }
-        (true, Some(_)) if spec.servers != 1 => {
-            Some("an external target is one server: remove `servers`".into())
-        }
-        (true, Some(_)) if !spec.server_delay.0.is_zero() || spec.server_stall.is_some() => {
-            Some("server_delay and server_stall need a cnibench server, not an external one".into())
-        }
-        (true, Some(_)) => None,
-    }
-}
-
 /// A window during which the server stalls (answers nothing), to check that a run
 /// shows a stall the way it should (coordinated-omission test).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -250,30 +244,6 @@ pub struct Stall {
     pub length: Dur,
 }
 
-/// A plan error, located in its file.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{file}{}: {}{message}", location(*.line, *.column), field.as_ref().map(|f| format!("field `{f}`: ")).unwrap_or_default())]
-pub struct PlanError {
-    /// File name as given by the user.
-    pub file: String,
-    /// 1-based line, when known.
-    pub line: Option<u64>,
-    /// 1-based column, when known.
-    pub column: Option<u64>,
-    /// The field the error is about, when known.
-    pub field: Option<String>,
-    /// What is wrong.
-    pub message: String,
-}
-
-fn location(line: Option<u64>, column: Option<u64>) -> String {
-    match (line, column) {
-        (Some(l), Some(c)) => format!(":{l}:{c}"),
-        (Some(l), None) => format!(":{l}"),
-        _ => String::new(),
-    }
-}
-
 const MAX_PARALLEL: u32 = 10_000;
 const MAX_REPETITIONS: u32 = 1_000;
 const MAX_CLIENTS: u32 = 1_000;
@@ -284,364 +254,20 @@ pub const UDP_HEADER: u64 = 16;
 /// Largest UDP payload over IPv4.
 pub const UDP_MAX: u64 = 65_507;
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawPlan {
-    name: String,
-    #[serde(default)]
-    cni: Option<String>,
-    #[serde(default)]
-    defaults: Option<RawDefaults>,
-    scenarios: Vec<Spanned<RawScenario>>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawDefaults {
-    duration: Option<Dur>,
-    warmup: Option<Dur>,
-    interval: Option<Dur>,
-    repetitions: Option<u32>,
-    slo: Option<Slo>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawScenario {
-    name: String,
-    traffic: Traffic,
-    path: PathKind,
-    target: Option<std::net::SocketAddr>,
-    clients: Option<u32>,
-    servers: Option<u32>,
-    streams: Option<u32>,
-    connections: Option<u32>,
-    threads: Option<u32>,
-    request_size: Option<Size>,
-    response_size: Option<Size>,
-    message_size: Option<Size>,
-    rate: Option<RateOrSweep>,
-    arrival: Option<Arrival>,
-    server_delay: Option<Dur>,
-    server_stall: Option<Stall>,
-    slo: Option<Slo>,
-    timeout: Option<Dur>,
-    duration: Option<Dur>,
-    warmup: Option<Dur>,
-    interval: Option<Dur>,
-    repetitions: Option<u32>,
-}
-
 /// Parse and validate a plan; `file` is only used in error messages.
 pub fn load(file: &str, text: &str) -> Result<Plan, PlanError> {
-    let raw: RawPlan = serde_saphyr::from_str(text).map_err(|e| {
+    let raw: raw::RawPlan = serde_saphyr::from_str(text).map_err(|e| {
         let loc = e.location();
         let line = loc.map(|l| l.line());
         PlanError {
             file: file.to_string(),
             line,
             column: loc.map(|l| l.column()),
-            field: line.and_then(|l| key_on_line(text, l, loc.map(|x| x.column()))),
-            message: first_line(&e.without_snippet().to_string()),
+            field: line.and_then(|l| location::key_on_line(text, l, loc.map(|x| x.column()))),
+            message: location::first_line(&e.without_snippet().to_string()),
         }
     })?;
-    validate(file, raw)
-}
-
-/// serde-saphyr prefixes messages with "error: line N column M: " (and may end
-/// them with " at line N, column M"); we print our own location.
-fn first_line(msg: &str) -> String {
-    let msg = msg.lines().next().unwrap_or(msg);
-    let msg = msg.strip_prefix("error: ").unwrap_or(msg);
-    let msg = match msg.find(": ") {
-        Some(i) if msg[..i].starts_with("line ") => &msg[i + 2..],
-        _ => msg,
-    };
-    match msg.rfind(" at line ") {
-        Some(i) => msg[..i].to_string(),
-        None => msg.to_string(),
-    }
-}
-
-/// The mapping key that the position (`line`, `column`) belongs to: on
-/// `    rate: fast` it is `rate`, and in a flow mapping
-/// `{ name: a, rate: fast }` the last key before the column.
-fn key_on_line(text: &str, line: u64, column: Option<u64>) -> Option<String> {
-    let l = text
-        .lines()
-        .nth(usize::try_from(line).ok()?.checked_sub(1)?)?;
-    let upto = column
-        .and_then(|c| usize::try_from(c).ok())
-        .and_then(|c| l.char_indices().nth(c.saturating_sub(1)).map(|(i, _)| i))
-        .unwrap_or(l.len());
-    let is_key = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
-    // Every `key:` on the line up to the column; the last one wins, the first
-    // one if the column points before any.
-    let mut keys = Vec::new();
-    for (i, _) in l.match_indices(':') {
-        let before = l[..i].trim_end();
-        let start = before
-            .char_indices()
-            .rev()
-            .find(|&(_, c)| !is_key(c))
-            .map_or(0, |(p, c)| p + c.len_utf8());
-        let key = &before[start..];
-        if !key.is_empty() && key.chars().all(is_key) {
-            keys.push((start, key.to_string()));
-        }
-    }
-    keys.iter()
-        .rev()
-        .find(|(start, _)| *start < upto)
-        .or(keys.first())
-        .map(|(_, k)| k.clone())
-}
-
-fn validate(file: &str, raw: RawPlan) -> Result<Plan, PlanError> {
-    let err = |at: Option<&serde_saphyr::Location>, field: &str, message: String| PlanError {
-        file: file.to_string(),
-        line: at.map(|l| l.line()),
-        column: at.map(|l| l.column()),
-        field: Some(field.to_string()),
-        message,
-    };
-    let d = raw.defaults.unwrap_or_default();
-    let d_duration = d.duration.unwrap_or(Dur(Duration::from_secs(10)));
-    let d_warmup = d.warmup.unwrap_or(Dur(Duration::from_secs(2)));
-    let d_interval = d.interval.unwrap_or(Dur(Duration::from_secs(1)));
-    let d_reps = d.repetitions.unwrap_or(1);
-    if raw.name.trim().is_empty() {
-        return Err(err(None, "name", "plan name must not be empty".into()));
-    }
-    if raw.scenarios.is_empty() {
-        return Err(err(None, "scenarios", "plan has no scenarios".into()));
-    }
-    let mut out: Vec<ScenarioSpec> = Vec::with_capacity(raw.scenarios.len());
-    for sp in raw.scenarios {
-        let at = Some(&sp.referenced);
-        let s = sp.value;
-        let spec = ScenarioSpec {
-            name: s.name.trim().to_string(),
-            traffic: s.traffic,
-            path: s.path,
-            target: s.target,
-            clients: s.clients.unwrap_or(1),
-            servers: s.servers.unwrap_or(1),
-            streams: s.streams.unwrap_or(1),
-            connections: s.connections.unwrap_or(1),
-            threads: s.threads,
-            // Datagrams carry a sequence number and a timestamp.
-            request_size: s.request_size.unwrap_or(Size(if s.traffic.is_udp() {
-                UDP_HEADER
-            } else {
-                1
-            })),
-            response_size: s.response_size.unwrap_or(Size(if s.traffic.is_udp() {
-                UDP_HEADER
-            } else {
-                1
-            })),
-            message_size: s.message_size.unwrap_or(if s.traffic.is_udp() {
-                // Fits the smallest common pod MTU (VXLAN 1450) without fragmenting.
-                Size(1400)
-            } else {
-                Size(128 << 10)
-            }),
-            rate: match s.rate {
-                Some(RateOrSweep::Rate(r)) => r,
-                Some(RateOrSweep::Sweep(sw)) => sw.from,
-                None => Rate::default(),
-            },
-            sweep: match s.rate {
-                Some(RateOrSweep::Sweep(sw)) => Some(sw),
-                _ => None,
-            },
-            arrival: s.arrival.unwrap_or_default(),
-            server_delay: s.server_delay.unwrap_or_default(),
-            server_stall: s.server_stall,
-            slo: s.slo.or(d.slo).unwrap_or_default(),
-            timeout: s.timeout.unwrap_or(Dur(Duration::from_secs(1))),
-            duration: s.duration.unwrap_or(d_duration),
-            warmup: s.warmup.unwrap_or(d_warmup),
-            interval: s.interval.unwrap_or(d_interval),
-            repetitions: s.repetitions.unwrap_or(d_reps),
-        };
-        let name = &spec.name;
-        if name.is_empty() {
-            return Err(err(at, "name", "scenario name must not be empty".into()));
-        }
-        if out.iter().any(|o| &o.name == name) {
-            return Err(err(at, "name", format!("duplicate scenario name `{name}`")));
-        }
-        match (spec.rate, spec.traffic) {
-            (Rate::PerSecond(_), Traffic::TcpStream | Traffic::QuicStream) => {
-                return Err(err(
-                    at,
-                    "rate",
-                    format!(
-                        "scenario `{name}`: a {} rate is a bitrate, e.g. `5Gbit/s`",
-                        spec.traffic
-                    ),
-                ));
-            }
-            (Rate::BitsPerSecond(_), t) if !t.is_stream() => {
-                return Err(err(
-                    at,
-                    "rate",
-                    format!("scenario `{name}`: a {t} rate is in requests, e.g. `20000/s`"),
-                ));
-            }
-            _ => {}
-        }
-        if let Some((field, why)) = spec.slo.unmeasurable(spec.traffic) {
-            return Err(err(
-                at,
-                field,
-                format!("scenario `{name}`: slo {field}: {why}"),
-            ));
-        }
-        if spec.sweep.is_some() && spec.repetitions != 1 {
-            return Err(err(
-                at,
-                "repetitions",
-                format!(
-                    "scenario `{name}`: a rate sweep runs each step once; remove repetitions (or set it to 1)"
-                ),
-            ));
-        }
-        if spec.traffic.is_udp() {
-            let sizes = match spec.traffic {
-                Traffic::UdpStream => vec![("message_size", spec.message_size)],
-                _ => vec![
-                    ("request_size", spec.request_size),
-                    ("response_size", spec.response_size),
-                ],
-            };
-            let too_big = sizes
-                .into_iter()
-                .find(|(_, v)| !(UDP_HEADER..=UDP_MAX).contains(&v.0));
-            if let Some((field, v)) = too_big {
-                return Err(err(
-                    at,
-                    field,
-                    format!(
-                        "scenario `{name}`: a UDP payload must be {UDP_HEADER}..={UDP_MAX} bytes, got {v}"
-                    ),
-                ));
-            }
-        }
-        if spec.server_delay.0 > Duration::from_secs(10) {
-            return Err(err(
-                at,
-                "server_delay",
-                format!("scenario `{name}`: server_delay must be at most 10s"),
-            ));
-        }
-        if spec.timeout.0 < Duration::from_millis(1) {
-            return Err(err(
-                at,
-                "timeout",
-                format!("scenario `{name}`: timeout must be at least 1ms"),
-            ));
-        }
-        if !matches!(
-            spec.path,
-            PathKind::PodToPodCrossNode | PathKind::PodToPodSameNode | PathKind::PodToExternal
-        ) {
-            return Err(err(
-                at,
-                "path",
-                format!(
-                    "scenario `{name}`: path `{}` is not implemented by this version (available: pod-to-pod-cross-node, pod-to-pod-same-node, pod-to-external)",
-                    spec.path
-                ),
-            ));
-        }
-        if let Some(why) = external_problem(&spec) {
-            let field = if spec.target.is_none() {
-                "path"
-            } else {
-                "target"
-            };
-            return Err(err(at, field, format!("scenario `{name}`: {why}")));
-        }
-        if spec.clients == 0 || spec.clients > MAX_CLIENTS {
-            return Err(err(
-                at,
-                "clients",
-                format!("scenario `{name}`: clients must be 1..={MAX_CLIENTS}"),
-            ));
-        }
-        if spec.servers == 0 || spec.servers > spec.clients {
-            return Err(err(
-                at,
-                "servers",
-                format!(
-                    "scenario `{name}`: servers must be 1..=clients ({})",
-                    spec.clients
-                ),
-            ));
-        }
-        if spec.threads.is_some_and(|t| t == 0 || t > MAX_THREADS) {
-            return Err(err(
-                at,
-                "threads",
-                format!("scenario `{name}`: threads must be 1..={MAX_THREADS}"),
-            ));
-        }
-        for (field, v) in [("streams", spec.streams), ("connections", spec.connections)] {
-            if v == 0 || v > MAX_PARALLEL {
-                return Err(err(
-                    at,
-                    field,
-                    format!("scenario `{name}`: {field} must be 1..={MAX_PARALLEL}, got {v}"),
-                ));
-            }
-        }
-        for (field, v, min) in [
-            ("request_size", spec.request_size, 1),
-            ("response_size", spec.response_size, 1),
-            ("message_size", spec.message_size, 1),
-        ] {
-            if v.0 < min || v.0 > MAX_PAYLOAD {
-                return Err(err(
-                    at,
-                    field,
-                    format!("scenario `{name}`: {field} must be 1 byte..64MiB, got {v}"),
-                ));
-            }
-        }
-        if spec.duration.0 < Duration::from_millis(100) {
-            return Err(err(
-                at,
-                "duration",
-                format!("scenario `{name}`: duration must be at least 100ms"),
-            ));
-        }
-        if spec.interval.0 < Duration::from_millis(10) || spec.interval > spec.duration {
-            return Err(err(
-                at,
-                "interval",
-                format!(
-                    "scenario `{name}`: interval must be between 10ms and the duration ({})",
-                    spec.duration
-                ),
-            ));
-        }
-        if spec.repetitions == 0 || spec.repetitions > MAX_REPETITIONS {
-            return Err(err(
-                at,
-                "repetitions",
-                format!("scenario `{name}`: repetitions must be 1..={MAX_REPETITIONS}"),
-            ));
-        }
-        out.push(spec);
-    }
-    Ok(Plan {
-        name: raw.name,
-        cni: raw.cni.unwrap_or_else(|| "auto".into()),
-        scenarios: out,
-    })
+    validate::plan(file, raw)
 }
 
 #[cfg(test)]

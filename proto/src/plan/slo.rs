@@ -8,7 +8,7 @@
 //! (and each soak window, and each sweep step); this module only holds them and
 //! says which ones a traffic kind can measure.
 
-use crate::plan::Traffic;
+use super::Traffic;
 use crate::units::{Dur, Percent, Rate};
 use serde::{Deserialize, Serialize};
 

@@ -1,0 +1,704 @@
+//! What serde cannot check: one function per rule, each given a fully resolved
+//! [`ScenarioSpec`] and answering with the field it is about and what is wrong.
+//!
+//! [`scenario`] applies the rules of a single scenario in a fixed order, the
+//! first broken one wins; the plan loader adds the rules that need the whole
+//! plan (a name, at least one scenario, unique scenario names). A worker calls
+//! [`scenario`] on every job it receives, so a hand-made `Prepare` is held to
+//! the same rules as a plan.
+//!
+//! ```
+//! use cnibench_proto::plan::{self, validate};
+//! let mut spec = plan::load("p.yaml", "
+//! name: p
+//! scenarios:
+//!   - { name: rr, traffic: tcp-rr, path: pod-to-pod-cross-node }
+//! ").unwrap().scenarios.remove(0);
+//! assert!(validate::scenario(&spec).is_ok());
+//! spec.connections = 0;
+//! assert_eq!(validate::scenario(&spec).unwrap_err().field, "connections");
+//! ```
+
+use super::raw::RawPlan;
+use super::{
+    MAX_CLIENTS, MAX_PARALLEL, MAX_PAYLOAD, MAX_REPETITIONS, MAX_THREADS, PathKind, Plan,
+    PlanError, ScenarioSpec, Traffic, UDP_HEADER, UDP_MAX,
+};
+use crate::units::Rate;
+use std::time::Duration;
+
+/// A broken rule: the field it is about and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("field `{field}`: {message}")]
+pub struct Invalid {
+    /// The plan field the rule is about.
+    pub field: &'static str,
+    /// What is wrong (naming the scenario, when there is one).
+    pub message: String,
+}
+
+fn broken(field: &'static str, message: String) -> Result<(), Invalid> {
+    Err(Invalid { field, message })
+}
+
+/// One rule about a single scenario.
+type Rule = fn(&ScenarioSpec) -> Result<(), Invalid>;
+
+/// The rules of a single scenario, in the order they are checked.
+const RULES: &[Rule] = &[
+    named,
+    rate_fits_traffic,
+    slo_measurable,
+    sweep_runs_once,
+    udp_payloads,
+    server_delay,
+    timeout,
+    path_implemented,
+    external_target,
+    clients,
+    servers,
+    threads,
+    parallelism,
+    payload_sizes,
+    duration,
+    interval,
+    repetitions,
+];
+
+/// Check one scenario against every rule that does not need the rest of the
+/// plan; the first broken rule is the error.
+pub fn scenario(spec: &ScenarioSpec) -> Result<(), Invalid> {
+    RULES.iter().try_for_each(|rule| rule(spec))
+}
+
+/// Resolve the defaults of a raw plan and check it: the plan's own rules, then
+/// each scenario in order, the first broken rule being the error, located at
+/// its scenario.
+pub(super) fn plan(file: &str, raw: RawPlan) -> Result<Plan, PlanError> {
+    let located = |at: Option<&serde_saphyr::Location>, e: Invalid| PlanError {
+        file: file.to_string(),
+        line: at.map(|l| l.line()),
+        column: at.map(|l| l.column()),
+        field: Some(e.field.to_string()),
+        message: e.message,
+    };
+    let defaults = raw.defaults.unwrap_or_default().resolve();
+    plan_named(&raw.name).map_err(|e| located(None, e))?;
+    has_scenarios(raw.scenarios.len()).map_err(|e| located(None, e))?;
+    let mut out: Vec<ScenarioSpec> = Vec::with_capacity(raw.scenarios.len());
+    for sp in raw.scenarios {
+        let spec = sp.value.resolve(&defaults);
+        // Uniqueness before the scenario's own rules: an empty name cannot be a
+        // duplicate (the earlier one would have been refused), so `named` still
+        // decides first for it.
+        unique_name(&spec, &out)
+            .and_then(|()| scenario(&spec))
+            .map_err(|e| located(Some(&sp.referenced), e))?;
+        out.push(spec);
+    }
+    Ok(Plan {
+        name: raw.name,
+        cni: raw.cni.unwrap_or_else(|| "auto".into()),
+        scenarios: out,
+    })
+}
+
+fn plan_named(name: &str) -> Result<(), Invalid> {
+    if name.trim().is_empty() {
+        return broken("name", "plan name must not be empty".into());
+    }
+    Ok(())
+}
+
+fn has_scenarios(count: usize) -> Result<(), Invalid> {
+    if count == 0 {
+        return broken("scenarios", "plan has no scenarios".into());
+    }
+    Ok(())
+}
+
+fn unique_name(spec: &ScenarioSpec, earlier: &[ScenarioSpec]) -> Result<(), Invalid> {
+    let name = &spec.name;
+    if earlier.iter().any(|o| &o.name == name) {
+        return broken("name", format!("duplicate scenario name `{name}`"));
+    }
+    Ok(())
+}
+
+fn named(spec: &ScenarioSpec) -> Result<(), Invalid> {
+    if spec.name.is_empty() {
+        return broken("name", "scenario name must not be empty".into());
+    }
+    Ok(())
+}
+
+fn rate_fits_traffic(spec: &ScenarioSpec) -> Result<(), Invalid> {
+    let name = &spec.name;
+    match (spec.rate, spec.traffic) {
+        (Rate::PerSecond(_), Traffic::TcpStream | Traffic::QuicStream) => broken(
+            "rate",
+            format!(
+                "scenario `{name}`: a {} rate is a bitrate, e.g. `5Gbit/s`",
+                spec.traffic
+            ),
+        ),
+        (Rate::BitsPerSecond(_), t) if !t.is_stream() => broken(
+            "rate",
+            format!("scenario `{name}`: a {t} rate is in requests, e.g. `20000/s`"),
+        ),
+        _ => Ok(()),
+    }
+}
+
+fn slo_measurable(spec: &ScenarioSpec) -> Result<(), Invalid> {
+    if let Some((field, why)) = spec.slo.unmeasurable(spec.traffic) {
+        return broken(
+            field,
+            format!("scenario `{}`: slo {field}: {why}", spec.name),
+        );
+    }
+    Ok(())
+}
+
+fn sweep_runs_once(spec: &ScenarioSpec) -> Result<(), Invalid> {
+    if spec.sweep.is_some() && spec.repetitions != 1 {
+        return broken(
+            "repetitions",
+            format!(
+                "scenario `{}`: a rate sweep runs each step once; remove repetitions (or set it to 1)",
+                spec.name
+            ),
+        );
+    }
+    Ok(())
+}
+
+fn udp_payloads(spec: &ScenarioSpec) -> Result<(), Invalid> {
+    if !spec.traffic.is_udp() {
+        return Ok(());
+    }
+    let sizes = match spec.traffic {
+        Traffic::UdpStream => vec![("message_size", spec.message_size)],
+        _ => vec![
+            ("request_size", spec.request_size),
+            ("response_size", spec.response_size),
+        ],
+    };
+    let too_big = sizes
+        .into_iter()
+        .find(|(_, v)| !(UDP_HEADER..=UDP_MAX).contains(&v.0));
+    if let Some((field, v)) = too_big {
+        return broken(
+            field,
+            format!(
+                "scenario `{}`: a UDP payload must be {UDP_HEADER}..={UDP_MAX} bytes, got {v}",
+                spec.name
+            ),
+        );
+    }
+    Ok(())
+}
+
+fn server_delay(spec: &ScenarioSpec) -> Result<(), Invalid> {
+    if spec.server_delay.0 > Duration::from_secs(10) {
+        return broken(
+            "server_delay",
+            format!("scenario `{}`: server_delay must be at most 10s", spec.name),
+        );
+    }
+    Ok(())
+}
+
+fn timeout(spec: &ScenarioSpec) -> Result<(), Invalid> {
+    if spec.timeout.0 < Duration::from_millis(1) {
+        return broken(
+            "timeout",
+            format!("scenario `{}`: timeout must be at least 1ms", spec.name),
+        );
+    }
+    Ok(())
+}
+
+fn path_implemented(spec: &ScenarioSpec) -> Result<(), Invalid> {
+    if !matches!(
+        spec.path,
+        PathKind::PodToPodCrossNode | PathKind::PodToPodSameNode | PathKind::PodToExternal
+    ) {
+        return broken(
+            "path",
+            format!(
+                "scenario `{}`: path `{}` is not implemented by this version (available: pod-to-pod-cross-node, pod-to-pod-same-node, pod-to-external)",
+                spec.name, spec.path
+            ),
+        );
+    }
+    Ok(())
+}
+
+/// What is wrong with a scenario's `target:` / `pod-to-external` combination.
+fn external_problem(spec: &ScenarioSpec) -> Option<String> {
+    let external = spec.path == PathKind::PodToExternal;
+    match (external, spec.target) {
+        (false, None) => None,
+        (false, Some(_)) => Some("`target:` needs `path: pod-to-external`".into()),
+        (true, None) => Some("path pod-to-external needs `target: IP:PORT`".into()),
+        (true, Some(_)) if !matches!(spec.traffic, Traffic::Http1 | Traffic::Http2) => {
+            Some(format!(
+                "an external server speaks HTTP: use http1 or http2, not {}",
+                spec.traffic
+            ))
+        }
+        (true, Some(_)) if spec.servers != 1 => {
+            Some("an external target is one server: remove `servers`".into())
+        }
+        (true, Some(_)) if !spec.server_delay.0.is_zero() || spec.server_stall.is_some() => {
+            Some("server_delay and server_stall need a cnibench server, not an external one".into())
+        }
+        (true, Some(_)) => None,
+    }
+}
+
+fn external_target(spec: &ScenarioSpec) -> Result<(), Invalid> {
+    if let Some(why) = external_problem(spec) {
+        let field = if spec.target.is_none() {
+            "path"
+        } else {
+            "target"
+        };
+        return broken(field, format!("scenario `{}`: {why}", spec.name));
+    }
+    Ok(())
+}
+
+fn clients(spec: &ScenarioSpec) -> Result<(), Invalid> {
+    if spec.clients == 0 || spec.clients > MAX_CLIENTS {
+        return broken(
+            "clients",
+            format!(
+                "scenario `{}`: clients must be 1..={MAX_CLIENTS}",
+                spec.name
+            ),
+        );
+    }
+    Ok(())
+}
+
+fn servers(spec: &ScenarioSpec) -> Result<(), Invalid> {
+    if spec.servers == 0 || spec.servers > spec.clients {
+        return broken(
+            "servers",
+            format!(
+                "scenario `{}`: servers must be 1..=clients ({})",
+                spec.name, spec.clients
+            ),
+        );
+    }
+    Ok(())
+}
+
+fn threads(spec: &ScenarioSpec) -> Result<(), Invalid> {
+    if spec.threads.is_some_and(|t| t == 0 || t > MAX_THREADS) {
+        return broken(
+            "threads",
+            format!(
+                "scenario `{}`: threads must be 1..={MAX_THREADS}",
+                spec.name
+            ),
+        );
+    }
+    Ok(())
+}
+
+fn parallelism(spec: &ScenarioSpec) -> Result<(), Invalid> {
+    for (field, v) in [("streams", spec.streams), ("connections", spec.connections)] {
+        if v == 0 || v > MAX_PARALLEL {
+            return broken(
+                field,
+                format!(
+                    "scenario `{}`: {field} must be 1..={MAX_PARALLEL}, got {v}",
+                    spec.name
+                ),
+            );
+        }
+    }
+    Ok(())
+}
+
+fn payload_sizes(spec: &ScenarioSpec) -> Result<(), Invalid> {
+    for (field, v, min) in [
+        ("request_size", spec.request_size, 1),
+        ("response_size", spec.response_size, 1),
+        ("message_size", spec.message_size, 1),
+    ] {
+        if v.0 < min || v.0 > MAX_PAYLOAD {
+            return broken(
+                field,
+                format!(
+                    "scenario `{}`: {field} must be 1 byte..64MiB, got {v}",
+                    spec.name
+                ),
+            );
+        }
+    }
+    Ok(())
+}
+
+fn duration(spec: &ScenarioSpec) -> Result<(), Invalid> {
+    if spec.duration.0 < Duration::from_millis(100) {
+        return broken(
+            "duration",
+            format!("scenario `{}`: duration must be at least 100ms", spec.name),
+        );
+    }
+    Ok(())
+}
+
+fn interval(spec: &ScenarioSpec) -> Result<(), Invalid> {
+    if spec.interval.0 < Duration::from_millis(10) || spec.interval > spec.duration {
+        return broken(
+            "interval",
+            format!(
+                "scenario `{}`: interval must be between 10ms and the duration ({})",
+                spec.name, spec.duration
+            ),
+        );
+    }
+    Ok(())
+}
+
+fn repetitions(spec: &ScenarioSpec) -> Result<(), Invalid> {
+    if spec.repetitions == 0 || spec.repetitions > MAX_REPETITIONS {
+        return broken(
+            "repetitions",
+            format!(
+                "scenario `{}`: repetitions must be 1..={MAX_REPETITIONS}",
+                spec.name
+            ),
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::units::{Dur, Size, Sweep};
+
+    /// A valid scenario of `traffic`, with `extra` fields.
+    fn spec(traffic: &str, extra: &str) -> ScenarioSpec {
+        let text = format!(
+            "name: p\nscenarios:\n  - {{ name: s, traffic: {traffic}, path: pod-to-pod-cross-node{extra} }}\n"
+        );
+        super::super::load("p.yaml", &text)
+            .unwrap()
+            .scenarios
+            .remove(0)
+    }
+
+    /// `rule` passes on `good` and names `field` once `edit` is applied.
+    fn check(rule: Rule, good: ScenarioSpec, edit: impl FnOnce(&mut ScenarioSpec), field: &str) {
+        assert_eq!(rule(&good), Ok(()));
+        let mut bad = good;
+        edit(&mut bad);
+        let e = rule(&bad).unwrap_err();
+        assert_eq!(e.field, field, "{e}");
+        assert!(
+            e.to_string().starts_with(&format!("field `{field}`: ")),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn every_rule_passes_a_valid_scenario() {
+        for traffic in ["tcp-stream", "tcp-rr", "udp-stream", "udp-rr", "http2"] {
+            assert_eq!(scenario(&spec(traffic, "")), Ok(()), "{traffic}");
+        }
+    }
+
+    #[test]
+    fn plan_rules() {
+        assert!(plan_named("p").is_ok());
+        assert_eq!(plan_named(" ").unwrap_err().field, "name");
+        assert!(has_scenarios(1).is_ok());
+        assert_eq!(has_scenarios(0).unwrap_err().field, "scenarios");
+        let s = spec("tcp-rr", "");
+        assert!(unique_name(&s, &[]).is_ok());
+        let e = unique_name(&s, std::slice::from_ref(&s)).unwrap_err();
+        assert!(e.message.contains("duplicate scenario name `s`"), "{e}");
+    }
+
+    #[test]
+    fn named_rule() {
+        check(named, spec("tcp-rr", ""), |s| s.name.clear(), "name");
+    }
+
+    #[test]
+    fn rate_fits_traffic_rule() {
+        let per_s = Rate::PerSecond(10.0);
+        check(
+            rate_fits_traffic,
+            spec("tcp-stream", ""),
+            |s| s.rate = per_s,
+            "rate",
+        );
+        check(
+            rate_fits_traffic,
+            spec("udp-stream", ", rate: 100/s"),
+            |s| s.traffic = Traffic::QuicStream,
+            "rate",
+        );
+        let bits = Rate::BitsPerSecond(1e9);
+        check(
+            rate_fits_traffic,
+            spec("tcp-rr", ""),
+            |s| s.rate = bits,
+            "rate",
+        );
+    }
+
+    #[test]
+    fn slo_measurable_rule() {
+        let p99 = Some(Dur(Duration::from_millis(2)));
+        check(
+            slo_measurable,
+            spec("tcp-stream", ""),
+            |s| s.slo.p99 = p99,
+            "p99",
+        );
+    }
+
+    #[test]
+    fn sweep_runs_once_rule() {
+        let sweep: Sweep = "sweep(1/s..4/s, x2)".parse().unwrap();
+        let swept = spec("tcp-rr", ", rate: 'sweep(1/s..4/s, x2)'");
+        assert_eq!(swept.sweep, Some(sweep));
+        check(sweep_runs_once, swept, |s| s.repetitions = 2, "repetitions");
+    }
+
+    #[test]
+    fn udp_payloads_rule() {
+        check(
+            udp_payloads,
+            spec("udp-rr", ""),
+            |s| s.request_size = Size(15),
+            "request_size",
+        );
+        check(
+            udp_payloads,
+            spec("udp-rr", ""),
+            |s| s.response_size = Size(UDP_MAX + 1),
+            "response_size",
+        );
+        check(
+            udp_payloads,
+            spec("udp-stream", ""),
+            |s| s.message_size = Size(64 << 10),
+            "message_size",
+        );
+        // Not a UDP kind: not this rule's business.
+        assert!(udp_payloads(&spec("tcp-rr", ", request_size: 64KiB")).is_ok());
+    }
+
+    #[test]
+    fn server_delay_rule() {
+        let long = Dur(Duration::from_millis(10_001));
+        check(
+            server_delay,
+            spec("tcp-rr", ", server_delay: 10s"),
+            |s| s.server_delay = long,
+            "server_delay",
+        );
+    }
+
+    #[test]
+    fn timeout_rule() {
+        let short = Dur(Duration::from_micros(999));
+        check(
+            timeout,
+            spec("udp-rr", ", timeout: 1ms"),
+            |s| s.timeout = short,
+            "timeout",
+        );
+    }
+
+    #[test]
+    fn path_implemented_rule() {
+        let host = PathKind::HostToHost;
+        check(
+            path_implemented,
+            spec("tcp-rr", ""),
+            |s| s.path = host,
+            "path",
+        );
+        let service = PathKind::PodToService;
+        check(
+            path_implemented,
+            spec("tcp-rr", ""),
+            |s| s.path = service,
+            "path",
+        );
+    }
+
+    #[test]
+    fn external_target_rule() {
+        let ip = Some("10.0.0.1:80".parse().unwrap());
+        check(
+            external_target,
+            spec("http1", ""),
+            |s| s.target = ip,
+            "target",
+        );
+        let ext = PathKind::PodToExternal;
+        check(external_target, spec("http1", ""), |s| s.path = ext, "path");
+        let good = ScenarioSpec {
+            path: ext,
+            target: ip,
+            ..spec("http1", "")
+        };
+        check(
+            external_target,
+            good.clone(),
+            |s| s.traffic = Traffic::TcpRr,
+            "target",
+        );
+        let two = ScenarioSpec {
+            clients: 2,
+            ..good.clone()
+        };
+        check(external_target, two, |s| s.servers = 2, "target");
+        let delay = Dur(Duration::from_millis(1));
+        check(external_target, good, |s| s.server_delay = delay, "target");
+    }
+
+    #[test]
+    fn clients_rule() {
+        check(clients, spec("tcp-rr", ""), |s| s.clients = 0, "clients");
+        check(
+            clients,
+            spec("tcp-rr", ""),
+            |s| s.clients = MAX_CLIENTS + 1,
+            "clients",
+        );
+    }
+
+    #[test]
+    fn servers_rule() {
+        check(servers, spec("tcp-rr", ""), |s| s.servers = 0, "servers");
+        check(
+            servers,
+            spec("tcp-rr", ", clients: 2"),
+            |s| s.servers = 3,
+            "servers",
+        );
+    }
+
+    #[test]
+    fn threads_rule() {
+        check(
+            threads,
+            spec("tcp-rr", ""),
+            |s| s.threads = Some(0),
+            "threads",
+        );
+        check(
+            threads,
+            spec("tcp-rr", ", threads: 2"),
+            |s| s.threads = Some(MAX_THREADS + 1),
+            "threads",
+        );
+    }
+
+    #[test]
+    fn parallelism_rule() {
+        check(
+            parallelism,
+            spec("tcp-stream", ""),
+            |s| s.streams = 0,
+            "streams",
+        );
+        check(
+            parallelism,
+            spec("tcp-rr", ""),
+            |s| s.connections = MAX_PARALLEL + 1,
+            "connections",
+        );
+    }
+
+    #[test]
+    fn payload_sizes_rule() {
+        check(
+            payload_sizes,
+            spec("tcp-rr", ""),
+            |s| s.request_size = Size(0),
+            "request_size",
+        );
+        check(
+            payload_sizes,
+            spec("tcp-rr", ""),
+            |s| s.response_size = Size(MAX_PAYLOAD + 1),
+            "response_size",
+        );
+        check(
+            payload_sizes,
+            spec("tcp-stream", ""),
+            |s| s.message_size = Size(0),
+            "message_size",
+        );
+    }
+
+    #[test]
+    fn duration_rule() {
+        let short = Dur(Duration::from_millis(99));
+        check(
+            duration,
+            spec("tcp-rr", ", duration: 100ms, interval: 100ms"),
+            |s| s.duration = short,
+            "duration",
+        );
+    }
+
+    #[test]
+    fn interval_rule() {
+        let fine = Dur(Duration::from_millis(9));
+        check(
+            interval,
+            spec("tcp-rr", ", interval: 10ms"),
+            |s| s.interval = fine,
+            "interval",
+        );
+        let long = Dur(Duration::from_secs(11));
+        check(
+            interval,
+            spec("tcp-rr", ", duration: 10s, interval: 10s"),
+            |s| s.interval = long,
+            "interval",
+        );
+    }
+
+    #[test]
+    fn repetitions_rule() {
+        check(
+            repetitions,
+            spec("tcp-rr", ""),
+            |s| s.repetitions = 0,
+            "repetitions",
+        );
+        check(
+            repetitions,
+            spec("tcp-rr", ", repetitions: 1000"),
+            |s| s.repetitions = MAX_REPETITIONS + 1,
+            "repetitions",
+        );
+    }
+
+    #[test]
+    fn scenario_applies_the_rules_in_order() {
+        // Both the rate and the connections are wrong: the rate rule comes first.
+        let mut s = spec("tcp-rr", "");
+        s.rate = Rate::BitsPerSecond(1e9);
+        s.connections = 0;
+        assert_eq!(scenario(&s).unwrap_err().field, "rate");
+        s.rate = Rate::Max;
+        assert_eq!(scenario(&s).unwrap_err().field, "connections");
+    }
+}
