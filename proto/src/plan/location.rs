@@ -43,7 +43,13 @@ pub(super) fn first_line(msg: &str) -> String {
 
 /// The mapping key that the position (`line`, `column`) belongs to: on
 /// `    rate: fast` it is `rate`, and in a flow mapping
-/// `{ name: a, rate: fast }` the last key before the column.
+/// `{ name: a, rate: fast }` the last key that starts at or before the column.
+///
+/// serde-saphyr points a bad value at the value, but a value of the wrong type
+/// (`request_size: [1, 2]`) or an unknown field at the key itself, so a key
+/// starting exactly at the column is the one meant. A `key:` counts only when
+/// the colon ends the line or is followed by a space (`target: nginx:80` has one
+/// key) and is outside quotes.
 pub(super) fn key_on_line(text: &str, line: u64, column: Option<u64>) -> Option<String> {
     let l = text
         .lines()
@@ -53,24 +59,37 @@ pub(super) fn key_on_line(text: &str, line: u64, column: Option<u64>) -> Option<
         .and_then(|c| l.char_indices().nth(c.saturating_sub(1)).map(|(i, _)| i))
         .unwrap_or(l.len());
     let is_key = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
-    // Every `key:` on the line up to the column; the last one wins, the first
-    // one if the column points before any.
+    // Every `key:` on the line; the last one at or before the column wins, the
+    // first one if the column points before any.
     let mut keys = Vec::new();
-    for (i, _) in l.match_indices(':') {
-        let before = l[..i].trim_end();
-        let start = before
-            .char_indices()
-            .rev()
-            .find(|&(_, c)| !is_key(c))
-            .map_or(0, |(p, c)| p + c.len_utf8());
-        let key = &before[start..];
-        if !key.is_empty() && key.chars().all(is_key) {
-            keys.push((start, key.to_string()));
+    // A quote opens a quoted scalar only where a scalar starts (`it's` is plain).
+    let (mut quote, mut prev) = (None, None);
+    for (i, c) in l.char_indices() {
+        let scalar_start = prev.is_none_or(|p| matches!(p, ':' | ',' | '{' | '[' | '-'));
+        if quote.is_none() && !c.is_whitespace() {
+            prev = Some(c);
+        }
+        match (quote, c) {
+            (None, '\'' | '"') if scalar_start => quote = Some(c),
+            (Some(q), _) if c == q => quote = None,
+            (None, ':') if l[i + 1..].chars().next().is_none_or(char::is_whitespace) => {
+                let before = l[..i].trim_end();
+                let start = before
+                    .char_indices()
+                    .rev()
+                    .find(|&(_, c)| !is_key(c))
+                    .map_or(0, |(p, c)| p + c.len_utf8());
+                let key = &before[start..];
+                if !key.is_empty() {
+                    keys.push((start, key.to_string()));
+                }
+            }
+            _ => {}
         }
     }
     keys.iter()
         .rev()
-        .find(|(start, _)| *start < upto)
+        .find(|(start, _)| *start <= upto)
         .or(keys.first())
         .map(|(_, k)| k.clone())
 }
@@ -117,5 +136,38 @@ mod tests {
         assert_eq!(key_on_line(text, 3, Some(1)).as_deref(), Some("name"));
         assert_eq!(key_on_line(text, 9, Some(1)), None);
         assert_eq!(key_on_line(text, 0, Some(1)), None);
+        // Colons inside quotes or values are not keys; an apostrophe inside a
+        // plain scalar opens no quote.
+        let text = "- { name: it's, cni: 'a: b', target: x:80, rate: fast }";
+        assert_eq!(key_on_line(text, 1, Some(50)).as_deref(), Some("rate"));
+        assert_eq!(key_on_line(text, 1, Some(38)).as_deref(), Some("target"));
+        assert_eq!(key_on_line(text, 1, Some(26)).as_deref(), Some("cni"));
+    }
+
+    /// The field serde's error is reported against, for a scenario with `fields`.
+    fn field_of(fields: &str) -> Option<String> {
+        let text = format!(
+            "name: x\nscenarios:\n  - {{ name: rr, traffic: tcp-rr, {fields}, path: pod-to-pod-cross-node }}\n"
+        );
+        super::super::load("f.yaml", &text).unwrap_err().field
+    }
+
+    #[test]
+    fn flow_mapping_errors_name_their_own_field() {
+        // Type errors and unknown fields point at the key itself, value errors at
+        // the value: either way the key at or before the column is the field.
+        for (fields, field) in [
+            ("request_size: [1, 2]", "request_size"),
+            ("request_size: lots", "request_size"),
+            ("bogus: 1", "bogus"),
+            ("slo: { p99: [1] }", "p99"),
+            ("slo: { p99: x }", "p99"),
+            ("slo: { p98: 1ms }", "p98"),
+            ("server_stall: { at: 1s, for: [1] }", "for"),
+            ("target: nginx:80", "target"),
+            ("request_size: 'a: b'", "request_size"),
+        ] {
+            assert_eq!(field_of(fields).as_deref(), Some(field), "{fields}");
+        }
     }
 }
