@@ -85,8 +85,12 @@ impl FromStr for Size {
             other => return Err(format!("unknown size unit `{other}` in `{s}`")),
         };
         let bytes = value * scale;
-        if bytes.fract() != 0.0 || bytes > u64::MAX as f64 {
+        if bytes.fract() != 0.0 {
             return Err(format!("size `{s}` is not a whole number of bytes"));
+        }
+        // 2^64 as f64; `as u64` would quietly make anything above it u64::MAX.
+        if bytes >= u64::MAX as f64 {
+            return Err(format!("size `{s}` is out of range"));
         }
         Ok(Size(bytes as u64))
     }
@@ -380,6 +384,15 @@ mod tests {
         assert!("10 parsecs".parse::<Dur>().is_err());
         assert!("-1s".parse::<Dur>().is_err());
         assert_eq!(Dur(Duration::from_millis(1500)).to_string(), "1500ms");
+        // Value x unit beyond what a Duration holds is an error, not a wrap.
+        for big in ["100000000000000000000s", "10000000000000000h"] {
+            assert!(
+                big.parse::<Dur>().unwrap_err().contains("out of range"),
+                "{big}"
+            );
+        }
+        let huge = format!("{}h", "9".repeat(400));
+        assert!(huge.parse::<Dur>().unwrap_err().contains("not a finite"));
     }
 
     #[test]
@@ -390,6 +403,19 @@ mod tests {
         assert_eq!("1MB".parse::<Size>().unwrap().0, 1_000_000);
         assert!("1.5".parse::<Size>().is_err());
         assert_eq!(Size(65536).to_string(), "64KiB");
+        assert!(
+            "18446744073709551616"
+                .parse::<Size>()
+                .unwrap_err()
+                .contains("out of range")
+        );
+        assert!(
+            "17179869184GiB"
+                .parse::<Size>()
+                .unwrap_err()
+                .contains("out of range")
+        );
+        assert_eq!("16777216GiB".parse::<Size>().unwrap().0, 1 << 54);
     }
 
     #[test]

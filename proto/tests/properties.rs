@@ -1,13 +1,16 @@
 //! Property tests of everything that parses untrusted input: the frame decoder
 //! (bytes from the network), the histogram decoder and the plan loader (files from
 //! users). Arbitrary input must give a value or an error, never a panic or an
-//! unbounded allocation; valid frames survive any split. 10,000 cases each.
+//! unbounded allocation; valid frames survive any split; a plan that loads is
+//! within the bounds a worker can run. 10,000 cases each.
 
 use bytes::BytesMut;
 use cnibench_proto::codec::{self, MAX_FRAME};
 use cnibench_proto::msg::Msg;
+use cnibench_proto::units::Dur;
 use cnibench_proto::{hist, plan};
 use proptest::prelude::*;
+use std::time::Duration;
 
 fn config() -> ProptestConfig {
     ProptestConfig {
@@ -89,7 +92,7 @@ proptest! {
         name in "[a-z-]{0,12}",
         traffic in "(tcp-stream|tcp-rr|udp-rr|http1|bogus)",
         key in "(streams|connections|rate|duration|request_size|nonsense)",
-        value in "(0|1|-5|10s|100/s|5Gbit/s|max|1KiB|x|999999999999)",
+        value in "(0|1|-5|10s|100/s|5Gbit/s|max|1KiB|x|999999999999|10000000000000000000s|100000000h)",
     ) {
         let text = format!("name: p\nscenarios:\n  - name: {name}\n    traffic: {traffic}\n    path: pod-to-pod-cross-node\n    {key}: {value}\n");
         match plan::load("p.yaml", &text) {
@@ -97,5 +100,38 @@ proptest! {
             // Every error says where.
             Err(e) => prop_assert!(e.line.is_some() || e.field.is_some(), "{}", e),
         }
+    }
+
+    #[test]
+    fn loaded_plans_are_within_bounds(
+        duration in (0u64..=u64::MAX, "(ns|us|ms|s|m|h)"),
+        warmup in (0u64..=100_000, "(ns|ms|s|h)"),
+        interval in (1u64..=100_000, "(us|ms|s)"),
+    ) {
+        let text = format!(
+            "name: p\nscenarios:\n  - {{ name: s, traffic: tcp-rr, path: pod-to-pod-cross-node, duration: {}{}, warmup: {}{}, interval: {}{} }}\n",
+            duration.0, duration.1, warmup.0, warmup.1, interval.0, interval.1
+        );
+        if let Ok(p) = plan::load("p.yaml", &text) {
+            let s = &p.scenarios[0];
+            prop_assert!(s.warmup.0 + s.duration.0 <= plan::MAX_RUN);
+            prop_assert!(u64::from(s.interval_count()) <= plan::MAX_INTERVALS);
+        }
+    }
+
+    #[test]
+    fn interval_count_is_the_bounds_plus_one(
+        warmup_ms in prop_oneof![Just(0u64), 0u64..=2_000],
+        duration_ms in 1u64..=2_000,
+        interval_ms in 1u64..=200,
+    ) {
+        let mut s = plan::load("p.yaml", "name: p\nscenarios:\n  - { name: s, traffic: tcp-rr, path: pod-to-pod-cross-node }\n")
+            .unwrap()
+            .scenarios
+            .remove(0);
+        s.warmup = Dur(Duration::from_millis(warmup_ms));
+        s.duration = Dur(Duration::from_millis(duration_ms));
+        s.interval = Dur(Duration::from_millis(interval_ms));
+        prop_assert_eq!(s.interval_count() as usize, s.interval_bounds().len() + 1);
     }
 }

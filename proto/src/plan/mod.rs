@@ -213,22 +213,41 @@ pub struct ScenarioSpec {
 impl ScenarioSpec {
     /// Offsets from the start at which intervals close, before the final one that
     /// closes at the end (`warmup + duration`). With warm-up, the first closes at
-    /// the end of warm-up; then every `interval`.
+    /// the end of warm-up; then every `interval`. A validated scenario has at
+    /// most [`MAX_INTERVALS`] of them.
     pub fn interval_bounds(&self) -> Vec<Duration> {
         let (warmup, step) = (self.warmup.0, self.interval.0);
-        let end = warmup + self.duration.0;
+        let end = warmup.saturating_add(self.duration.0);
         let mut b = if warmup.is_zero() { step } else { warmup };
         let mut out = Vec::new();
         while b < end && !step.is_zero() {
             out.push(b);
-            b += step;
+            b = b.saturating_add(step);
         }
         out
     }
 
     /// Number of intervals each side reports (the bounds plus the final one).
     pub fn interval_count(&self) -> u32 {
-        self.interval_bounds().len() as u32 + 1
+        u32::try_from(self.intervals()).unwrap_or(u32::MAX)
+    }
+
+    /// [`Self::interval_count`] worked out without listing the bounds, so that
+    /// a scenario asking for billions of them can be refused.
+    fn intervals(&self) -> u128 {
+        let step = self.interval.0.as_nanos();
+        if step == 0 {
+            return 1;
+        }
+        // Bounds at warmup + k * step (k >= 0) before warmup + duration; without
+        // warm-up the one at 0 is not a bound.
+        let bounds = self.duration.0.as_nanos().div_ceil(step);
+        let bounds = if self.warmup.0.is_zero() {
+            bounds.saturating_sub(1)
+        } else {
+            bounds
+        };
+        bounds + 1
     }
 }
 
@@ -249,6 +268,24 @@ const MAX_REPETITIONS: u32 = 1_000;
 const MAX_CLIENTS: u32 = 1_000;
 const MAX_THREADS: u32 = 1_024;
 const MAX_PAYLOAD: u64 = 64 << 20;
+/// Longest scenario run, warm-up plus duration. Longer runs are soaks (`cnibench
+/// soak` rolls intervals up in windows); a single run keeps every interval of
+/// both sides in memory and in `result.json`.
+pub const MAX_RUN: Duration = Duration::from_secs(24 * 3600);
+/// Most intervals one repetition reports: each carries histograms from every
+/// worker, all kept until the result is written (a day at 1s is 86,400).
+pub const MAX_INTERVALS: u64 = 100_000;
+/// Longest udp-rr `timeout`: a request unanswered for a minute is lost, and a
+/// longer wait would only hold its connection idle.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(60);
+/// Most payload buffer memory one client worker may need for a scenario:
+/// `connections x (request_size + response_size)` for request/response kinds,
+/// `connections x streams x (request_size + response_size)` for http2,
+/// `streams x message_size` for stream kinds. Workers run in pods with a few
+/// GiB of memory; beyond this a plan mistake would have the kernel or the
+/// allocator kill the worker mid-run (and every job on it) instead of the plan
+/// being refused up front.
+pub const MAX_CLIENT_BUFFERS: u64 = 4 << 30;
 /// Sequence number and send timestamp carried by every datagram.
 pub const UDP_HEADER: u64 = 16;
 /// Largest UDP payload over IPv4.
@@ -453,6 +490,94 @@ scenarios:
             (Some(3), Some("target")),
             "{e}"
         );
+    }
+
+    /// A plan of one scenario of `traffic` with `fields`.
+    fn one(traffic: &str, fields: &str) -> Result<Plan, PlanError> {
+        load(
+            "h.yaml",
+            &format!(
+                "name: h\nscenarios:\n  - {{ name: s, traffic: {traffic}, path: pod-to-pod-cross-node, {fields} }}\n"
+            ),
+        )
+    }
+
+    #[track_caller]
+    fn refused(traffic: &str, fields: &str, field: &str, says: &str) {
+        let e = one(traffic, fields).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some(field), "{fields}: {e}");
+        assert!(e.message.contains(says), "{fields}: {e}");
+    }
+
+    #[test]
+    fn huge_durations_are_refused_not_run() {
+        // Would overflow warm-up + duration, or ask for 3.6e11 interval slots.
+        refused(
+            "tcp-rr",
+            "duration: 10000000000000000000s",
+            "duration",
+            "soak",
+        );
+        refused("tcp-rr", "duration: 100000000h", "duration", "24h");
+        refused("tcp-rr", "warmup: 10000000000000000000s", "warmup", "24h");
+        refused("tcp-rr", "duration: 23h, warmup: 2h", "duration", "soak");
+        refused(
+            "tcp-rr",
+            "duration: 100000000000000000000s",
+            "duration",
+            "out of range",
+        );
+        assert!(one("tcp-rr", "duration: 23h, warmup: 1h").is_ok());
+        refused(
+            "tcp-rr",
+            "duration: 24h, warmup: 0s, interval: 100ms",
+            "interval",
+            "100000",
+        );
+        refused("udp-rr", "timeout: 100000000h", "timeout", "60s");
+        refused(
+            "tcp-rr",
+            "server_stall: { at: 10000000000000000000s, for: 1s }",
+            "server_stall",
+            "24h",
+        );
+        refused(
+            "tcp-rr",
+            "server_stall: { at: 1s, for: 24h }",
+            "server_stall",
+            "24h",
+        );
+    }
+
+    #[test]
+    fn buffers_beyond_the_memory_limit_are_refused() {
+        refused(
+            "tcp-rr",
+            "connections: 10000, request_size: 64MiB",
+            "connections",
+            "4GiB",
+        );
+        refused(
+            "http1",
+            "connections: 100, response_size: 64MiB",
+            "connections",
+            "4GiB",
+        );
+        refused(
+            "tcp-stream",
+            "streams: 10000, message_size: 1MiB",
+            "streams",
+            "4GiB",
+        );
+        refused(
+            "http2",
+            "connections: 100, streams: 1000, request_size: 64KiB",
+            "streams",
+            "4GiB",
+        );
+        // The defaults at the largest counts fit.
+        assert!(one("tcp-stream", "streams: 10000").is_ok());
+        assert!(one("tcp-rr", "connections: 10000, request_size: 64KiB").is_ok());
     }
 
     #[test]

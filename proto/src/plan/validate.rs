@@ -4,8 +4,9 @@
 //! [`scenario`] applies the rules of a single scenario in a fixed order, the
 //! first broken one wins; the plan loader adds the rules that need the whole
 //! plan (a name, at least one scenario, unique scenario names). A worker calls
-//! [`scenario`] on every job it receives, so a hand-made `Prepare` is held to
-//! the same rules as a plan.
+//! [`job`] on every job it receives, so a hand-made `Prepare` is held to the
+//! same rules as a plan, except those about repeating a scenario (soak windows
+//! and sweep steps are jobs the coordinator derives from one).
 //!
 //! ```
 //! use cnibench_proto::plan::{self, validate};
@@ -21,10 +22,11 @@
 
 use super::raw::RawPlan;
 use super::{
-    MAX_CLIENTS, MAX_PARALLEL, MAX_PAYLOAD, MAX_REPETITIONS, MAX_THREADS, PathKind, Plan,
-    PlanError, ScenarioSpec, Traffic, UDP_HEADER, UDP_MAX,
+    MAX_CLIENT_BUFFERS, MAX_CLIENTS, MAX_INTERVALS, MAX_PARALLEL, MAX_PAYLOAD, MAX_REPETITIONS,
+    MAX_RUN, MAX_THREADS, MAX_TIMEOUT, PathKind, Plan, PlanError, ScenarioSpec, Traffic,
+    UDP_HEADER, UDP_MAX,
 };
-use crate::units::Rate;
+use crate::units::{Rate, Size};
 use std::time::Duration;
 
 /// A broken rule: the field it is about and what is wrong.
@@ -44,31 +46,55 @@ fn broken(field: &'static str, message: String) -> Result<(), Invalid> {
 /// One rule about a single scenario.
 type Rule = fn(&ScenarioSpec) -> Result<(), Invalid>;
 
+/// Whom a rule concerns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    /// Any run of the scenario: a worker checks these on every job it receives.
+    Job,
+    /// How the plan runs it (repetitions, sweeps): the coordinator derives jobs
+    /// that need not follow them (a soak's windows count past 1000).
+    Plan,
+}
+
 /// The rules of a single scenario, in the order they are checked.
-const RULES: &[Rule] = &[
-    named,
-    rate_fits_traffic,
-    slo_measurable,
-    sweep_runs_once,
-    udp_payloads,
-    server_delay,
-    timeout,
-    path_implemented,
-    external_target,
-    clients,
-    servers,
-    threads,
-    parallelism,
-    payload_sizes,
-    duration,
-    interval,
-    repetitions,
+const RULES: &[(Scope, Rule)] = &[
+    (Scope::Job, named),
+    (Scope::Job, rate_fits_traffic),
+    (Scope::Job, slo_measurable),
+    (Scope::Plan, sweep_runs_once),
+    (Scope::Job, udp_payloads),
+    (Scope::Job, server_delay),
+    (Scope::Job, server_stall),
+    (Scope::Job, timeout),
+    (Scope::Job, path_implemented),
+    (Scope::Job, external_target),
+    (Scope::Job, clients),
+    (Scope::Job, servers),
+    (Scope::Job, threads),
+    (Scope::Job, parallelism),
+    (Scope::Job, payload_sizes),
+    (Scope::Job, buffers),
+    (Scope::Job, duration),
+    (Scope::Job, run_length),
+    (Scope::Job, interval),
+    (Scope::Job, intervals_per_repetition),
+    (Scope::Plan, repetitions),
 ];
 
-/// Check one scenario against every rule that does not need the rest of the
-/// plan; the first broken rule is the error.
+/// Check one scenario of a plan against every rule that does not need the rest
+/// of the plan; the first broken rule is the error.
 pub fn scenario(spec: &ScenarioSpec) -> Result<(), Invalid> {
-    RULES.iter().try_for_each(|rule| rule(spec))
+    RULES.iter().try_for_each(|(_, rule)| rule(spec))
+}
+
+/// Check a scenario a worker was asked to run: the rules of [`scenario`] that
+/// are about one run of it (sizes, counts, durations, buffers), not the ones
+/// about how a plan repeats it.
+pub fn job(spec: &ScenarioSpec) -> Result<(), Invalid> {
+    RULES
+        .iter()
+        .filter(|(scope, _)| *scope == Scope::Job)
+        .try_for_each(|(_, rule)| rule(spec))
 }
 
 /// Resolve the defaults of a raw plan and check it: the plan's own rules, then
@@ -209,11 +235,35 @@ fn server_delay(spec: &ScenarioSpec) -> Result<(), Invalid> {
     Ok(())
 }
 
+fn server_stall(spec: &ScenarioSpec) -> Result<(), Invalid> {
+    let Some(stall) = spec.server_stall else {
+        return Ok(());
+    };
+    if stall
+        .at
+        .0
+        .checked_add(stall.length.0)
+        .is_none_or(|end| end > MAX_RUN)
+    {
+        return broken(
+            "server_stall",
+            format!(
+                "scenario `{}`: server_stall must end within 24h (at + for)",
+                spec.name
+            ),
+        );
+    }
+    Ok(())
+}
+
 fn timeout(spec: &ScenarioSpec) -> Result<(), Invalid> {
-    if spec.timeout.0 < Duration::from_millis(1) {
+    if spec.timeout.0 < Duration::from_millis(1) || spec.timeout.0 > MAX_TIMEOUT {
         return broken(
             "timeout",
-            format!("scenario `{}`: timeout must be at least 1ms", spec.name),
+            format!(
+                "scenario `{}`: timeout must be between 1ms and 60s",
+                spec.name
+            ),
         );
     }
     Ok(())
@@ -343,6 +393,47 @@ fn payload_sizes(spec: &ScenarioSpec) -> Result<(), Invalid> {
     Ok(())
 }
 
+/// The buffers one client worker holds for `spec`: the field to blame, how the
+/// figure is made up, and the bytes.
+fn client_buffers(spec: &ScenarioSpec) -> (&'static str, String, u128) {
+    let (c, st) = (spec.connections, spec.streams);
+    let rr = u128::from(spec.request_size.0) + u128::from(spec.response_size.0);
+    let both = Size(u64::try_from(rr).unwrap_or(u64::MAX));
+    match spec.traffic {
+        Traffic::Http2 => (
+            "streams",
+            format!("connections x streams x (request_size + response_size) = {c} x {st} x {both}"),
+            u128::from(c) * u128::from(st) * rr,
+        ),
+        t if t.is_stream() => (
+            "streams",
+            format!("streams x message_size = {st} x {}", spec.message_size),
+            u128::from(st) * u128::from(spec.message_size.0),
+        ),
+        _ => (
+            "connections",
+            format!("connections x (request_size + response_size) = {c} x {both}"),
+            u128::from(c) * rr,
+        ),
+    }
+}
+
+fn buffers(spec: &ScenarioSpec) -> Result<(), Invalid> {
+    let (field, how, bytes) = client_buffers(spec);
+    if bytes > u128::from(MAX_CLIENT_BUFFERS) {
+        // Display only: the figure is far above 4GiB, a rounded GiB count will do.
+        let gib = bytes as f64 / f64::from(1u32 << 30);
+        return broken(
+            field,
+            format!(
+                "scenario `{}`: {how} is {gib:.1}GiB of buffers per client worker, above the limit of 4GiB",
+                spec.name
+            ),
+        );
+    }
+    Ok(())
+}
+
 fn duration(spec: &ScenarioSpec) -> Result<(), Invalid> {
     if spec.duration.0 < Duration::from_millis(100) {
         return broken(
@@ -360,6 +451,39 @@ fn interval(spec: &ScenarioSpec) -> Result<(), Invalid> {
             format!(
                 "scenario `{}`: interval must be between 10ms and the duration ({})",
                 spec.name, spec.duration
+            ),
+        );
+    }
+    Ok(())
+}
+
+fn run_length(spec: &ScenarioSpec) -> Result<(), Invalid> {
+    let run = spec.warmup.0.checked_add(spec.duration.0);
+    if run.is_none_or(|r| r > MAX_RUN) {
+        let field = if spec.warmup.0 > MAX_RUN {
+            "warmup"
+        } else {
+            "duration"
+        };
+        return broken(
+            field,
+            format!(
+                "scenario `{}`: warmup ({}) + duration ({}) must be at most 24h: a soak (`cnibench soak`) is the way to run longer than a day",
+                spec.name, spec.warmup, spec.duration
+            ),
+        );
+    }
+    Ok(())
+}
+
+fn intervals_per_repetition(spec: &ScenarioSpec) -> Result<(), Invalid> {
+    let n = spec.intervals();
+    if n > u128::from(MAX_INTERVALS) {
+        return broken(
+            "interval",
+            format!(
+                "scenario `{}`: an interval of {} makes {n} intervals, more than {MAX_INTERVALS}: use a longer interval",
+                spec.name, spec.interval
             ),
         );
     }
@@ -511,6 +635,36 @@ mod tests {
     }
 
     #[test]
+    fn server_stall_rule() {
+        let stalled = spec("tcp-rr", ", server_stall: { at: 1s, for: 500ms }");
+        let late = Dur(MAX_RUN);
+        check(
+            server_stall,
+            stalled.clone(),
+            |s| s.server_stall.as_mut().unwrap().at = late,
+            "server_stall",
+        );
+        let endless = Dur(Duration::MAX);
+        check(
+            server_stall,
+            stalled,
+            |s| s.server_stall.as_mut().unwrap().length = endless,
+            "server_stall",
+        );
+    }
+
+    #[test]
+    fn timeout_upper_bound() {
+        let long = Dur(MAX_TIMEOUT + Duration::from_millis(1));
+        check(
+            timeout,
+            spec("udp-rr", ", timeout: 60s"),
+            |s| s.timeout = long,
+            "timeout",
+        );
+    }
+
+    #[test]
     fn timeout_rule() {
         let short = Dur(Duration::from_micros(999));
         check(
@@ -647,6 +801,30 @@ mod tests {
     }
 
     #[test]
+    fn buffers_rule() {
+        // 4GiB exactly is allowed: 64 x 64MiB.
+        let at_limit = spec(
+            "tcp-rr",
+            ", connections: 64, request_size: 32MiB, response_size: 32MiB",
+        );
+        check(buffers, at_limit, |s| s.response_size.0 += 1, "connections");
+        let streams = spec("tcp-stream", ", streams: 64, message_size: 64MiB");
+        check(buffers, streams, |s| s.streams += 1, "streams");
+        let h2 = spec(
+            "http2",
+            ", connections: 64, streams: 64, request_size: 512KiB, response_size: 512KiB",
+        );
+        check(buffers, h2, |s| s.streams = 65, "streams");
+        let e = buffers(&ScenarioSpec {
+            connections: MAX_PARALLEL,
+            request_size: Size(MAX_PAYLOAD),
+            ..spec("tcp-rr", "")
+        })
+        .unwrap_err();
+        assert!(e.message.contains("10000 x 67108865 is 625.0GiB"), "{e}");
+    }
+
+    #[test]
     fn duration_rule() {
         let short = Dur(Duration::from_millis(99));
         check(
@@ -676,6 +854,42 @@ mod tests {
     }
 
     #[test]
+    fn run_length_rule() {
+        let day = spec("tcp-rr", ", warmup: 1h, duration: 23h, interval: 1s");
+        check(
+            run_length,
+            day.clone(),
+            |s| s.duration.0 += Duration::from_nanos(1),
+            "duration",
+        );
+        check(
+            run_length,
+            day.clone(),
+            |s| s.warmup = Dur(Duration::MAX),
+            "warmup",
+        );
+        check(
+            run_length,
+            day,
+            |s| s.duration = Dur(Duration::MAX),
+            "duration",
+        );
+    }
+
+    #[test]
+    fn intervals_per_repetition_rule() {
+        // Without warm-up, 100,000 intervals of 10ms: 1000s.
+        let most = spec("tcp-rr", ", warmup: 0s, duration: 1000s, interval: 10ms");
+        assert_eq!(u64::from(most.interval_count()), MAX_INTERVALS);
+        check(
+            intervals_per_repetition,
+            most,
+            |s| s.warmup.0 = Duration::from_millis(1),
+            "interval",
+        );
+    }
+
+    #[test]
     fn repetitions_rule() {
         check(
             repetitions,
@@ -689,6 +903,17 @@ mod tests {
             |s| s.repetitions = MAX_REPETITIONS + 1,
             "repetitions",
         );
+    }
+
+    #[test]
+    fn a_job_is_not_held_to_the_plan_only_rules() {
+        // A soak's 2000th window, a sweep step.
+        let mut s = spec("tcp-rr", ", rate: 'sweep(1/s..4/s, x2)'");
+        s.repetitions = 2000;
+        assert_eq!(scenario(&s).unwrap_err().field, "repetitions");
+        assert_eq!(job(&s), Ok(()));
+        s.request_size = Size(0);
+        assert_eq!(job(&s).unwrap_err().field, "request_size");
     }
 
     #[test]
