@@ -154,6 +154,14 @@ fn name(m: &Msg) -> String {
     d.split(['{', '(', ' ']).next().unwrap_or("?").to_string()
 }
 
+/// Whether this worker takes a job: the plan's rules first (a hand-made
+/// `Prepare` is held to them too: a 0-byte request would have a tcp-rr server
+/// spin), then the operator's limits.
+fn admit(limits: &crate::limits::Limits, job: &cnibench_proto::msg::Job) -> Result<(), String> {
+    cnibench_proto::plan::validate::job(&job.scenario).map_err(|e| e.to_string())?;
+    limits.check(job)
+}
+
 /// Run an authenticated session until the coordinator leaves, falls silent, or
 /// the worker shuts down.
 async fn session(
@@ -203,7 +211,7 @@ async fn session(
                         job: id,
                         error: "duplicate job id".into(),
                     })
-                } else if let Err(error) = cfg.limits.check(&j) {
+                } else if let Err(error) = admit(&cfg.limits, &j) {
                     log(format_args!("refused job {id}: {error}"));
                     Some(Msg::Failed {
                         job: id,
@@ -272,4 +280,42 @@ async fn session(
         log("stopping all traffic of this session");
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cnibench_proto::msg::{Job, Role};
+    use cnibench_proto::plan;
+    use cnibench_proto::units::Size;
+
+    #[test]
+    fn a_job_breaking_a_plan_rule_is_refused() {
+        let text =
+            "name: t\nscenarios:\n  - { name: rr, traffic: tcp-rr, path: pod-to-pod-cross-node }\n";
+        let mut job = Job {
+            id: 1,
+            role: Role::Server,
+            scenario: plan::load("t.yaml", text).unwrap().scenarios.remove(0),
+            target: None,
+            server_cert: vec![],
+            clock_correction_ns: 0,
+            peers: vec![],
+        };
+        let limits = crate::limits::Limits::default();
+        assert_eq!(admit(&limits, &job), Ok(()));
+        // A hand-made Prepare: a tcp-rr server would loop on 0-byte requests.
+        job.scenario.request_size = Size(0);
+        let e = admit(&limits, &job).unwrap_err();
+        assert!(e.contains("request_size") && e.contains("rr"), "{e}");
+        // Would overflow warm-up + duration in the limits' own check.
+        job.scenario.request_size = Size(1);
+        job.scenario.duration.0 = std::time::Duration::MAX;
+        let limits = crate::limits::Limits {
+            max_duration: Some(std::time::Duration::from_secs(60)),
+            ..limits
+        };
+        let e = admit(&limits, &job).unwrap_err();
+        assert!(e.contains("duration"), "{e}");
+    }
 }
