@@ -11,7 +11,7 @@
 //!   plan/           the test plan (YAML) and what a worker is asked to run
 //!     mod.rs        the model: Plan, ScenarioSpec, Traffic, PathKind, Stall, limits; load()
 //!     raw.rs        the YAML as written, and defaults resolved into a ScenarioSpec
-//!     validate.rs   one function per rule; validate::scenario() for a single job
+//!     validate.rs   one function per rule; validate::job() for a worker's job
 //!     location.rs   PlanError, and a serde error turned into file:line:column and field
 //!     slo.rs        objectives (also reachable as cnibench_proto::slo)
 //!   units.rs        quantities in plans: durations, sizes, rates, percents, sweeps

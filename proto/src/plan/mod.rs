@@ -12,8 +12,8 @@
 //! - `raw` (private): the YAML as written, and defaults resolved
 //!   into [`ScenarioSpec`]s;
 //! - [`validate`]: one function per rule; [`validate::scenario`] applies the
-//!   rules of a single scenario, so a worker can hold a job it receives to the
-//!   same rules as a plan;
+//!   rules of a single scenario, and [`validate::job`] those a worker holds
+//!   every job it receives to;
 //! - `location` (private): [`PlanError`] and how a serde error is turned into a
 //!   file, line, column and field;
 //! - [`slo`]: the objectives a scenario may set.
