@@ -6,10 +6,9 @@
 
 use anyhow::{Context, anyhow, bail};
 use cnibench_proto::auth::{self, Side};
-use cnibench_proto::clock::{self, ClockEstimate, Probe};
+use cnibench_proto::clock::{self, ClockEstimate, Probe, unix_now_ns};
 use cnibench_proto::msg::{Msg, NONCE_LEN, PROTO_VERSION, WorkerInfo};
 use cnibench_worker::conn::Connection;
-use cnibench_worker::job::unix_now_ns;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpStream;

@@ -4,8 +4,20 @@
 //! coordinator receives at t4. offset = ((t2 - t1) + (t3 - t4)) / 2 (worker minus
 //! coordinator), delay = (t4 - t1) - (t3 - t2). The sample with the smallest delay
 //! is the least disturbed by queueing; its offset is wrong by at most delay / 2.
+//!
+//! [`unix_now_ns`] reads the wall clock both sides stamp probes and start times
+//! with; the estimator itself takes timestamps in and never reads a clock.
 
 use serde::{Deserialize, Serialize};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Unix time now, ns (0 before 1970, `i64::MAX` after 2262).
+pub fn unix_now_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
 
 /// One Ping/Pong exchange (unix ns; t1, t4 coordinator clock; t2, t3 worker clock).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,5 +96,13 @@ mod tests {
             }])
             .is_none()
         );
+    }
+
+    #[test]
+    fn now_is_after_2020_and_does_not_run_backwards_much() {
+        let a = unix_now_ns();
+        let b = unix_now_ns();
+        assert!(a > 1_577_836_800_000_000_000, "{a}");
+        assert!(b >= a - 1_000_000_000, "{a} then {b}");
     }
 }

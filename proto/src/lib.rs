@@ -1,7 +1,8 @@
 //! Everything cnibench's coordinator and workers agree on, without any I/O: the plan
 //! model ([`plan`]), control messages ([`msg`]), the frame codec ([`codec`]),
 //! histogram encoding ([`hist`]), the handshake proofs ([`auth`]), the clock
-//! offset estimator ([`clock`]) and open-loop pacing ([`pacing`]). All of it is testable on byte buffers and fuzzable.
+//! offset estimator and the wall clock it is fed from ([`clock`]) and open-loop
+//! pacing ([`pacing`]). All of it is testable on byte buffers and fuzzable.
 //!
 //! # Layout
 //!
@@ -20,7 +21,7 @@
 //!   codec.rs        length-prefixed frames of those messages
 //!   hist.rs         latency histograms on the wire
 //!   auth.rs         HMAC challenge/response proofs
-//!   clock.rs        clock offset from ping/pong samples
+//!   clock.rs        clock offset from ping/pong samples; unix_now_ns, the wall clock
 //! ```
 //!
 //! ```

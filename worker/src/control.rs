@@ -7,6 +7,7 @@
 use crate::conn::Connection;
 use crate::job::{self, Prepared};
 use cnibench_proto::auth::{self, Side};
+use cnibench_proto::clock::unix_now_ns;
 use cnibench_proto::msg::{Msg, NONCE_LEN, PROTO_VERSION, WorkerInfo};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -195,14 +196,14 @@ async fn session(
                 break Ok(());
             }
         };
-        let received = job::unix_now_ns();
+        let received = unix_now_ns();
         last_heard = Instant::now();
         let reply = match msg {
             Msg::Ping { seq, t1 } => Some(Msg::Pong {
                 seq,
                 t1,
                 t2: received,
-                t3: job::unix_now_ns(),
+                t3: unix_now_ns(),
             }),
             Msg::Prepare(j) => {
                 let id = j.id;

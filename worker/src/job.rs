@@ -10,11 +10,12 @@
 
 use crate::cpu;
 use crate::engine::{self, Ctx, Engine};
+use cnibench_proto::clock::unix_now_ns;
 use cnibench_proto::hist;
 use cnibench_proto::msg::{IntervalReport, Job, Msg, Role};
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -86,14 +87,6 @@ pub fn prepare(
         port,
         cert,
     ))
-}
-
-/// Unix time now, ns.
-pub fn unix_now_ns() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 /// Start the job at `at_unix_ns` (this worker's clock); reports go to `out`.

@@ -10,8 +10,8 @@ use crate::result::{
 };
 use crate::soak::SoakResult;
 use crate::sweep::SweepResult;
+use cnibench_proto::clock::unix_now_ns;
 use cnibench_proto::plan::{Plan, ScenarioSpec};
-use cnibench_worker::job::unix_now_ns;
 
 /// What one scenario measured: its repetitions (for a sweep: the best step) and
 /// its sweep, if it had one.

@@ -14,7 +14,7 @@
 use super::{
     Ctx, Engine, Exchange, RETRY_PAUSE, Served, Task, TxError, fan_out, rr_clients, timer,
 };
-use crate::job::unix_now_ns;
+use cnibench_proto::clock::unix_now_ns;
 use cnibench_proto::pacing::Pacer;
 use cnibench_proto::plan::UDP_HEADER;
 use nix::sys::socket::{
