@@ -296,7 +296,7 @@ fn cmd_run(plan_path: PathBuf, mode: run::Mode, target: Target) -> Result<u8, Fa
         let interrupt = CancellationToken::new();
         let i = interrupt.clone();
         tokio::spawn(async move {
-            cnibench_worker::shutdown_signal().await;
+            cnibench_net::shutdown_signal().await;
             eprintln!("cnibench: interrupted: stopping workers and writing what was measured");
             i.cancel();
         });

@@ -7,6 +7,10 @@
 //! driver, assembling the result), [`result`] (result model
 //! and exact merge), [`output`] (result.json, summary.csv, the printed table),
 //! [`compare`] (one table across runs labelled by CNI).
+//!
+//! The framed control connection, local system info and the shutdown signal come
+//! from `cnibench_net`, which the worker uses too; the coordinator does not link the
+//! worker crate (only its tests do, to run in-process workers).
 
 pub mod check;
 pub mod cli;

@@ -5,10 +5,10 @@
 //! index, so the orchestrator waits on one channel for all workers.
 
 use anyhow::{Context, anyhow, bail};
+use cnibench_net::conn::Connection;
 use cnibench_proto::auth::{self, Side};
 use cnibench_proto::clock::{self, ClockEstimate, Probe, unix_now_ns};
 use cnibench_proto::msg::{Msg, NONCE_LEN, PROTO_VERSION, WorkerInfo};
-use cnibench_worker::conn::Connection;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpStream;

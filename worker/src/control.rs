@@ -4,8 +4,8 @@
 //! protocol error), every job of that session is cancelled, so traffic never
 //! outlives the coordinator that ordered it.
 
-use crate::conn::Connection;
 use crate::job::{self, Prepared};
+use cnibench_net::conn::Connection;
 use cnibench_proto::auth::{self, Side};
 use cnibench_proto::clock::unix_now_ns;
 use cnibench_proto::msg::{Msg, NONCE_LEN, PROTO_VERSION, WorkerInfo};

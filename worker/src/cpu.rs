@@ -154,13 +154,6 @@ pub fn usage(from: &Snapshot, to: &Snapshot) -> CpuUsage {
     }
 }
 
-/// An identifier of the running kernel (same value = same machine and clock).
-pub fn boot_id() -> Option<String> {
-    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
-        .ok()
-        .map(|s| s.trim().to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -214,7 +207,7 @@ mod tests {
         // At least the busy loop (ticks are 10 ms: 0.7 allows for rounding); other
         // tests' threads in this process may add more, but never beyond the
         // machine's CPUs (which a wrong tick unit would).
-        let cpus = crate::sysinfo::cpus() as f64;
+        let cpus = cnibench_net::sysinfo::cpus() as f64;
         assert!(own >= 0.7 && own <= cpus + 0.2, "own cores {own} of {cpus}");
         let node = u.node.unwrap();
         let busy = node.user_ns + node.system_ns;

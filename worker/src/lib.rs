@@ -4,9 +4,13 @@
 //! Layout: [`control`] (sessions, handshake, dead-man rule), [`job`] (one job's
 //! lifecycle and interval reports), [`engine`] (one trait, one module per protocol),
 //! [`recorder`] (per-interval histogram and counters), [`serve`] (one engine's
-//! server without a coordinator, for other tools' clients), [`conn`] (framed control
-//! connection, shared with the coordinator), [`sysinfo`] and [`cni`] (what the
-//! worker reports about its node and datapath).
+//! server without a coordinator, for other tools' clients), [`cpu`] (CPU accounting
+//! from /proc), [`limits`] (allowed targets, rate and duration caps), [`cni`] and
+//! [`local_info`] (what the worker reports about its node and datapath).
+//!
+//! What the coordinator needs too lives outside this crate, so that it links no
+//! engines: the framed control connection, local system info and the shutdown
+//! signal in `cnibench_net`, the wall clock in `cnibench_proto::clock`.
 //!
 //! ```no_run
 //! # async fn f() -> std::io::Result<()> {
@@ -24,7 +28,6 @@
 //! ```
 
 pub mod cni;
-pub mod conn;
 pub mod control;
 pub mod cpu;
 pub mod engine;
@@ -32,27 +35,10 @@ pub mod job;
 pub mod limits;
 pub mod recorder;
 pub mod serve;
-pub mod sysinfo;
 
+use cnibench_net::sysinfo;
 use cnibench_proto::msg::WorkerInfo;
 use std::net::IpAddr;
-
-/// Wait for SIGTERM (what Kubernetes sends) or Ctrl-C; both binaries use it to
-/// stop traffic and write what they have before exiting.
-pub async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
-}
 
 /// Describe this worker: node `node`, data plane on `data_ip`, CNI label `cni`.
 pub fn local_info(data_ip: IpAddr, node: &str, cni: &str) -> WorkerInfo {
@@ -69,6 +55,6 @@ pub fn local_info(data_ip: IpAddr, node: &str, cni: &str) -> WorkerInfo {
         kernel: sysinfo::kernel(),
         cpu_model: sysinfo::cpu_model(),
         cpus: sysinfo::cpus(),
-        boot_id: cpu::boot_id(),
+        boot_id: sysinfo::boot_id(),
     }
 }

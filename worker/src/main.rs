@@ -120,7 +120,7 @@ fn serve_alone(
         let stop = tokio_util::sync::CancellationToken::new();
         let s = stop.clone();
         tokio::spawn(async move {
-            cnibench_worker::shutdown_signal().await;
+            cnibench_net::shutdown_signal().await;
             s.cancel();
         });
         let w = serve(what, ip, duration, stop, |port| {
@@ -179,7 +179,7 @@ fn run(args: Args) -> anyhow::Result<()> {
     let node = args
         .node
         .or_else(|| std::env::var("NODE_NAME").ok())
-        .unwrap_or_else(cnibench_worker::sysinfo::hostname);
+        .unwrap_or_else(cnibench_net::sysinfo::hostname);
     let mut info = cnibench_worker::local_info(data_ip, &node, "unknown");
     match args.cni {
         Some(label) => info.cni = label,
@@ -230,7 +230,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         let shutdown = tokio_util::sync::CancellationToken::new();
         let s = shutdown.clone();
         tokio::spawn(async move {
-            cnibench_worker::shutdown_signal().await;
+            cnibench_net::shutdown_signal().await;
             eprintln!("cnibench-worker: signal received, stopping traffic and exiting");
             s.cancel();
         });

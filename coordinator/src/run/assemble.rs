@@ -83,7 +83,7 @@ pub(super) fn run_result(
 }
 
 fn local_machine() -> Machine {
-    use cnibench_worker::sysinfo;
+    use cnibench_net::sysinfo;
     Machine {
         host: sysinfo::hostname(),
         kernel: sysinfo::kernel(),

@@ -1,5 +1,6 @@
-//! What a worker reports about its machine: kernel, CPU, node name, and the MTU of
-//! the interface that carries its data-plane address.
+//! What a process can say about its machine: kernel, CPU, host name, boot id, and
+//! the MTU of the interface that carries an address. A worker reports these in its
+//! `Hello`; the coordinator records its own beside a run's results.
 
 use std::net::IpAddr;
 
@@ -37,6 +38,11 @@ pub fn cpus() -> u32 {
     std::thread::available_parallelism()
         .map(|n| n.get() as u32)
         .unwrap_or(1)
+}
+
+/// An identifier of the running kernel (same value = same machine and clock).
+pub fn boot_id() -> Option<String> {
+    read_trim("/proc/sys/kernel/random/boot_id")
 }
 
 /// MTU of the interface holding `ip`, or whose subnet contains it (127.0.0.2 is

@@ -2,7 +2,8 @@
 //! `tokio::io::duplex` in tests). Reading loops decode/read on an internal buffer; a
 //! clean EOF between frames is `Ok(None)`, an EOF inside a frame is an error.
 //!
-//! This is the I/O half of `cnibench_proto::codec`; the coordinator uses it too.
+//! This is the I/O half of `cnibench_proto::codec`: the worker's control server and
+//! the coordinator's worker links both speak through it.
 
 use bytes::BytesMut;
 use cnibench_proto::codec::{self, DecodeError, EncodeError};
