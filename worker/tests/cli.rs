@@ -5,56 +5,19 @@
 use bytes::BytesMut;
 use cnibench_proto::codec;
 use cnibench_proto::msg::{Msg, PROTO_VERSION};
-use std::io::{BufRead, BufReader, Read, Write};
+use cnibench_testkit::{Worker, tmpdir, write_token};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_cnibench-worker");
 
-struct Worker(Child, String);
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Start a worker on 127.0.0.1:0 and return it with its bound control address.
+/// Start a worker on 127.0.0.1:0 with `token`; `addr` is its bound control address.
 fn start_worker(token: &str) -> Worker {
-    let dir = std::env::temp_dir().join(format!(
-        "cnb-wtest-{}-{}",
-        std::process::id(),
-        rand_suffix()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let tf = dir.join("token");
-    std::fs::write(&tf, token).unwrap();
-    let mut child = Command::new(BIN)
-        .args(["--listen", "127.0.0.1:0", "--token-file"])
-        .arg(&tf)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let first = lines.next().unwrap().unwrap();
-    let addr = first
-        .split("listening on ")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .unwrap_or_else(|| panic!("unexpected first line: {first}"))
-        .to_string();
-    std::thread::spawn(move || for _ in lines {});
-    Worker(child, addr)
-}
-
-fn rand_suffix() -> u64 {
-    use std::time::SystemTime;
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
+    let tf = write_token(&tmpdir("worker-cli"), token);
+    cnibench_testkit::start_worker(Path::new(BIN), "127.0.0.1", &tf, &[])
 }
 
 fn read_msg(s: &mut TcpStream) -> Option<Msg> {
@@ -102,7 +65,7 @@ fn bad_flags_exit_64() {
 #[test]
 fn wrong_token_and_wrong_version_are_rejected() {
     let w = start_worker("the-right-token");
-    let mut s = TcpStream::connect(&w.1).unwrap();
+    let mut s = TcpStream::connect(&w.addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let Some(Msg::Challenge { nonce, .. }) = read_msg(&mut s) else {
         panic!("no challenge")
@@ -131,7 +94,7 @@ fn wrong_token_and_wrong_version_are_rejected() {
         "connection must close after Reject"
     );
 
-    let mut s = TcpStream::connect(&w.1).unwrap();
+    let mut s = TcpStream::connect(&w.addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let _ = read_msg(&mut s);
     send(
@@ -148,12 +111,12 @@ fn wrong_token_and_wrong_version_are_rejected() {
     }
 
     // Garbage closes only that connection: the worker still answers the next one.
-    let mut s = TcpStream::connect(&w.1).unwrap();
+    let mut s = TcpStream::connect(&w.addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let _ = read_msg(&mut s);
     s.write_all(&[0xff; 16]).unwrap();
     assert!(read_msg(&mut s).is_none());
-    let mut s = TcpStream::connect(&w.1).unwrap();
+    let mut s = TcpStream::connect(&w.addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     assert!(matches!(read_msg(&mut s), Some(Msg::Challenge { .. })));
 }
@@ -163,7 +126,7 @@ fn replayed_handshake_is_rejected() {
     let token = "the-right-token";
     let w = start_worker(token);
     // A genuine coordinator's Auth, recorded.
-    let mut s = TcpStream::connect(&w.1).unwrap();
+    let mut s = TcpStream::connect(&w.addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let Some(Msg::Challenge { nonce, .. }) = read_msg(&mut s) else {
         panic!("no challenge")
@@ -187,7 +150,7 @@ fn replayed_handshake_is_rejected() {
     );
     drop(s);
     // Replayed on a new connection (new challenge), it fails.
-    let mut s = TcpStream::connect(&w.1).unwrap();
+    let mut s = TcpStream::connect(&w.addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let _ = read_msg(&mut s);
     send(&mut s, &recorded);

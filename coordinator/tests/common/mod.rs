@@ -1,10 +1,11 @@
-//! Helpers shared by the integration tests: real worker processes on 127.0.0.x and
-//! the real `cnibench` binary.
+//! Helpers shared by the integration tests: real worker processes on 127.0.0.x
+//! (through `cnibench_testkit`, with the worker binary found next to ours) and the
+//! real `cnibench` binary.
 
 #![allow(dead_code, clippy::unwrap_used)] // each test binary uses a subset; tests panic on failure
 
+pub use cnibench_testkit::{Worker, tmpdir};
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
@@ -21,59 +22,10 @@ pub fn worker_bin() -> PathBuf {
     p
 }
 
-/// A running worker process, killed on drop.
-pub struct Worker {
-    pub child: Child,
-    pub addr: String,
-}
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-pub fn tmpdir(tag: &str) -> PathBuf {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let d = std::env::temp_dir().join(format!("cnb-test-{tag}-{}-{nanos}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
 /// Start a worker listening on `ip:0` for node `node`, with extra flags.
 pub fn start_worker_with(ip: &str, node: &str, token: &Path, extra: &[&str]) -> Worker {
-    let mut child = Command::new(worker_bin())
-        .args([
-            "--listen",
-            &format!("{ip}:0"),
-            "--node",
-            node,
-            "--token-file",
-        ])
-        .arg(token)
-        .args(extra)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let first = lines.next().unwrap().unwrap();
-    let addr = first
-        .split("listening on ")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .unwrap_or_else(|| panic!("unexpected first line: {first}"))
-        .to_string();
-    let node = node.to_string();
-    std::thread::spawn(move || {
-        for l in lines.map_while(Result::ok) {
-            eprintln!("[{node}] {l}");
-        }
-    });
-    Worker { child, addr }
+    let args = [&["--node", node][..], extra].concat();
+    cnibench_testkit::start_worker(&worker_bin(), ip, token, &args)
 }
 
 /// Start a worker labelled with CNI `loopback`.
@@ -99,8 +51,7 @@ pub fn cnibench(args: &[&str]) -> Output {
 /// A temp dir with a token file and `plan` written to plan.yaml.
 pub fn setup(tag: &str, plan: &str) -> (PathBuf, PathBuf, PathBuf) {
     let dir = tmpdir(tag);
-    let token = dir.join("token");
-    std::fs::write(&token, "e2e-shared-token\n").unwrap();
+    let token = cnibench_testkit::write_token(&dir, "e2e-shared-token\n");
     let plan_path = dir.join("plan.yaml");
     std::fs::write(&plan_path, plan).unwrap();
     (dir, token, plan_path)
