@@ -25,6 +25,8 @@ ARG RUNTIME_IMAGE=debian:bookworm-slim
 
 FROM ${RUST_IMAGE} AS build
 WORKDIR /src
+# The whole workspace: cargo reads every member's manifest (proto, net, worker,
+# coordinator, testkit) even when building two packages.
 COPY . .
 # Cache mounts keep the registry and target dir between builds (BuildKit).
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
