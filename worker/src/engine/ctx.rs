@@ -1,0 +1,148 @@
+//! What an engine's tasks share ([`Ctx`]): the scenario, the recorder, the stop
+//! signal and the start instant; and the timing every engine uses through it:
+//! pacing towards intended send times, and the servers' planned delay and stall.
+
+use super::timer;
+use crate::recorder::Recorder;
+use cnibench_proto::pacing::{self, Pacer};
+use cnibench_proto::plan::ScenarioSpec;
+use cnibench_proto::units::Rate;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// What an engine's tasks share.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    /// The scenario being run (for clients, `rate` is this worker's share).
+    pub spec: Arc<ScenarioSpec>,
+    /// Where measurements go.
+    pub rec: Arc<Recorder>,
+    /// Cancelled when the engine must stop.
+    pub stop: CancellationToken,
+    /// The job's start instant, set when it starts.
+    pub t0: Arc<OnceLock<Instant>>,
+    /// Certificate (DER) the server reported (QUIC): the only one a client trusts.
+    pub server_cert: Arc<Vec<u8>>,
+    /// This worker's clock minus the sender's (UDP receivers' one-way delay).
+    pub clock_correction_ns: i64,
+}
+
+impl Ctx {
+    /// A fresh context for `spec`, stopped by `stop`.
+    pub fn new(spec: ScenarioSpec, stop: CancellationToken) -> Ctx {
+        Ctx {
+            spec: Arc::new(spec),
+            rec: Arc::new(Recorder::new(stop.clone())),
+            stop,
+            t0: Arc::new(OnceLock::new()),
+            server_cert: Arc::new(Vec::new()),
+            clock_correction_ns: 0,
+        }
+    }
+
+    /// The start instant (now, if the job has not started: servers before `Start`).
+    pub fn start(&self) -> Instant {
+        *self.t0.get().unwrap_or(&Instant::now())
+    }
+
+    /// The pacer for lane `lane` of `lanes` parallel ones, or `None` in closed loop.
+    /// `unit_bits` converts a bitrate into operations (bits per operation).
+    pub fn pacer(&self, lane: u32, lanes: u32, unit_bits: u64) -> Option<Pacer> {
+        let ops = match self.spec.rate {
+            Rate::Max => return None,
+            Rate::PerSecond(r) => r,
+            Rate::BitsPerSecond(b) => b / unit_bits.max(1) as f64,
+        };
+        let seed =
+            u64::from(lane).wrapping_mul(0x2545_f491_4f6c_dd1d) ^ self.spec.name.len() as u64;
+        Some(Pacer::new(
+            pacing::share(ops, lanes),
+            self.spec.arrival,
+            f64::from(lane) / f64::from(lanes.max(1)),
+            seed,
+        ))
+    }
+
+    /// Wait until `pacer`'s next intended time. `free_since` is when the lane
+    /// finished its previous operation. Returns the intended time and whether the
+    /// lane was still busy then (queueing behind a slow peer, not generator lag).
+    pub async fn pace(&self, pacer: &mut Pacer, free_since: Instant) -> Option<(Instant, bool)> {
+        let due = self.start() + Duration::from_nanos(pacer.next_ns());
+        let queued = due < free_since;
+        if due > Instant::now() {
+            tokio::select! {
+                _ = self.stop.cancelled() => return None,
+                _ = tokio::time::sleep_until(due) => {}
+            }
+        }
+        let lag = Instant::now().saturating_duration_since(due);
+        self.rec.scheduled(queued, lag);
+        Some((due, queued))
+    }
+
+    /// [`Ctx::pace`] for a sender on a thread of its own (not a runtime thread):
+    /// blocks through `waits` until the intended time, to tens of microseconds
+    /// instead of tokio's 1 ms timer ticks, so operations are not sent in bursts.
+    /// `None` once stopped.
+    pub fn pace_blocking(
+        &self,
+        pacer: &mut Pacer,
+        waits: &mut timer::Pacing,
+        free_since: std::time::Instant,
+    ) -> Option<(std::time::Instant, bool)> {
+        let due = self.start().into_std() + Duration::from_nanos(pacer.next_ns());
+        let queued = due < free_since;
+        if !waits.wait_until(due, &self.stop) {
+            return None;
+        }
+        let lag = std::time::Instant::now().saturating_duration_since(due);
+        self.rec.scheduled(queued, lag);
+        Some((due, queued))
+    }
+
+    /// Server side: wait the plan's `server_delay`, and out a stall window. These
+    /// delays are part of what is measured, so they use the precise timer.
+    pub async fn server_pause(&self) {
+        if let Some(stall) = self.spec.server_stall
+            && let Some(t0) = self.t0.get()
+        {
+            let (from, to) = (*t0 + stall.at.0, *t0 + stall.at.0 + stall.length.0);
+            let now = Instant::now();
+            if now >= from && now < to {
+                timer::sleep_until(to).await;
+            }
+        }
+        if !self.spec.server_delay.0.is_zero() {
+            timer::sleep(self.spec.server_delay.0).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_ctx;
+    use super::*;
+
+    #[tokio::test]
+    async fn server_pause_applies_delay_and_stall() {
+        let c =
+            test_ctx("traffic: tcp-rr, server_delay: 2ms, server_stall: { at: 100ms, for: 500ms }");
+        let t0 = Instant::now();
+        c.t0.set(t0).unwrap();
+        c.server_pause().await;
+        let d = t0.elapsed();
+        assert!(
+            d >= Duration::from_millis(2) && d < Duration::from_micros(2_800),
+            "{d:?}"
+        );
+        tokio::time::sleep_until(t0 + Duration::from_millis(200)).await;
+        c.server_pause().await;
+        let d = t0.elapsed();
+        assert!(
+            d >= Duration::from_millis(602) && d < Duration::from_millis(604),
+            "{d:?}"
+        );
+    }
+}
