@@ -682,15 +682,12 @@ struct Server {
 }
 
 fn serve(ip: IpAddr, ctx: Ctx, conn: ServerConn) -> io::Result<Served> {
-    let listener = tcp::listen(ip)?;
-    let port = listener.local_addr()?.port();
     let server = Arc::new(Server {
         body: Bytes::from(vec![0xa5; ctx.spec.response_size.0 as usize]),
         ctx: ctx.clone(),
         conn,
     });
-    let task = tcp::accept_loop(listener, ctx, move |s, _| server.clone().connection(s));
-    Ok(Served::plain(port, task))
+    tcp::serve(ip, ctx, move |s, _| server.clone().connection(s))
 }
 
 impl Server {

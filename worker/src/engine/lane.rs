@@ -7,11 +7,12 @@
 //! lane reconnects.
 
 use super::{Ctx, RETRY_PAUSE, Task, fan_out};
+use cnibench_proto::pacing::Pacer;
 use std::future::Future;
 use std::io;
 use tokio::time::Instant;
 
-/// Why one exchange failed.
+/// Why one exchange (or a stream lane's connect or write) failed.
 #[derive(Debug)]
 pub enum TxError {
     /// The connection failed; it is dropped and the next exchange reconnects
@@ -80,16 +81,87 @@ async fn rr_lane(ctx: Ctx, lane: u32, lanes: u32, mut ex: impl Exchange) {
                     (true, None) => ctx.rec.transaction(service, Some(service), tx, rx),
                 }
             }
-            Err(TxError::Lost) => ctx.rec.error("lost"),
-            Err(TxError::Failed(kind)) => ctx.rec.error(kind),
-            Err(TxError::Counted) => {}
-            Err(TxError::Io(e)) => {
-                ctx.rec.io_error(&e);
-                tokio::select! {
-                    _ = ctx.stop.cancelled() => return,
-                    _ = tokio::time::sleep(RETRY_PAUSE) => {}
+            Err(e) => {
+                if !failed(&ctx, e).await {
+                    return;
                 }
             }
+        }
+    }
+}
+
+/// Count a failure by its kind; after an I/O failure, pause before the lane goes
+/// on. `false` when stopped during the pause.
+async fn failed(ctx: &Ctx, e: TxError) -> bool {
+    match e {
+        TxError::Lost => ctx.rec.error("lost"),
+        TxError::Failed(kind) => ctx.rec.error(kind),
+        TxError::Counted => {}
+        TxError::Io(e) => {
+            ctx.rec.io_error(&e);
+            tokio::select! {
+                _ = ctx.stop.cancelled() => return false,
+                _ = tokio::time::sleep(RETRY_PAUSE) => {}
+            }
+        }
+    }
+    true
+}
+
+/// How a bulk-transfer lane connects and writes; [`stream_clients`] does the rest.
+pub trait Writer: Send + 'static {
+    /// What is written to: a socket, a stream.
+    type Conn: Send;
+    /// Open a connection, counting it.
+    fn connect(&mut self, ctx: &Ctx) -> impl Future<Output = Result<Self::Conn, TxError>> + Send;
+    /// Write one message; returns its payload bytes.
+    fn write(
+        &mut self,
+        conn: &mut Self::Conn,
+        ctx: &Ctx,
+    ) -> impl Future<Output = Result<u64, TxError>> + Send;
+}
+
+/// Run `lanes` concurrent lanes of `make(lane)` writers until stopped; a rate
+/// (a bitrate: each message is `unit_bits`) is split evenly over the lanes.
+pub fn stream_clients<W: Writer>(
+    ctx: Ctx,
+    lanes: u32,
+    unit_bits: u64,
+    make: impl Fn(u32) -> W,
+) -> Task {
+    let loops: Vec<_> = (0..lanes)
+        .map(|lane| stream_lane(ctx.clone(), ctx.pacer(lane, lanes, unit_bits), make(lane)))
+        .collect();
+    Box::pin(fan_out(ctx.spec.threads, loops))
+}
+
+/// Connect, then write (paced, if there is a pacer) and count until stopped;
+/// after a failure, reconnect after a pause.
+async fn stream_lane(ctx: Ctx, mut pacer: Option<Pacer>, mut w: impl Writer) {
+    while !ctx.stop.is_cancelled() {
+        let attempt = async {
+            let mut conn = w.connect(&ctx).await?;
+            let mut free_since = Instant::now();
+            loop {
+                if let Some(p) = pacer.as_mut()
+                    && ctx.pace(p, free_since).await.is_none()
+                {
+                    return Ok::<(), TxError>(());
+                }
+                let n = w.write(&mut conn, &ctx).await?;
+                free_since = Instant::now();
+                ctx.rec.sent(n);
+            }
+        };
+        let r = tokio::select! {
+            _ = ctx.stop.cancelled() => return,
+            r = attempt => r,
+        };
+        if let Err(e) = r
+            && !failed(&ctx, e).await
+        {
+            return;
         }
     }
 }

@@ -32,9 +32,9 @@
 //! windows, send window) of 16 MiB per connection (quinn's defaults are sized for
 //! 100 Mbit/s at 100 ms), less when a side carries many connections: they share a
 //! 128 MiB budget, at least 64 KiB each, since quinn buffers in the process and a
-//! worker pod has little memory. 4 MiB socket buffers. Idle timeout 10 s with
-//! keep-alives every 2 s, so slowly paced lanes keep their connections; handshakes
-//! give up after 3 s (QUIC ignores ICMP, so a missing server shows as `timeout`).
+//! worker pod has little memory. 4 MiB socket buffers (the UDP engines' sockets,
+//! `udp::bind`). Idle timeout 10 s with keep-alives every 2 s, so slowly paced
+//! lanes keep their connections; handshakes give up after 3 s (QUIC ignores ICMP, so a missing server shows as `timeout`).
 //! Path MTU discovery as quinn does it (1200 bytes up to 1452), congestion control
 //! Cubic, GSO/GRO where the kernel has them.
 //!
@@ -45,27 +45,24 @@
 //! `io-other` (protocol violation and the like); plus `tls` as above. On a server, a
 //! client closing its connection is the normal end, not an error.
 
-use super::{Ctx, Engine, Exchange, RETRY_PAUSE, Served, Task, TxError, fan_out, rr_clients};
+use super::lane::{Writer, stream_clients};
+use super::{Ctx, Engine, Exchange, Served, Task, TxError, rr_clients, udp};
 use bytes::Bytes;
-use cnibench_proto::pacing::Pacer;
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
 use quinn::rustls::{self, pki_types};
 use quinn::{Connection, ConnectionError, Endpoint, RecvStream, SendStream, VarInt};
-use socket2::{Domain, Protocol, Socket, Type};
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinSet;
-use tokio::time::Instant;
 
 /// Name in the server certificate, which clients verify.
 pub const SERVER_NAME: &str = "cnibench-worker";
 /// ALPN protocol both sides insist on.
 pub const ALPN: &[u8] = b"cnibench";
 
-const SOCKET_BUFFER: usize = 4 << 20;
 /// Flow-control window of a connection, at most and at least.
 const MAX_WINDOW: u64 = 16 << 20;
 const MIN_WINDOW: u64 = 64 << 10;
@@ -106,45 +103,42 @@ impl Engine for Stream {
         let dialer = Dialer::new(target, &ctx, streams);
         let size = ctx.spec.message_size.0;
         let chunk = Bytes::from(vec![0x5a_u8; size as usize]);
-        let lanes: Vec<_> = (0..streams)
-            .map(|lane| {
-                let pacer = ctx.pacer(lane, streams, size * 8);
-                stream_writer(ctx.clone(), dialer.clone(), chunk.clone(), pacer)
-            })
-            .collect();
-        Box::pin(fan_out(ctx.spec.threads, lanes))
+        stream_clients(ctx, streams, size * 8, |_| StreamWriter {
+            dialer: dialer.clone(),
+            chunk: chunk.clone(),
+        })
     }
 }
 
-/// Write `chunk` after `chunk` until stopped, reconnecting after a pause when the
-/// connection fails.
-async fn stream_writer(ctx: Ctx, dialer: Dialer, chunk: Bytes, mut pacer: Option<Pacer>) {
-    let attempt = async |pacer: &mut Option<Pacer>| -> Result<(), Failure> {
-        let conn = dialer.connect(&ctx).await?;
-        let mut send = conn.open_uni().await?;
-        let mut free_since = Instant::now();
-        loop {
-            if let Some(p) = pacer.as_mut()
-                && ctx.pace(p, free_since).await.is_none()
-            {
-                return Ok(());
-            }
-            // Zero copy: quinn keeps a reference to the shared buffer.
-            send.write_chunk(chunk.clone()).await?;
-            free_since = Instant::now();
-            ctx.rec.sent(chunk.len() as u64);
+/// One bulk-transfer lane: writes `chunk` after `chunk` on the one stream of
+/// its connection.
+struct StreamWriter {
+    dialer: Dialer,
+    chunk: Bytes,
+}
+
+impl Writer for StreamWriter {
+    /// The stream, and its connection (kept open by this handle).
+    type Conn = (Connection, SendStream);
+
+    async fn connect(&mut self, ctx: &Ctx) -> Result<Self::Conn, TxError> {
+        let open = async {
+            let conn = self.dialer.connect(ctx).await?;
+            let send = conn.open_uni().await?;
+            Ok::<_, Failure>((conn, send))
+        };
+        match open.await {
+            Ok(c) => Ok(c),
+            Err(f) => Err(TxError::Io(f.retryable(ctx).await)),
         }
-    };
-    let lane = async {
-        while let Err(f) = attempt(&mut pacer).await {
-            let e = f.retryable(&ctx).await;
-            ctx.rec.io_error(&e);
-            tokio::time::sleep(RETRY_PAUSE).await;
+    }
+
+    async fn write(&mut self, (_, send): &mut Self::Conn, ctx: &Ctx) -> Result<u64, TxError> {
+        // Zero copy: quinn keeps a reference to the shared buffer.
+        match send.write_chunk(self.chunk.clone()).await {
+            Ok(()) => Ok(self.chunk.len() as u64),
+            Err(e) => Err(TxError::Io(Failure::from(e).retryable(ctx).await)),
         }
-    };
-    tokio::select! {
-        _ = ctx.stop.cancelled() => {}
-        _ = lane => {}
     }
 }
 
@@ -360,13 +354,8 @@ impl Dialer {
     /// A new connection, from a new endpoint (its own UDP socket, so its own flow).
     async fn connect(&self, ctx: &Ctx) -> Result<Connection, Failure> {
         let config = self.config.clone().ok_or(Failure::Tls)?;
-        let any: IpAddr = if self.target.is_ipv4() {
-            [0, 0, 0, 0].into()
-        } else {
-            [0u16; 8].into()
-        };
         // The endpoint keeps running for as long as its connection does.
-        let ep = endpoint(SocketAddr::new(any, 0), None)?;
+        let ep = endpoint(udp::any_local(self.target), None)?;
         let connecting = ep
             .connect_with(config, self.target, SERVER_NAME)
             .map_err(|e| Failure::Io(io::Error::new(io::ErrorKind::InvalidInput, e)))?;
@@ -380,16 +369,10 @@ impl Dialer {
 
 /// An endpoint on a UDP socket bound to `addr`, serving if `server` is given.
 fn endpoint(addr: SocketAddr, server: Option<quinn::ServerConfig>) -> io::Result<Endpoint> {
-    let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
-    // Best effort: the kernel caps these at net.core.{r,w}mem_max.
-    let _ = s.set_recv_buffer_size(SOCKET_BUFFER);
-    let _ = s.set_send_buffer_size(SOCKET_BUFFER);
-    s.set_nonblocking(true)?;
-    s.bind(&addr.into())?;
     Endpoint::new(
         quinn::EndpointConfig::default(),
         server,
-        s.into(),
+        udp::bind(addr)?,
         Arc::new(quinn::TokioRuntime),
     )
 }
@@ -548,21 +531,11 @@ impl From<io::Error> for Failure {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::test_ctx;
     use crate::recorder::{Window, error_kind};
-    use cnibench_proto::plan;
-    use tokio_util::sync::CancellationToken;
+    use tokio::time::Instant;
 
     const RUN: Duration = Duration::from_millis(300);
-
-    fn ctx(scenario: &str) -> Ctx {
-        let text = format!(
-            "name: t\nscenarios:\n  - {{name: s, path: pod-to-pod-cross-node, {scenario}}}\n"
-        );
-        Ctx::new(
-            plan::load("t.yaml", &text).unwrap().scenarios.remove(0),
-            CancellationToken::new(),
-        )
-    }
 
     /// Serve `engine` on 127.0.0.1 and run a client against it for [`RUN`], the
     /// client trusting `trust` (the server's certificate when `None`); then stop the
@@ -574,12 +547,12 @@ mod tests {
         scenario: &str,
         trust: Option<Vec<u8>>,
     ) -> (Window, Window, Duration) {
-        let server = ctx(scenario);
+        let server = test_ctx(scenario);
         let ip: IpAddr = [127, 0, 0, 1].into();
         let served = engine.serve(ip, server.clone()).unwrap();
         let port = served.port;
         assert!(!served.cert.is_empty());
-        let mut client = ctx(scenario);
+        let mut client = test_ctx(scenario);
         client.server_cert = Arc::new(trust.unwrap_or(served.cert));
         let t0 = Instant::now();
         server.t0.set(t0).unwrap();

@@ -2,8 +2,9 @@
 //! connect-request-response-close (crr, the server closes first, as netperf's
 //! TCP_CRR does, so TIME_WAIT lands on the server side and client ports recycle).
 
-use super::{Ctx, Engine, Exchange, RETRY_PAUSE, Served, Task, TxError, fan_out, rr_clients};
-use cnibench_proto::pacing::Pacer;
+use super::lane::{Writer, stream_clients};
+use super::{Ctx, Engine, Exchange, RETRY_PAUSE, Served, Task, TxError, rr_clients};
+use bytes::Bytes;
 use cnibench_proto::plan::ScenarioSpec;
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io;
@@ -30,9 +31,20 @@ pub(super) async fn connect(target: SocketAddr, ctx: &Ctx) -> io::Result<TcpStre
     Ok(s)
 }
 
+/// Listen on `ip:0` and serve until stopped, running `handle` for each connection.
+pub(super) fn serve<F, Fut>(ip: IpAddr, ctx: Ctx, handle: F) -> io::Result<Served>
+where
+    F: Fn(TcpStream, Ctx) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = io::Result<()>> + Send + 'static,
+{
+    let l = listen(ip)?;
+    let port = l.local_addr()?.port();
+    Ok(Served::plain(port, accept_loop(l, ctx, handle)))
+}
+
 /// Accept until stopped, running `handle` for each connection; connection tasks are
 /// stopped together with the listener.
-pub(super) fn accept_loop<F, Fut>(listener: TcpListener, ctx: Ctx, handle: F) -> Task
+fn accept_loop<F, Fut>(listener: TcpListener, ctx: Ctx, handle: F) -> Task
 where
     F: Fn(TcpStream, Ctx) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = io::Result<()>> + Send + 'static,
@@ -93,9 +105,7 @@ pub struct Stream;
 
 impl Engine for Stream {
     fn serve(&self, ip: IpAddr, ctx: Ctx) -> io::Result<Served> {
-        let l = listen(ip)?;
-        let port = l.local_addr()?.port();
-        let task = accept_loop(l, ctx, |mut s, ctx| async move {
+        serve(ip, ctx, |mut s, ctx| async move {
             let mut buf = vec![0u8; 256 << 10];
             loop {
                 let n = s.read(&mut buf).await?;
@@ -104,51 +114,68 @@ impl Engine for Stream {
                 }
                 ctx.rec.received(n as u64);
             }
-        });
-        Ok(Served::plain(port, task))
+        })
     }
 
     fn client(&self, target: SocketAddr, ctx: Ctx) -> Task {
+        let size = ctx.spec.message_size.0;
+        let chunk = Bytes::from(vec![0x5a; size as usize]);
         let streams = ctx.spec.streams;
-        let size = ctx.spec.message_size.0 as usize;
-        let loops: Vec<_> = (0..streams)
-            .map(|lane| {
-                let pacer = ctx.pacer(lane, streams, size as u64 * 8);
-                stream_writer(ctx.clone(), target, vec![0x5a; size], pacer)
-            })
-            .collect();
-        Box::pin(fan_out(ctx.spec.threads, loops))
+        stream_clients(ctx, streams, size * 8, |_| StreamWriter {
+            target,
+            chunk: chunk.clone(),
+        })
     }
 }
 
-/// Write until stopped, reconnecting after a pause when the connection fails.
-async fn stream_writer(ctx: Ctx, target: SocketAddr, buf: Vec<u8>, mut pacer: Option<Pacer>) {
-    let attempt = async |pacer: &mut Option<Pacer>| -> io::Result<()> {
-        let mut s = connect(target, &ctx).await?;
-        let mut free_since = tokio::time::Instant::now();
-        loop {
-            if let Some(p) = pacer.as_mut()
-                && ctx.pace(p, free_since).await.is_none()
-            {
-                return Ok(());
-            }
-            s.write_all(&buf).await?;
-            free_since = tokio::time::Instant::now();
-            ctx.rec.sent(buf.len() as u64);
-        }
-    };
-    while !ctx.stop.is_cancelled() {
-        tokio::select! {
-            _ = ctx.stop.cancelled() => return,
-            r = attempt(&mut pacer) => if let Err(e) = r {
-                ctx.rec.io_error(&e);
-                tokio::select! {
-                    _ = ctx.stop.cancelled() => return,
-                    _ = tokio::time::sleep(RETRY_PAUSE) => {}
-                }
-            },
-        }
+/// One bulk-transfer lane: writes `chunk` after `chunk` on its connection.
+struct StreamWriter {
+    target: SocketAddr,
+    chunk: Bytes,
+}
+
+impl Writer for StreamWriter {
+    type Conn = TcpStream;
+
+    async fn connect(&mut self, ctx: &Ctx) -> Result<TcpStream, TxError> {
+        Ok(connect(self.target, ctx).await?)
     }
+
+    async fn write(&mut self, s: &mut TcpStream, _ctx: &Ctx) -> Result<u64, TxError> {
+        s.write_all(&self.chunk).await?;
+        Ok(self.chunk.len() as u64)
+    }
+}
+
+/// How many requests a request/response server answers on a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Requests {
+    /// One, then it closes the connection (crr).
+    One,
+    /// Any number, until the client closes it (rr).
+    Many,
+}
+
+/// The rr and crr server: read a request, pause as the plan says, answer; once
+/// per connection, or until the client closes it.
+fn serve_rr(ip: IpAddr, ctx: Ctx, requests: Requests) -> io::Result<Served> {
+    // One response buffer for every connection.
+    let resp = Bytes::from(vec![0xa5_u8; ctx.spec.response_size.0 as usize]);
+    serve(ip, ctx, move |mut s, ctx| {
+        let resp = resp.clone();
+        async move {
+            let mut req = vec![0u8; ctx.spec.request_size.0 as usize];
+            while read_message(&mut s, &mut req).await? {
+                ctx.server_pause().await;
+                s.write_all(&resp).await?;
+                ctx.rec.served(req.len() as u64, resp.len() as u64);
+                if requests == Requests::One {
+                    break;
+                }
+            }
+            Ok(())
+        }
+    })
 }
 
 /// Request/response on persistent connections.
@@ -157,19 +184,7 @@ pub struct Rr;
 
 impl Engine for Rr {
     fn serve(&self, ip: IpAddr, ctx: Ctx) -> io::Result<Served> {
-        let l = listen(ip)?;
-        let port = l.local_addr()?.port();
-        let task = accept_loop(l, ctx, |mut s, ctx| async move {
-            let mut req = vec![0u8; ctx.spec.request_size.0 as usize];
-            let resp = vec![0xa5_u8; ctx.spec.response_size.0 as usize];
-            while read_message(&mut s, &mut req).await? {
-                ctx.server_pause().await;
-                s.write_all(&resp).await?;
-                ctx.rec.served(req.len() as u64, resp.len() as u64);
-            }
-            Ok(())
-        });
-        Ok(Served::plain(port, task))
+        serve_rr(ip, ctx, Requests::Many)
     }
 
     fn client(&self, target: SocketAddr, ctx: Ctx) -> Task {
@@ -231,19 +246,7 @@ pub struct Crr;
 
 impl Engine for Crr {
     fn serve(&self, ip: IpAddr, ctx: Ctx) -> io::Result<Served> {
-        let l = listen(ip)?;
-        let port = l.local_addr()?.port();
-        let task = accept_loop(l, ctx, |mut s, ctx| async move {
-            let mut req = vec![0u8; ctx.spec.request_size.0 as usize];
-            if read_message(&mut s, &mut req).await? {
-                ctx.server_pause().await;
-                let resp = vec![0xa5_u8; ctx.spec.response_size.0 as usize];
-                s.write_all(&resp).await?;
-                ctx.rec.served(req.len() as u64, resp.len() as u64);
-            }
-            Ok(())
-        });
-        Ok(Served::plain(port, task))
+        serve_rr(ip, ctx, Requests::One)
     }
 
     fn client(&self, target: SocketAddr, ctx: Ctx) -> Task {

@@ -35,24 +35,35 @@ const SOCKET_BUFFER: usize = 4 << 20;
 /// Sequence numbers remembered per sender to tell duplicates from late arrivals.
 const WINDOW: u64 = 1 << 16;
 
-fn socket(addr: SocketAddr) -> io::Result<UdpSocket> {
+/// A non-blocking UDP socket bound to `addr`, with deep buffers (QUIC's too).
+pub(super) fn bind(addr: SocketAddr) -> io::Result<std::net::UdpSocket> {
     let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     // Best effort: the kernel caps these at net.core.{r,w}mem_max.
     let _ = s.set_recv_buffer_size(SOCKET_BUFFER);
     let _ = s.set_send_buffer_size(SOCKET_BUFFER);
     s.set_nonblocking(true)?;
     s.bind(&addr.into())?;
-    UdpSocket::from_std(s.into())
+    Ok(s.into())
 }
 
-/// A client socket connected to `target` (so ICMP errors surface as send errors).
-async fn client_socket(target: SocketAddr) -> io::Result<UdpSocket> {
+fn socket(addr: SocketAddr) -> io::Result<UdpSocket> {
+    UdpSocket::from_std(bind(addr)?)
+}
+
+/// Where a client socket for `target` binds: any address of its family, a port
+/// chosen by the kernel.
+pub(super) fn any_local(target: SocketAddr) -> SocketAddr {
     let any: IpAddr = if target.is_ipv4() {
         [0, 0, 0, 0].into()
     } else {
         [0u16; 8].into()
     };
-    let s = socket(SocketAddr::new(any, 0))?;
+    SocketAddr::new(any, 0)
+}
+
+/// A client socket connected to `target` (so ICMP errors surface as send errors).
+async fn client_socket(target: SocketAddr) -> io::Result<UdpSocket> {
+    let s = socket(any_local(target))?;
     s.connect(target).await?;
     Ok(s)
 }
@@ -285,11 +296,6 @@ async fn send_stream(ctx: Ctx, target: SocketAddr, size: usize, pacer: Option<Pa
 /// A blocking client socket connected to `target`; sends give up after a while so
 /// the sender notices a stop even when the socket buffer stays full.
 fn blocking_client_socket(target: SocketAddr) -> io::Result<std::net::UdpSocket> {
-    let any: IpAddr = if target.is_ipv4() {
-        [0, 0, 0, 0].into()
-    } else {
-        [0u16; 8].into()
-    };
     let s = Socket::new(
         Domain::for_address(target),
         Type::DGRAM,
@@ -297,7 +303,7 @@ fn blocking_client_socket(target: SocketAddr) -> io::Result<std::net::UdpSocket>
     )?;
     let _ = s.set_send_buffer_size(SOCKET_BUFFER);
     s.set_write_timeout(Some(SEND_TIMEOUT))?;
-    s.bind(&SocketAddr::new(any, 0).into())?;
+    s.bind(&any_local(target).into())?;
     s.connect(&target.into())?;
     Ok(s.into())
 }
