@@ -21,6 +21,7 @@ mod udp;
 
 pub use ctx::Ctx;
 pub(crate) use fan_out::fan_out;
+pub use http::h1;
 pub use lane::{Exchange, TxError, rr_clients};
 
 use cnibench_proto::plan::Traffic;

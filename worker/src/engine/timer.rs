@@ -139,7 +139,7 @@ pub const PACING_GRAIN: Duration = Duration::from_micros(50);
 /// The waits of a thread that paces its own operations (not a runtime thread).
 ///
 /// It sleeps, not spins: each wait ends within the thread's timer slack (lowered
-/// to [`PACING_SLACK_NS`]) plus the scheduler's wake-up latency, a few to tens of
+/// to `PACING_SLACK_NS`) plus the scheduler's wake-up latency, a few to tens of
 /// microseconds. It wakes at most once per [`PACING_GRAIN`], and sends what fell
 /// due since at once, so each operation leaves within about 50 µs of its own
 /// intended time (tokio's timer: up to 1 ms, in bursts) without a busy core for

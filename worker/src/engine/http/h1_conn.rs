@@ -1,8 +1,15 @@
 //! An HTTP/1.1 connection owned by one lane: it writes the prepared request in
-//! one write and reads the response, dropping its body.
+//! one write, and feeds what it reads to the response [`Decoder`], which parses
+//! in place; the body is counted and dropped.
+//!
+//! Received bytes stay in one buffer until decoded; the decoder's progress is
+//! an offset into it, so nothing is moved while a response is read, and the
+//! buffer starts over from its beginning whenever everything in it has been
+//! decoded (after every response, in a request/response exchange).
 
 use super::super::{Ctx, TxError, tcp};
 use super::RequestTemplate;
+use super::h1::{Decoder, Event};
 use super::lane::{Dial, Failure, Sender};
 use hyper::StatusCode;
 use std::io;
@@ -10,17 +17,18 @@ use std::net::SocketAddr;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
-/// Largest response head accepted.
-const MAX_HEAD: usize = 64 << 10;
-/// Most headers in a response head.
-const MAX_HEADERS: usize = 64;
+/// The read buffer's first capacity, and how much it grows by.
+const BUFFER: usize = 16 << 10;
+/// The room a read gets at least.
+const MIN_READ: usize = 4 << 10;
 
-/// An HTTP/1.1 connection owned by one lane: the request is written as
-/// prepared, the response parsed here (see the module documentation).
+/// An HTTP/1.1 connection owned by one lane (see the module documentation).
 pub(super) struct H1Conn {
     stream: TcpStream,
-    /// Received bytes not consumed yet.
+    /// Received bytes; those from `at` on are not decoded yet.
     buf: Vec<u8>,
+    at: usize,
+    dec: Decoder,
     /// A response completed on this connection (so an EOF before any byte of
     /// the next one means the server closed it while idle).
     used: bool,
@@ -29,167 +37,82 @@ pub(super) struct H1Conn {
     closed: bool,
 }
 
-/// How a response body is framed.
-enum Framing {
-    Length(u64),
-    Chunked,
-    UntilClose,
-}
-
 impl H1Conn {
+    fn new(stream: TcpStream) -> Self {
+        H1Conn {
+            stream,
+            buf: Vec::with_capacity(BUFFER),
+            at: 0,
+            dec: Decoder::new(),
+            used: false,
+            closed: false,
+        }
+    }
+
     /// Read more; `Ok(0)` at EOF.
     async fn fill(&mut self) -> io::Result<usize> {
-        if self.buf.capacity() - self.buf.len() < 4096 {
-            self.buf.reserve(16 << 10);
+        if self.at == self.buf.len() {
+            // All decoded: start over, keeping the allocation.
+            self.buf.clear();
+            self.at = 0;
+        } else if self.buf.capacity() - self.buf.len() < MIN_READ {
+            // Move what is left (part of a head, a chunk-size line) to the
+            // front; grow only if that does not make room.
+            self.buf.drain(..self.at);
+            self.at = 0;
+            if self.buf.capacity() - self.buf.len() < MIN_READ {
+                self.buf.reserve(BUFFER);
+            }
         }
         self.stream.read_buf(&mut self.buf).await
     }
 
-    /// Read at least one more byte; EOF is an error.
-    async fn more(&mut self) -> Result<(), Failure> {
-        match self.fill().await.map_err(Failure::Io)? {
-            0 => Err(Failure::Io(io::ErrorKind::UnexpectedEof.into())),
-            _ => Ok(()),
-        }
-    }
-
-    /// Read until `buf` holds at least `n` bytes; EOF before is an error.
-    async fn need(&mut self, n: usize) -> Result<(), Failure> {
-        while self.buf.len() < n {
-            self.more().await?;
-        }
-        Ok(())
-    }
-
-    /// Drop the next `n` bytes of the stream, reading them as needed.
-    async fn skip(&mut self, n: u64) -> Result<(), Failure> {
-        let mut left = n;
+    /// Read one response to its end: its status, body length, and whether the
+    /// server closes the connection after it. `Failure::Stale` when the
+    /// connection was closed before any byte of it arrived on a reused
+    /// connection.
+    async fn response(&mut self) -> Result<(StatusCode, u64, bool), Failure> {
+        let mut head = None;
+        let mut body = 0u64;
         loop {
-            let take = left.min(self.buf.len() as u64);
-            self.buf.drain(..take as usize);
-            left -= take;
-            if left == 0 {
-                return Ok(());
-            }
-            self.more().await?;
-        }
-    }
-
-    /// Parse one response head; returns status, framing and whether the server
-    /// closes after it. `Failure::Stale` when the connection was closed before
-    /// any byte of it arrived on a reused connection.
-    async fn head(&mut self) -> Result<(StatusCode, Framing, bool), Failure> {
-        loop {
-            let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-            let mut r = httparse::Response::new(&mut headers);
-            match r.parse(&self.buf) {
-                Ok(httparse::Status::Complete(n)) => {
-                    let code = r.code.unwrap_or(0);
-                    let status =
-                        StatusCode::from_u16(code).map_err(|_| Failure::Http("http-protocol"))?;
-                    let mut framing = Framing::UntilClose;
-                    let mut close = r.version == Some(0);
-                    for h in r.headers.iter() {
-                        if h.name.eq_ignore_ascii_case("content-length") {
-                            let n = std::str::from_utf8(h.value)
-                                .ok()
-                                .and_then(|v| v.trim().parse::<u64>().ok())
-                                .ok_or(Failure::Http("http-protocol"))?;
-                            framing = Framing::Length(n);
-                        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
-                            if h.value.eq_ignore_ascii_case(b"chunked") {
-                                framing = Framing::Chunked;
-                            }
-                        } else if h.name.eq_ignore_ascii_case("connection") {
-                            close = h.value.eq_ignore_ascii_case(b"close");
-                        }
-                    }
-                    if code == 204 || code == 304 || (100..200).contains(&code) {
-                        framing = Framing::Length(0);
-                    }
-                    self.buf.drain(..n);
-                    return Ok((status, framing, close));
-                }
-                Ok(httparse::Status::Partial) if self.buf.len() < MAX_HEAD => {
-                    let empty = self.buf.is_empty();
+            let step = self.dec.decode(&self.buf[self.at..]).map_err(protocol)?;
+            self.at += step.consumed;
+            match step.event {
+                Event::Head(h) => head = Some(h),
+                Event::Body(n) => body += n as u64,
+                Event::Done => break,
+                Event::NeedMore => {
+                    let idle = self.used && self.dec.at_head() && self.at == self.buf.len();
                     match self.fill().await {
-                        Ok(0) if empty && self.used => return Err(Failure::Stale),
-                        Ok(0) => return Err(Failure::Io(io::ErrorKind::UnexpectedEof.into())),
-                        Ok(_) => {}
-                        Err(e) if empty && self.used && is_teardown(&e) => {
-                            return Err(Failure::Stale);
+                        Ok(0) if idle => return Err(Failure::Stale),
+                        Ok(0) => {
+                            self.dec.eof().map_err(|_| eof())?;
+                            self.closed = true;
+                            break;
                         }
+                        Ok(_) => {}
+                        Err(e) if idle && is_teardown(&e) => return Err(Failure::Stale),
                         Err(e) => return Err(Failure::Io(e)),
                     }
                 }
-                _ => return Err(Failure::Http("http-protocol")),
             }
         }
+        // The decoder ends no message it has not seen the head of.
+        let h = head.ok_or(Failure::Http("http-protocol"))?;
+        Ok((h.status, body, h.close))
     }
+}
 
-    /// Read and drop a body; returns its length.
-    async fn body(&mut self, framing: Framing) -> Result<u64, Failure> {
-        match framing {
-            Framing::Length(n) => {
-                self.skip(n).await?;
-                Ok(n)
-            }
-            Framing::Chunked => {
-                let mut total = 0u64;
-                loop {
-                    let (at, size) = loop {
-                        match httparse::parse_chunk_size(&self.buf) {
-                            Ok(httparse::Status::Complete(c)) => break c,
-                            Ok(httparse::Status::Partial) if self.buf.len() < MAX_HEAD => {
-                                self.more().await?;
-                            }
-                            _ => return Err(Failure::Http("http-protocol")),
-                        }
-                    };
-                    self.buf.drain(..at);
-                    if size == 0 {
-                        // Trailers, if any, then the empty line.
-                        loop {
-                            match self.buf.windows(2).position(|w| w == b"\r\n") {
-                                Some(0) => {
-                                    self.buf.drain(..2);
-                                    return Ok(total);
-                                }
-                                Some(i) => {
-                                    self.buf.drain(..i + 2);
-                                }
-                                None if self.buf.len() < MAX_HEAD => self.more().await?,
-                                None => return Err(Failure::Http("http-protocol")),
-                            }
-                        }
-                    }
-                    self.skip(size).await?;
-                    self.need(2).await?;
-                    if &self.buf[..2] != b"\r\n" {
-                        return Err(Failure::Http("http-protocol"));
-                    }
-                    self.buf.drain(..2);
-                    total += size;
-                }
-            }
-            Framing::UntilClose => {
-                let mut total = self.buf.len() as u64;
-                self.buf.clear();
-                loop {
-                    match self.fill().await.map_err(Failure::Io)? {
-                        0 => {
-                            self.closed = true;
-                            return Ok(total);
-                        }
-                        n => {
-                            total += n as u64;
-                            self.buf.clear();
-                        }
-                    }
-                }
-            }
-        }
+/// A response that cannot be decoded; a connection cut short is an EOF.
+fn protocol(e: super::h1::Error) -> Failure {
+    match e {
+        super::h1::Error::Eof => eof(),
+        _ => Failure::Http("http-protocol"),
     }
+}
+
+fn eof() -> Failure {
+    Failure::Io(io::ErrorKind::UnexpectedEof.into())
 }
 
 /// Errors a write or read gets from a connection the peer closed.
@@ -208,7 +131,7 @@ impl Sender for H1Conn {
     }
 
     async fn round_trip(&mut self, req: &RequestTemplate) -> Result<(StatusCode, u64), Failure> {
-        if !self.buf.is_empty() {
+        if self.at != self.buf.len() {
             // Bytes nobody asked for: the connection is out of step.
             return Err(Failure::Http("http-protocol"));
         }
@@ -220,8 +143,7 @@ impl Sender for H1Conn {
             });
         }
         loop {
-            let (status, framing, close) = self.head().await?;
-            let n = self.body(framing).await?;
+            let (status, n, close) = self.response().await?;
             if status.is_informational() {
                 continue; // 100 Continue and friends: the real response follows
             }
@@ -240,12 +162,7 @@ impl Dial for H1Dial {
     type Sender = H1Conn;
 
     async fn dial(&self, ctx: &Ctx) -> Result<Self::Sender, TxError> {
-        Ok(H1Conn {
-            stream: tcp::connect(self.0, ctx).await?,
-            buf: Vec::with_capacity(16 << 10),
-            used: false,
-            closed: false,
-        })
+        Ok(H1Conn::new(tcp::connect(self.0, ctx).await?))
     }
 }
 

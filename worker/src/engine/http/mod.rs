@@ -4,9 +4,10 @@
 //! # Client
 //!
 //! Pacing, timing, coordinated-omission correction, error counting and back-off
-//! belong to the shared request/response driver ([`rr_clients`]); this module only
-//! says how one exchange is done ([`Lane`]): send the request, read the whole
-//! response body, classify the status. A *lane* is one sequence of exchanges.
+//! belong to the shared request/response driver ([`rr_clients`]); this module
+//! only says how one exchange is done ([`Lane`](lane::Lane)): send the request,
+//! read the whole response body, classify the status. A *lane* is one sequence
+//! of exchanges.
 //!
 //! * `http1`: `connections` lanes, one per connection. HTTP/1.1 carries one request
 //!   at a time, so each lane owns its connection.
@@ -20,23 +21,26 @@
 //! lookup to every request and decides by itself how many connections to open,
 //! while a load generator must open exactly the connections the plan asks for
 //! and keep every lane on its own). An HTTP/1.1 lane writes its request, one
-//! buffer prepared once, and parses the response itself with httparse, hyper's
-//! own parser ([`H1Conn`]): under wrk's load profile hyper's client machinery
-//! (request and header maps per request, dispatcher, body channel) took a third
-//! of the client's CPU. Responses may be framed by Content-Length, chunked, or
-//! by closing the connection; a connection the server closed while it was idle
-//! is replaced without counting an error. An HTTP/2 connection, shared by its
-//! group, uses hyper's low-level connection API (`hyper::client::conn`) and runs
-//! in a task of its own (`SendRequest` hands requests to it over a channel). Nothing is spawned per request, and request bodies are
-//! `Bytes` clones of one buffer.
+//! buffer prepared once, in one write, and decodes the response itself
+//! ([`h1`]: the head parsed in place with httparse, hyper's own parser, the body
+//! framed by a state machine; [`h1_conn`] feeds it what the socket gives):
+//! under wrk's load profile hyper's client machinery (request and header maps
+//! per request, dispatcher, body channel) took a third of the client's CPU.
+//! Responses may be framed by Content-Length, chunked, or by closing the
+//! connection; a connection the server closed while it was idle is replaced
+//! without counting an error. An HTTP/2 connection, shared by its group, uses
+//! hyper's low-level connection API (`hyper::client::conn`) and runs in a task
+//! of its own (`SendRequest` hands requests to it over a channel). Nothing is
+//! spawned per request, and request bodies are `Bytes` clones of one buffer.
 //!
 //! A response with a non-2xx status is a completed exchange but not a successful
 //! transaction: its class (`status`) and its error kind (`http-4xx`, `http-5xx`...)
-//! are counted together, and it fails as [`TxError::Counted`], keeping the
-//! connection. hyper
-//! errors are counted under the stable I/O kinds (`connect-refused`, `reset`,
-//! `eof`, `timeout`...) when they come from the socket or the connection closing,
-//! else as `http2-reset`, `http2-goaway` or `http-protocol`.
+//! are counted together, and it fails as
+//! [`TxError::Counted`](super::TxError::Counted), keeping the connection. hyper
+//! errors are counted under the stable I/O kinds
+//! (`connect-refused`, `reset`, `eof`, `timeout`...) when they come from the
+//! socket or the connection closing, else as `http2-reset`, `http2-goaway` or
+//! `http-protocol`; so is a response the HTTP/1.1 decoder refuses.
 //!
 //! Requests are `GET /` when `request_size` is 1 byte (the minimum: no body) and
 //! `POST /` with a `request_size` body otherwise; payload byte counts are body
@@ -56,11 +60,13 @@
 //! * [`lane`]: a lane's exchange, shared by both versions: a connection's
 //!   [`Sender`](lane::Sender), where a lane gets one ([`Dial`](lane::Dial)),
 //!   and how failures are counted;
-//! * [`h1_conn`]: an HTTP/1.1 connection, which writes requests and parses
-//!   responses itself;
+//! * [`h1`]: the HTTP/1.1 response decoder, without I/O;
+//! * [`h1_conn`]: an HTTP/1.1 connection, which writes requests, reads from
+//!   its socket and feeds the decoder;
 //! * [`h2_conn`]: HTTP/2 connections shared by groups of lanes;
 //! * [`server`]: the server, both versions.
 
+pub mod h1;
 mod h1_conn;
 mod h2_conn;
 mod lane;
