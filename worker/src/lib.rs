@@ -2,7 +2,8 @@
 //! coordinator and runs traffic engines, streaming interval measurements back.
 //!
 //! Layout: [`control`] (sessions, handshake, dead-man rule), [`job`] (one job's
-//! lifecycle and interval reports), [`engine`] (one trait, one module per protocol),
+//! lifecycle and interval reports), [`engine`] (one trait, shared client drivers,
+//! one module per protocol; the HTTP/1.1 response decoder is [`engine::h1`]),
 //! [`recorder`] (per-interval histogram and counters), [`serve`] (one engine's
 //! server without a coordinator, for other tools' clients), [`cpu`] (CPU accounting
 //! from /proc), [`limits`] (allowed targets, rate and duration caps), [`cni`] and

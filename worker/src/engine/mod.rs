@@ -2,13 +2,30 @@
 //! first (so the coordinator can tell clients where to go) and serves until stopped;
 //! the client side generates load at a target until stopped.
 //!
-//! Request/response kinds only say how to do one exchange ([`Exchange`]); the
-//! shared [`rr_clients`] driver owns everything else: open- or closed-loop pacing,
-//! latency from the intended send time when a request had to wait for the previous
-//! one (coordinated-omission correction) and service time from the actual send,
-//! schedule keeping, error counting and back-off. Stream kinds pace their writes
-//! with [`Ctx::pacer`]. Servers honour the plan's delay and stall through
-//! [`Ctx::server_pause`].
+//! Client kinds only say what is protocol-specific; two shared drivers own
+//! everything else. Request/response kinds say how to do one exchange
+//! ([`Exchange`]); [`rr_clients`] does open- or closed-loop pacing, latency from
+//! the intended send time when a request had to wait for the previous one
+//! (coordinated-omission correction) and service time from the actual send,
+//! schedule keeping, error counting and back-off. Bulk kinds say how to connect
+//! and write one message ([`Writer`]); [`stream_clients`] paces the writes for a
+//! bitrate, counts what was sent and reconnects after a failure. Both run their
+//! lanes on threads of their own (`fan_out`). Servers honour the plan's delay
+//! and stall through [`Ctx::server_pause`].
+//!
+//! # Layout
+//!
+//! * this file: the [`Engine`] trait, [`Served`], and which engine runs which
+//!   traffic kind ([`for_traffic`]);
+//! * `ctx`: [`Ctx`], what an engine's tasks share, with pacing and the servers'
+//!   pause;
+//! * `lane`: the client drivers, [`rr_clients`] and [`stream_clients`];
+//! * `fan_out`: lanes spread over threads, each with a single-threaded runtime;
+//! * [`timer`]: precise waits for paced senders and servers' delays;
+//! * `tcp`, `udp`, `quic`: those protocols' engines (`tcp` also holds the
+//!   listener and accept loop the HTTP server uses);
+//! * `http`: HTTP/1.1 and HTTP/2, one module per part, among them the HTTP/1.1
+//!   response decoder, public as [`h1`] for the fuzz target.
 
 mod ctx;
 mod fan_out;
@@ -22,7 +39,7 @@ mod udp;
 pub use ctx::Ctx;
 pub(crate) use fan_out::fan_out;
 pub use http::h1;
-pub use lane::{Exchange, TxError, rr_clients};
+pub use lane::{Exchange, TxError, Writer, rr_clients, stream_clients};
 
 use cnibench_proto::plan::Traffic;
 use std::future::Future;

@@ -45,8 +45,9 @@
 //! `io-other` (protocol violation and the like); plus `tls` as above. On a server, a
 //! client closing its connection is the normal end, not an error.
 
-use super::lane::{Writer, stream_clients};
-use super::{Ctx, Engine, Exchange, Served, Task, TxError, rr_clients, udp};
+use super::{
+    Ctx, Engine, Exchange, Served, Task, TxError, Writer, rr_clients, stream_clients, udp,
+};
 use bytes::Bytes;
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
 use quinn::rustls::{self, pki_types};

@@ -2,8 +2,9 @@
 //! connect-request-response-close (crr, the server closes first, as netperf's
 //! TCP_CRR does, so TIME_WAIT lands on the server side and client ports recycle).
 
-use super::lane::{Writer, stream_clients};
-use super::{Ctx, Engine, Exchange, RETRY_PAUSE, Served, Task, TxError, rr_clients};
+use super::{
+    Ctx, Engine, Exchange, RETRY_PAUSE, Served, Task, TxError, Writer, rr_clients, stream_clients,
+};
 use bytes::Bytes;
 use cnibench_proto::plan::ScenarioSpec;
 use socket2::{Domain, Protocol, Socket, Type};
