@@ -8,27 +8,9 @@
 //! repetition) is broken, never passed by default.
 
 use crate::output::fmt_ns;
-use crate::result::{IntervalResult, RepResult, ScenarioResult, decode_b64};
+use crate::result::{IntervalResult, RepResult, ScenarioResult, SloCheck, decode_b64};
 use cnibench_proto::slo::Slo;
 use cnibench_proto::units::Rate;
-use serde::{Deserialize, Serialize};
-
-/// One objective checked on one repetition.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct SloCheck {
-    /// `p50`, `p99`, `p999`, `error_rate`, `loss` or `min_throughput`.
-    pub objective: String,
-    /// The limit, in the objective's unit (ns, percent, bit/s or 1/s).
-    pub limit: f64,
-    /// What the repetition measured, same unit; `None` when it measured nothing.
-    pub measured: Option<f64>,
-    /// Whether the objective held.
-    pub ok: bool,
-    /// How far past the limit, percent of the limit (positive when broken).
-    pub excess_pct: Option<f64>,
-    /// Measured intervals (not warm-up) in which the objective did not hold.
-    pub intervals: Vec<u32>,
-}
 
 #[derive(Clone, Copy)]
 enum Bound {
@@ -233,7 +215,7 @@ pub fn all_held(scenarios: &[ScenarioResult]) -> bool {
 pub fn broken(scenarios: &[ScenarioResult]) -> Vec<String> {
     let mut out = Vec::new();
     for s in scenarios {
-        let with_slo = |sw: &&crate::sweep::SweepResult| {
+        let with_slo = |sw: &&crate::result::SweepResult| {
             sw.max_rate.is_none() && sw.steps.iter().any(|st| !st.result.slo.is_empty())
         };
         if let Some(sw) = s.sweep.as_ref().filter(with_slo) {

@@ -13,10 +13,11 @@
 //! headline figures drifting from the first windows' reference (`drift`, then
 //! `recovered`).
 
-use crate::result::{IntervalResult, RepResult, Status};
+use crate::result::{
+    EventKind, IntervalResult, RepResult, SoakEvent, SoakResult, SoakWindow, Status,
+};
 use cnibench_proto::plan::{Plan, ScenarioSpec};
 use cnibench_proto::units::Dur;
-use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -40,73 +41,6 @@ pub struct SoakOptions {
     pub duration: Duration,
     /// Length of each window.
     pub window: Duration,
-}
-
-/// Kinds of soak events.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EventKind {
-    /// An interval with no progress.
-    Stall,
-    /// A window that failed or was partial.
-    Failure,
-    /// An objective broke in a window.
-    Slo,
-    /// The rate or p99 left the reference band.
-    Drift,
-    /// Back within the reference band after a drift.
-    Recovered,
-}
-
-/// Something that happened during a soak.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SoakEvent {
-    /// Seconds since the soak started.
-    pub at_s: f64,
-    /// Scenario.
-    pub scenario: String,
-    /// Window number of that scenario (1-based).
-    pub window: u32,
-    /// What kind of event.
-    pub kind: EventKind,
-    /// What happened.
-    pub detail: String,
-}
-
-/// One window's headline figures, for the over-time view.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SoakWindow {
-    /// Scenario.
-    pub scenario: String,
-    /// Window number of that scenario (1-based; its repetition number).
-    pub window: u32,
-    /// Seconds since the soak started when the window's traffic started.
-    pub started_s: f64,
-    /// Ok, partial or failed.
-    pub status: Status,
-    /// Goodput, bit/s.
-    pub throughput_bps: Option<f64>,
-    /// Transactions per second.
-    pub requests_per_s: Option<f64>,
-    /// p99 latency, ns.
-    pub p99_ns: Option<u64>,
-    /// Failures, both sides.
-    pub errors: u64,
-}
-
-/// What a soak did.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SoakResult {
-    /// Planned duration, seconds.
-    pub duration_s: f64,
-    /// Window length, seconds.
-    pub window_s: f64,
-    /// Why it ended: `duration reached`, `interrupted` or `window failed`.
-    pub ended: String,
-    /// Every window, in order.
-    pub windows: Vec<SoakWindow>,
-    /// Every event, in order.
-    pub events: Vec<SoakEvent>,
 }
 
 /// Reference and state of one scenario's drift detection.

@@ -12,10 +12,9 @@
 //! The knee is the highest offered rate whose p99 stays within [`KNEE_FACTOR`]
 //! times the p99 at the lightest step: beyond it, queueing dominates.
 
-use crate::result::{RepResult, Status, achieved_rate};
+use crate::result::{RepResult, Status, SweepResult, SweepStep, achieved_rate};
 use cnibench_proto::plan::ScenarioSpec;
 use cnibench_proto::units::{Rate, Sweep};
-use serde::{Deserialize, Serialize};
 
 /// Refine until the bracket is narrower than this share of the rate.
 pub const PRECISION: f64 = 0.1;
@@ -25,57 +24,6 @@ pub const MAX_REFINE: usize = 5;
 pub const KNEE_FACTOR: f64 = 2.0;
 /// Shortfall of the achieved rate, relative to the offered one, that fails a step.
 const KEEP_UP: f64 = 0.95;
-
-/// One step of a sweep.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SweepStep {
-    /// Offered rate, in the sweep's unit.
-    pub offered: f64,
-    /// Achieved rate, same unit.
-    pub achieved: Option<f64>,
-    /// Whether the step held.
-    pub holds: bool,
-    /// Why it did not.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub why: Option<String>,
-    /// The step's full result.
-    pub result: RepResult,
-}
-
-/// What a sweep found.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SweepResult {
-    /// The sweep as planned.
-    pub sweep: String,
-    /// `1/s` or `bit/s`.
-    pub unit: String,
-    /// Every step, in the order run.
-    pub steps: Vec<SweepStep>,
-    /// Highest offered rate that held; `None` if even the first did not.
-    pub max_rate: Option<f64>,
-    /// Highest offered rate before latency grew past the knee.
-    pub knee_rate: Option<f64>,
-    /// Set when the search could not bracket the capacity, and why.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub limited_by: Option<String>,
-}
-
-impl SweepResult {
-    /// A rate in this sweep's unit, for people: `1.250 Gbit/s` or `700/s`.
-    pub fn show(&self, v: f64) -> String {
-        if self.unit == "bit/s" {
-            format!("{:.3} Gbit/s", v / 1e9)
-        } else {
-            format!("{v:.0}/s")
-        }
-    }
-
-    /// The step at `max_rate`.
-    pub fn best(&self) -> Option<&SweepStep> {
-        let max = self.max_rate?;
-        self.steps.iter().find(|s| s.holds && s.offered == max)
-    }
-}
 
 /// Judge a step: `None` when it held, else why not.
 fn judge(spec: &ScenarioSpec, offered: f64, r: &RepResult) -> (Option<f64>, Option<String>) {

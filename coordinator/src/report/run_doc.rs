@@ -282,7 +282,7 @@ fn sweep(s: &ScenarioResult) -> Vec<Block> {
             .map(|l| format!(" Note: {l}."))
             .unwrap_or_default()
     );
-    let mut by_rate: Vec<&crate::sweep::SweepStep> = w.steps.iter().collect();
+    let mut by_rate: Vec<&crate::result::SweepStep> = w.steps.iter().collect();
     by_rate.sort_by(|a, b| a.offered.total_cmp(&b.offered));
     let (xs, xdesc) = if bits {
         (1e9, "offered load, Gbit/s")

@@ -6,10 +6,9 @@
 
 use super::placement::{Placement, Seat};
 use crate::result::{
-    self, Environment, Machine, RepResult, RunResult, ScenarioResult, Status, WorkerEnv,
+    self, Environment, Machine, RepResult, RunResult, ScenarioResult, SoakResult, Status,
+    SweepResult, WorkerEnv,
 };
-use crate::soak::SoakResult;
-use crate::sweep::SweepResult;
 use cnibench_proto::clock::unix_now_ns;
 use cnibench_proto::plan::{Plan, ScenarioSpec};
 

@@ -1,0 +1,157 @@
+//! CPU cost of a repetition, from the same measured intervals as its
+//! throughput: the worker processes' own cores, and node-wide busy cores above
+//! the idle baseline with every machine counted once (one job per machine speaks
+//! for it, by kernel boot id).
+
+use super::CpuCost;
+use super::merge::{Collected, JobData};
+use cnibench_proto::msg::{CpuUsage, Role};
+use cnibench_proto::plan::ScenarioSpec;
+
+/// Busy (user, system, irq, softirq) and softirq ns of a node sample.
+fn busy_ns(u: &CpuUsage) -> Option<(u64, u64)> {
+    u.node.map(|n| {
+        (
+            n.user_ns + n.system_ns + n.irq_ns + n.softirq_ns,
+            n.softirq_ns,
+        )
+    })
+}
+
+/// Compute the CPU cost from the same measured intervals as the throughput.
+pub(super) fn cpu_cost(
+    spec: &ScenarioSpec,
+    c: &Collected,
+    throughput_bps: Option<f64>,
+    rps: Option<f64>,
+    cps: Option<f64>,
+) -> Option<CpuCost> {
+    let cores = |ns: u64, window: u64| (window > 0).then(|| ns as f64 / window as f64);
+    let process = |role: Role| -> Option<f64> {
+        let per_job: Vec<f64> = c
+            .jobs
+            .iter()
+            .filter(|j| j.role == role)
+            .filter_map(JobData::process_cores)
+            .collect();
+        (!per_job.is_empty()).then(|| per_job.iter().sum())
+    };
+    // Node counters: one job per machine speaks for it.
+    let mut machines: Vec<&str> = Vec::new();
+    let (mut node, mut softirq, mut base) = (None::<f64>, None::<f64>, None::<f64>);
+    let mut node_unavailable = None;
+    for j in &c.jobs {
+        let key = j.machine_key();
+        if machines.contains(&key) {
+            continue;
+        }
+        let m = j.measured_cpu();
+        let window: u64 = m.iter().map(|u| u.window_ns).sum();
+        let sums = m
+            .iter()
+            .map(busy_ns)
+            .try_fold((0u64, 0u64), |(b, s), x| x.map(|(xb, xs)| (b + xb, s + xs)))
+            .filter(|_| !m.is_empty());
+        let Some((busy, soft)) = sums else { continue };
+        let Some(busy_cores) = cores(busy, window) else {
+            continue;
+        };
+        machines.push(key);
+        let idle_busy = j
+            .baseline
+            .and_then(|b| busy_ns(&b).and_then(|(x, _)| cores(x, b.window_ns)))
+            .unwrap_or(0.0);
+        // The workers' own CPU on this machine is part of its busy time, so the
+        // net cost cannot be lower; a busy or noisy baseline makes it so.
+        let own: f64 = c
+            .jobs
+            .iter()
+            .filter(|o| o.machine_key() == key)
+            .filter_map(JobData::process_cores)
+            .sum();
+        let net = busy_cores - idle_busy;
+        if idle_busy > 0.5 * f64::from(j.cpus.max(1)) || net < 0.5 * own {
+            node_unavailable = Some(format!(
+                "node CPU of {key}: idle baseline {idle_busy:.2} cores busy, {busy_cores:.2} during traffic, workers' own {own:.2}: something else loaded the machine, node cost not computed"
+            ));
+        }
+        let add = |acc: &mut Option<f64>, v: f64| *acc = Some(acc.unwrap_or(0.0) + v);
+        add(&mut node, net.max(0.0));
+        add(&mut softirq, cores(soft, window).unwrap_or(0.0));
+        add(&mut base, idle_busy);
+    }
+    if node_unavailable.is_some() {
+        node = None;
+    }
+    let client_process_cores = process(Role::Client);
+    let server_process_cores = process(Role::Server);
+    if node.is_none() && client_process_cores.is_none() && server_process_cores.is_none() {
+        return None;
+    }
+    let per = |unit: Option<f64>, scale: f64| match (node, unit) {
+        (Some(n), Some(u)) if u > 0.0 => Some(n / (u / scale)),
+        _ => None,
+    };
+    let stream = spec.traffic.is_stream();
+    Some(CpuCost {
+        client_process_cores,
+        server_process_cores,
+        node_cores: node,
+        node_softirq_cores: softirq,
+        node_unavailable,
+        baseline_node_cores: base,
+        shared_machine: machines.len() < c.jobs.len()
+            || c.jobs.windows(2).any(|w| w[0].worker == w[1].worker),
+        cores_per_gbps: per(throughput_bps.filter(|_| stream), 1e9),
+        cores_per_10k_rps: per(
+            rps.filter(|_| !spec.traffic.connects_per_transaction()),
+            1e4,
+        ),
+        cores_per_1k_cps: per(cps, 1e3),
+    })
+}
+
+/// Node busy cores in interval `seq`, each machine counted once.
+pub(super) fn interval_node_cores(c: &Collected, seq: u32) -> Option<f64> {
+    let mut seen: Vec<&str> = Vec::new();
+    let mut total = None;
+    for j in &c.jobs {
+        let key = j.machine_key();
+        let Some(u) = j.reports.iter().find(|r| r.seq == seq).and_then(|r| r.cpu) else {
+            continue;
+        };
+        if seen.contains(&key) || u.window_ns == 0 {
+            continue;
+        }
+        if let Some((busy, _)) = busy_ns(&u) {
+            seen.push(key);
+            total = Some(total.unwrap_or(0.0) + busy as f64 / u.window_ns as f64);
+        }
+    }
+    total
+}
+
+impl JobData {
+    /// Which machine's node counters this job reads (workers without a boot id
+    /// count as machines of their own).
+    fn machine_key(&self) -> &str {
+        self.machine.as_deref().unwrap_or(self.worker.as_str())
+    }
+
+    /// CPU samples of the measured (non-warm-up) intervals.
+    fn measured_cpu(&self) -> Vec<CpuUsage> {
+        self.reports
+            .iter()
+            .filter(|r| !r.warmup)
+            .filter_map(|r| r.cpu)
+            .collect()
+    }
+
+    /// Cores this worker process used over the measured intervals.
+    fn process_cores(&self) -> Option<f64> {
+        let m = self.measured_cpu();
+        let ns: u64 = m.iter().map(|u| u.process_ns).sum::<Option<u64>>()?;
+        let window: u64 = m.iter().map(|u| u.window_ns).sum();
+        (window > 0).then(|| ns as f64 / window as f64)
+    }
+}

@@ -1,0 +1,522 @@
+//! The result model written to `result.json` (schema in the README), and the
+//! exact merge that builds it from interval reports: histograms are added bucket
+//! by bucket and percentiles are read from the sum, never averaged.
+//!
+//! This file is the schema alone: every type `result.json` holds, including
+//! what rate sweeps, soaks and objectives record (their logic lives in
+//! [`crate::sweep`], [`crate::soak`] and [`crate::slo`], which build these
+//! types; this module depends on none of them). The rest of the folder:
+//!
+//! - [`merge`]: what arrived from the workers ([`Collected`]) into one
+//!   repetition ([`rep_result`]), step by step: completeness, the per-interval
+//!   merge of both sides, the validity judgement, the datagram accounting;
+//! - `cpu`: the CPU cost of a repetition (node-wide, per machine once, and the
+//!   worker processes');
+//! - `delay`: one-way delay, when the clocks allow it;
+//! - [`summary`]: statistics over repetitions ([`Stat`], [`Percentiles`],
+//!   [`summarize`]), the one definition the reports' aggregates build on.
+
+mod cpu;
+mod delay;
+pub mod merge;
+pub mod summary;
+
+#[cfg(test)]
+pub(crate) mod fixtures;
+
+pub use merge::{Collected, JobData, achieved_rate, rep_result};
+pub use summary::summarize;
+
+use base64::Engine as _;
+use cnibench_proto::clock::ClockEstimate;
+use cnibench_proto::hist;
+use cnibench_proto::msg::{Counters, ScheduleStats, WorkerInfo};
+use cnibench_proto::plan::Plan;
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+/// Bumped on incompatible changes to `result.json`.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Everything one `cnibench run` produced.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RunResult {
+    /// `result.json` schema version.
+    pub schema_version: u32,
+    /// Tool name and version.
+    pub tool: String,
+    /// Unique id of this run.
+    pub run_id: String,
+    /// Plan file as given.
+    pub plan_file: String,
+    /// Run start, unix ns (coordinator clock).
+    pub started_at_unix_ns: i64,
+    /// Run end, unix ns.
+    pub finished_at_unix_ns: i64,
+    /// The validated plan, defaults applied.
+    pub plan: Plan,
+    /// Where it ran.
+    pub environment: Environment,
+    /// One entry per scenario, in plan order.
+    pub scenarios: Vec<ScenarioResult>,
+    /// True when every repetition of every scenario is `ok`.
+    pub ok: bool,
+    /// What a soak (`cnibench soak`) did: windows and events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub soak: Option<SoakResult>,
+    /// True when every service-level objective held (also when there are none).
+    #[serde(default = "yes")]
+    pub slo_ok: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Coordinator and workers.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Environment {
+    /// The machine the coordinator ran on.
+    pub coordinator: Machine,
+    /// Every worker, in `--workers` order.
+    pub workers: Vec<WorkerEnv>,
+}
+
+/// A machine description.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Machine {
+    /// Host name.
+    pub host: String,
+    /// Kernel release.
+    pub kernel: String,
+    /// CPU model.
+    pub cpu_model: String,
+    /// CPUs.
+    pub cpus: u32,
+}
+
+/// One worker as it reported itself, plus its clock offset.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct WorkerEnv {
+    /// Address as given.
+    pub addr: String,
+    /// Its `Hello`.
+    #[serde(flatten)]
+    pub info: WorkerInfo,
+    /// Worker clock minus coordinator clock, with error bound.
+    pub clock: Option<ClockEstimate>,
+}
+
+/// Outcome of one repetition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Complete and trustworthy.
+    Ok,
+    /// Some intervals or one side are missing: numbers cover what was measured.
+    Partial,
+    /// Nothing usable was measured.
+    Failed,
+}
+
+impl Status {
+    /// The lower-case word, as in result.json.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Partial => "partial",
+            Status::Failed => "failed",
+        }
+    }
+}
+
+/// One scenario across its repetitions.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ScenarioResult {
+    /// Scenario name.
+    pub name: String,
+    /// Traffic kind.
+    pub traffic: String,
+    /// Path.
+    pub path: String,
+    /// CNI / datapath label.
+    pub cni: String,
+    /// Node of the client worker.
+    pub client_node: String,
+    /// Node of the server worker.
+    pub server_node: String,
+    /// Control addresses of the client workers.
+    pub client_workers: Vec<String>,
+    /// Control addresses of the server workers (the client's own for a same-node
+    /// path when no other worker shares its node).
+    pub server_workers: Vec<String>,
+    /// Each repetition (for a sweep: the step at the highest rate that held).
+    pub repetitions: Vec<RepResult>,
+    /// Across repetitions.
+    pub summary: Summary,
+    /// The steps of a rate sweep and what it found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sweep: Option<SweepResult>,
+}
+
+/// Latency distribution read from a merged histogram, ns.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Percentiles {
+    /// Samples.
+    pub count: u64,
+    /// Smallest.
+    pub min: u64,
+    /// Mean.
+    pub mean: f64,
+    /// Median.
+    pub p50: u64,
+    /// 90th percentile.
+    pub p90: u64,
+    /// 99th percentile.
+    pub p99: u64,
+    /// 99.9th percentile.
+    pub p999: u64,
+    /// Largest.
+    pub max: u64,
+}
+
+/// One repetition of one scenario.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RepResult {
+    /// 1-based.
+    pub repetition: u32,
+    /// Ok, partial or failed.
+    pub status: Status,
+    /// The generator could not keep its schedule: the numbers describe the client
+    /// as much as the path (see `flags`).
+    pub client_saturated: bool,
+    /// Why the numbers may not be what they seem (missing intervals, stalls, failures).
+    pub flags: Vec<String>,
+    /// Measured time (client intervals after warm-up), seconds.
+    pub duration_s: f64,
+    /// Goodput counted at the receivers, bit/s.
+    pub throughput_bps: Option<f64>,
+    /// Completed transactions per second (request/response kinds).
+    pub requests_per_s: Option<f64>,
+    /// New connections per second at the client.
+    pub connections_per_s: Option<f64>,
+    /// Latency of completed transactions (open loop: from the intended send time
+    /// whenever a request had to wait, i.e. corrected for coordinated omission).
+    pub latency_ns: Option<Percentiles>,
+    /// Service time (from the actual send), open loop only.
+    pub service_ns: Option<Percentiles>,
+    /// The merged latency histogram, HdrHistogram V2 compressed, base64.
+    pub histogram: Option<String>,
+    /// Datagram loss and jitter (udp kinds).
+    pub udp: Option<UdpResult>,
+    /// One-way delay (udp-stream), when the clocks allow it.
+    pub one_way_delay: Option<OneWayDelay>,
+    /// CPU cost, from the same intervals as the throughput.
+    pub cpu: Option<CpuCost>,
+    /// Open-loop schedule keeping over the measured intervals (client side).
+    pub schedule: ScheduleStats,
+    /// Client counters over the measured intervals (all client workers).
+    pub client: Counters,
+    /// Server counters over the measured intervals.
+    pub server: Counters,
+    /// Per interval, including warm-up (marked).
+    pub intervals: Vec<IntervalResult>,
+    /// The scenario's service-level objectives checked on this repetition.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub slo: Vec<SloCheck>,
+}
+
+/// One interval of one repetition, both sides merged.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IntervalResult {
+    /// Interval number.
+    pub seq: u32,
+    /// Warm-up interval (excluded from totals).
+    pub warmup: bool,
+    /// Start, seconds since the repetition's start (client clock).
+    pub t_start_s: f64,
+    /// End, seconds.
+    pub t_end_s: f64,
+    /// Goodput at the receivers, bit/s.
+    pub throughput_bps: Option<f64>,
+    /// Transactions per second.
+    pub requests_per_s: Option<f64>,
+    /// Transactions completed (client side).
+    #[serde(default)]
+    pub transactions: u64,
+    /// Median latency of this interval.
+    pub p50_ns: Option<u64>,
+    /// 99th percentile latency of this interval.
+    pub p99_ns: Option<u64>,
+    /// 99th percentile service time of this interval (open loop).
+    pub service_p99_ns: Option<u64>,
+    /// Net datagram loss, percent (udp-stream).
+    pub loss_pct: Option<f64>,
+    /// RFC 3550 jitter at the end of the interval, ns (udp-stream), as iperf3 reports it.
+    pub jitter_ns: Option<u64>,
+    /// Node-wide busy cores in this interval (machines counted once, no baseline
+    /// subtracted).
+    pub node_cores: Option<f64>,
+    /// Failures of any kind, both sides.
+    pub errors: u64,
+    /// Both sides reported and neither made progress (a stall).
+    #[serde(default)]
+    pub stalled: bool,
+    /// This interval's client latency histogram, HdrHistogram V2 compressed, base64
+    /// (what `.hlog` files are written from).
+    pub histogram: Option<String>,
+}
+
+/// CPU cost of a repetition over its measured intervals, in cores (CPU seconds
+/// per second).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CpuCost {
+    /// Client worker processes (all client workers).
+    pub client_process_cores: Option<f64>,
+    /// Server worker process.
+    pub server_process_cores: Option<f64>,
+    /// Node-wide busy time (user, system, irq, softirq) above the idle baseline,
+    /// summed over the distinct machines involved.
+    pub node_cores: Option<f64>,
+    /// The softirq part of it (much of the network datapath).
+    pub node_softirq_cores: Option<f64>,
+    /// Busy cores measured in the idle window before the traffic (subtracted).
+    pub baseline_node_cores: Option<f64>,
+    /// Client and server ran on one machine: node CPU covers both ends, once.
+    pub shared_machine: bool,
+    /// Why `node_cores` (and the normalized costs) are missing, if they are.
+    pub node_unavailable: Option<String>,
+    /// node_cores per Gbit/s of goodput (stream kinds).
+    pub cores_per_gbps: Option<f64>,
+    /// node_cores per 10k requests/s (request/response kinds).
+    pub cores_per_10k_rps: Option<f64>,
+    /// node_cores per 1k connections/s (crr).
+    pub cores_per_1k_cps: Option<f64>,
+}
+
+/// One-way delay of datagrams (udp-stream), corrected for the clock offset
+/// between sender and receiver. Published only when the offset's error bound is
+/// small next to the delay itself; otherwise `available` is false with a reason.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct OneWayDelay {
+    /// Whether the numbers below are trustworthy.
+    pub available: bool,
+    /// Why not, when they are not.
+    pub reason: Option<String>,
+    /// Error bound of the clock correction, ns (0 when both ends share a clock).
+    pub bound_ns: Option<i64>,
+    /// Median, ns.
+    pub p50_ns: Option<i64>,
+    /// 99th percentile, ns.
+    pub p99_ns: Option<i64>,
+    /// Largest, ns.
+    pub max_ns: Option<i64>,
+}
+
+/// Datagram accounting of a repetition.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct UdpResult {
+    /// Datagrams (udp-stream) or responses (udp-rr) received.
+    pub received: u64,
+    /// Net datagrams lost (gaps minus late arrivals), or requests unanswered
+    /// within the timeout (udp-rr).
+    pub lost: u64,
+    /// Late arrivals.
+    pub reordered: u64,
+    /// Duplicates.
+    pub duplicates: u64,
+    /// `lost` over expected, percent.
+    pub loss_pct: Option<f64>,
+    /// Median over intervals of the RFC 3550 jitter, ns.
+    pub jitter_ns: Option<f64>,
+}
+
+/// Median and spread over repetitions.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Stat {
+    /// Median.
+    pub median: f64,
+    /// Smallest.
+    pub min: f64,
+    /// Largest.
+    pub max: f64,
+    /// Values counted.
+    pub n: usize,
+}
+
+/// A scenario across repetitions.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Summary {
+    /// Worst status of any repetition.
+    pub status: Status,
+    /// Goodput over repetitions that measured anything.
+    pub throughput_bps: Option<Stat>,
+    /// Transactions per second.
+    pub requests_per_s: Option<Stat>,
+    /// Connections per second.
+    pub connections_per_s: Option<Stat>,
+    /// Latency of all repetitions' histograms merged.
+    pub latency_ns: Option<Percentiles>,
+    /// Datagram loss over repetitions, percent.
+    pub loss_pct: Option<Stat>,
+    /// Jitter over repetitions, ns.
+    pub jitter_ns: Option<Stat>,
+    /// Some repetition's generator could not keep its schedule.
+    pub client_saturated: bool,
+    /// Node cores above the idle baseline over repetitions.
+    pub node_cores: Option<Stat>,
+    /// Node cores per Gbit/s over repetitions (stream kinds).
+    pub cores_per_gbps: Option<Stat>,
+    /// Node cores per 10k requests/s over repetitions.
+    pub cores_per_10k_rps: Option<Stat>,
+    /// Node cores per 1k connections/s over repetitions (crr).
+    pub cores_per_1k_cps: Option<Stat>,
+    /// Failures of any kind over all repetitions.
+    pub errors: u64,
+}
+
+/// Base64 of the V2 compressed encoding; `None` for an empty histogram.
+pub fn encode_b64(h: &Histogram<u64>) -> Option<String> {
+    (!h.is_empty()).then(|| base64::engine::general_purpose::STANDARD.encode(hist::encode(h)))
+}
+
+/// Inverse of [`encode_b64`].
+pub fn decode_b64(s: &str) -> Option<Histogram<u64>> {
+    let bytes = base64::engine::general_purpose::STANDARD.decode(s).ok()?;
+    hist::decode(&bytes).ok()
+}
+
+/// One objective checked on one repetition.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SloCheck {
+    /// `p50`, `p99`, `p999`, `error_rate`, `loss` or `min_throughput`.
+    pub objective: String,
+    /// The limit, in the objective's unit (ns, percent, bit/s or 1/s).
+    pub limit: f64,
+    /// What the repetition measured, same unit; `None` when it measured nothing.
+    pub measured: Option<f64>,
+    /// Whether the objective held.
+    pub ok: bool,
+    /// How far past the limit, percent of the limit (positive when broken).
+    pub excess_pct: Option<f64>,
+    /// Measured intervals (not warm-up) in which the objective did not hold.
+    pub intervals: Vec<u32>,
+}
+
+/// One step of a sweep.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SweepStep {
+    /// Offered rate, in the sweep's unit.
+    pub offered: f64,
+    /// Achieved rate, same unit.
+    pub achieved: Option<f64>,
+    /// Whether the step held.
+    pub holds: bool,
+    /// Why it did not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
+    /// The step's full result.
+    pub result: RepResult,
+}
+
+/// What a sweep found.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SweepResult {
+    /// The sweep as planned.
+    pub sweep: String,
+    /// `1/s` or `bit/s`.
+    pub unit: String,
+    /// Every step, in the order run.
+    pub steps: Vec<SweepStep>,
+    /// Highest offered rate that held; `None` if even the first did not.
+    pub max_rate: Option<f64>,
+    /// Highest offered rate before latency grew past the knee.
+    pub knee_rate: Option<f64>,
+    /// Set when the search could not bracket the capacity, and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limited_by: Option<String>,
+}
+
+impl SweepResult {
+    /// A rate in this sweep's unit, for people: `1.250 Gbit/s` or `700/s`.
+    pub fn show(&self, v: f64) -> String {
+        if self.unit == "bit/s" {
+            format!("{:.3} Gbit/s", v / 1e9)
+        } else {
+            format!("{v:.0}/s")
+        }
+    }
+
+    /// The step at `max_rate`.
+    pub fn best(&self) -> Option<&SweepStep> {
+        let max = self.max_rate?;
+        self.steps.iter().find(|s| s.holds && s.offered == max)
+    }
+}
+
+/// Kinds of soak events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// An interval with no progress.
+    Stall,
+    /// A window that failed or was partial.
+    Failure,
+    /// An objective broke in a window.
+    Slo,
+    /// The rate or p99 left the reference band.
+    Drift,
+    /// Back within the reference band after a drift.
+    Recovered,
+}
+
+/// Something that happened during a soak.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SoakEvent {
+    /// Seconds since the soak started.
+    pub at_s: f64,
+    /// Scenario.
+    pub scenario: String,
+    /// Window number of that scenario (1-based).
+    pub window: u32,
+    /// What kind of event.
+    pub kind: EventKind,
+    /// What happened.
+    pub detail: String,
+}
+
+/// One window's headline figures, for the over-time view.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SoakWindow {
+    /// Scenario.
+    pub scenario: String,
+    /// Window number of that scenario (1-based; its repetition number).
+    pub window: u32,
+    /// Seconds since the soak started when the window's traffic started.
+    pub started_s: f64,
+    /// Ok, partial or failed.
+    pub status: Status,
+    /// Goodput, bit/s.
+    pub throughput_bps: Option<f64>,
+    /// Transactions per second.
+    pub requests_per_s: Option<f64>,
+    /// p99 latency, ns.
+    pub p99_ns: Option<u64>,
+    /// Failures, both sides.
+    pub errors: u64,
+}
+
+/// What a soak did.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SoakResult {
+    /// Planned duration, seconds.
+    pub duration_s: f64,
+    /// Window length, seconds.
+    pub window_s: f64,
+    /// Why it ended: `duration reached`, `interrupted` or `window failed`.
+    pub ended: String,
+    /// Every window, in order.
+    pub windows: Vec<SoakWindow>,
+    /// Every event, in order.
+    pub events: Vec<SoakEvent>,
+}
