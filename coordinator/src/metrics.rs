@@ -412,6 +412,7 @@ mod tests {
                 failures: Vec::new(),
             },
         );
+        rep.slo = crate::slo::check(&spec.slo, &rep);
         rep.cpu = Some(CpuCost {
             client_process_cores: None,
             server_process_cores: None,

@@ -155,3 +155,60 @@ impl JobData {
         (window > 0).then(|| ns as f64 / window as f64)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::result::fixtures::{job, report};
+    use cnibench_proto::msg::NodeCpu;
+
+    /// A sample of one second with `busy_ms` busy on the node (half of it softirq)
+    /// and `process_ms` in the worker.
+    fn sample(busy_ms: u64, process_ms: u64) -> CpuUsage {
+        CpuUsage {
+            window_ns: 1_000_000_000,
+            node: Some(NodeCpu {
+                user_ns: busy_ms * 500_000,
+                softirq_ns: busy_ms * 500_000,
+                ..NodeCpu::default()
+            }),
+            process_ns: Some(process_ms * 1_000_000),
+            cgroup_ns: None,
+        }
+    }
+
+    #[test]
+    fn a_machine_counts_once_and_the_baseline_is_subtracted() {
+        let with_cpu = |busy_ms, process_ms| {
+            (0..3)
+                .map(|q| {
+                    let mut r = report(q, &[], q == 0);
+                    r.cpu = Some(sample(busy_ms, process_ms));
+                    r
+                })
+                .collect()
+        };
+        let mut c = Collected {
+            jobs: vec![
+                job(Role::Client, with_cpu(1500, 400), Some(3)),
+                job(Role::Server, with_cpu(1500, 300), Some(3)),
+            ],
+            failures: vec![],
+        };
+        for j in &mut c.jobs {
+            j.machine = Some("boot-1".into());
+            j.baseline = Some(sample(100, 0));
+        }
+        // Both jobs read the same node counters: 1.5 busy cores, once.
+        assert_eq!(interval_node_cores(&c, 1), Some(1.5));
+        let cost = cpu_cost(&crate::result::fixtures::spec(), &c, None, Some(1e4), None).unwrap();
+        assert!(cost.shared_machine);
+        assert_eq!(cost.node_cores, Some(1.4), "1.5 busy minus 0.1 idle");
+        assert_eq!(cost.node_softirq_cores, Some(0.75));
+        assert_eq!(cost.client_process_cores, Some(0.4));
+        assert_eq!(cost.cores_per_10k_rps, Some(1.4));
+        // On two machines, each counts.
+        c.jobs[1].machine = Some("boot-2".into());
+        assert_eq!(interval_node_cores(&c, 1), Some(3.0));
+    }
+}

@@ -4,7 +4,7 @@
 
 use super::cpu::{cpu_cost, interval_node_cores};
 use super::delay::one_way_delay;
-use super::{IntervalResult, Percentiles, RepResult, Stat, Status, UdpResult, encode_b64};
+use super::{CpuCost, IntervalResult, Percentiles, RepResult, Stat, Status, UdpResult, encode_b64};
 use cnibench_proto::clock::ClockEstimate;
 use cnibench_proto::hist;
 use cnibench_proto::msg::{Counters, CpuUsage, IntervalReport, Role, ScheduleStats, UdpStats};
@@ -105,11 +105,16 @@ fn merge_side(c: &Collected, role: Role, seq: u32, flags: &mut Vec<String>) -> O
     side
 }
 
-/// Net datagram loss in percent: gaps opened minus gaps later filled, over what
-/// was expected.
-fn loss_pct(u: &UdpStats) -> Option<f64> {
+/// Net datagram loss: gaps opened minus gaps later filled, and what was expected
+/// (received plus that).
+pub fn net_loss(u: &UdpStats) -> (u64, u64) {
     let lost = u.lost.saturating_sub(u.reordered);
-    let expected = u.received + lost;
+    (lost, u.received + lost)
+}
+
+/// Net datagram loss in percent of what was expected.
+fn loss_pct(u: &UdpStats) -> Option<f64> {
+    let (lost, expected) = net_loss(u);
     (expected > 0).then(|| lost as f64 * 100.0 / expected as f64)
 }
 
@@ -125,12 +130,70 @@ pub fn achieved_rate(spec: &ScenarioSpec, client: &Counters, d: f64) -> f64 {
     }
 }
 
-/// Build one repetition's result from what was collected.
+/// Build one repetition's result from what was collected, step by step:
+/// [`completeness`], [`merge_intervals`] (both sides of every interval), the
+/// rates, [`udp_result`], the CPU cost, and [`judge`] (status and validity).
+/// The scenario's objectives are left to [`crate::slo::check`].
 pub fn rep_result(spec: &ScenarioSpec, repetition: u32, mut c: Collected) -> RepResult {
     let mut flags = c.failures.clone();
-    let mut incomplete = !c.failures.is_empty();
-    let expected = spec.interval_count();
-    for j in &mut c.jobs {
+    let missing = completeness(&mut c.jobs, spec.interval_count());
+    let mut incomplete = !c.failures.is_empty() || !missing.is_empty();
+    flags.extend(missing);
+    let m = merge_intervals(spec, &c, &mut flags);
+    incomplete |= m.corrupt;
+    let t = &m.totals;
+    let measured_any = t.duration_ns > 0;
+    let rate = |x: u64| measured_any.then(|| x as f64 / secs(t.duration_ns));
+    let reported = |role: Role| {
+        c.jobs
+            .iter()
+            .any(|j| j.role == role && !j.reports.is_empty())
+    };
+    let throughput_bps = (reported(Role::Client) && reported(Role::Server))
+        .then(|| rate((t.client.bytes_received + t.server.bytes_received) * 8))
+        .flatten();
+    let requests_per_s = if spec.traffic.is_stream() {
+        None
+    } else {
+        rate(t.client.transactions)
+    };
+    let connections_per_s = if spec.traffic.connects_per_transaction() {
+        rate(t.client.connections)
+    } else {
+        None
+    };
+    let cpu = cpu_cost(spec, &c, throughput_bps, requests_per_s, connections_per_s);
+    let verdict = judge(spec, &c.jobs, t, cpu.as_ref(), incomplete);
+    flags.extend(verdict.flags);
+    RepResult {
+        repetition,
+        status: verdict.status,
+        client_saturated: verdict.client_saturated,
+        flags,
+        duration_s: secs(t.duration_ns),
+        throughput_bps,
+        requests_per_s,
+        connections_per_s,
+        latency_ns: Percentiles::of(&m.latency),
+        service_ns: Percentiles::of(&m.service),
+        histogram: encode_b64(&m.latency),
+        udp: udp_result(spec.traffic, t),
+        one_way_delay: one_way_delay(&c, &m.transit, t.transit_negative),
+        cpu,
+        schedule: t.schedule,
+        client: m.totals.client,
+        server: m.totals.server,
+        intervals: m.intervals,
+        slo: Vec::new(),
+    }
+}
+
+/// Put each job's reports in order, drop duplicates, and say which jobs lack
+/// intervals (fewer than `expected`, or fewer than their `Done` announced). No
+/// flag means complete.
+fn completeness(jobs: &mut [JobData], expected: u32) -> Vec<String> {
+    let mut flags = Vec::new();
+    for j in jobs {
         j.reports.sort_by_key(|r| r.seq);
         j.reports.dedup_by_key(|r| r.seq);
         let got = j.reports.len() as u32;
@@ -140,7 +203,6 @@ pub fn rep_result(spec: &ScenarioSpec, repetition: u32, mut c: Collected) -> Rep
             "server"
         };
         if got < expected {
-            incomplete = true;
             flags.push(format!(
                 "{side} {}: {} of {expected} intervals missing",
                 j.worker,
@@ -150,166 +212,181 @@ pub fn rep_result(spec: &ScenarioSpec, repetition: u32, mut c: Collected) -> Rep
         if let Some(n) = j.done
             && n != got
         {
-            incomplete = true;
             flags.push(format!(
                 "{side} {}: reported {n} intervals, {got} arrived",
                 j.worker
             ));
         }
     }
-    let corrupt_before = flags.len();
-    let mut lat_all = hist::new_latency();
-    let mut svc_all = hist::new_latency();
-    let mut transit_all = hist::new_latency();
-    let mut negative = 0u64;
-    let (mut client, mut server) = (Counters::default(), Counters::default());
-    let mut schedule = ScheduleStats::default();
-    let mut udp: Option<UdpStats> = None;
-    let mut jitters = Vec::new();
-    let mut duration_ns = 0u64;
-    let mut intervals = Vec::new();
+    flags
+}
+
+/// The measured (not warm-up) intervals of a repetition added up.
+#[derive(Debug, Default)]
+struct Totals {
+    /// Client counters, all client workers.
+    client: Counters,
+    /// Server counters.
+    server: Counters,
+    /// Open-loop schedule keeping at the clients.
+    schedule: ScheduleStats,
+    /// Datagram counters at the receivers (udp-stream).
+    udp: Option<UdpStats>,
+    /// RFC 3550 jitter at the end of each interval, ns.
+    jitters: Vec<u64>,
+    /// Datagrams that arrived before they were sent by the corrected clocks.
+    transit_negative: u64,
+    /// Client time measured, ns.
+    duration_ns: u64,
+}
+
+/// Every interval of a repetition with both sides merged, and the sums over the
+/// measured ones.
+#[derive(Debug)]
+struct Merged {
+    /// One row per interval that either side reported, warm-up included.
+    intervals: Vec<IntervalResult>,
+    /// Counters over the measured intervals.
+    totals: Totals,
+    /// Client latency over the measured intervals.
+    latency: Histogram<u64>,
+    /// Client service time over the measured intervals.
+    service: Histogram<u64>,
+    /// Receiver transit times over the measured intervals.
+    transit: Histogram<u64>,
+    /// Some histogram could not be decoded (its flag says which).
+    corrupt: bool,
+}
+
+impl Merged {
+    /// Add a measured interval's sides to the sums.
+    fn add(&mut self, cl: Option<&Side>, sv: Option<&Side>) {
+        let t = &mut self.totals;
+        if let Some(r) = cl {
+            t.client.add(&r.counters);
+            t.schedule.add(&r.schedule);
+            t.duration_ns += r.len_ns;
+            let _ = self.latency.add(&r.latency);
+            let _ = self.service.add(&r.service);
+        }
+        if let Some(r) = sv {
+            t.server.add(&r.counters);
+            let _ = self.transit.add(&r.transit);
+            if let Some(u) = r.udp {
+                t.transit_negative += u.transit_negative;
+                t.udp.get_or_insert_with(UdpStats::default).add(&u);
+                t.jitters.extend(u.jitter_ns);
+            }
+        }
+    }
+}
+
+/// Merge every interval of the plan: each side over its workers, then both
+/// sides into the interval's row; flags corrupt histograms and stalls.
+fn merge_intervals(spec: &ScenarioSpec, c: &Collected, flags: &mut Vec<String>) -> Merged {
     let has_servers = c.jobs.iter().any(|j| j.role == Role::Server);
-    for seq in 0..expected {
-        let cl = merge_side(&c, Role::Client, seq, &mut flags);
-        let sv = merge_side(&c, Role::Server, seq, &mut flags);
-        let Some(base) = cl.as_ref().or(sv.as_ref()) else {
+    let mut m = Merged {
+        intervals: Vec::new(),
+        totals: Totals::default(),
+        latency: hist::new_latency(),
+        service: hist::new_latency(),
+        transit: hist::new_latency(),
+        corrupt: false,
+    };
+    for seq in 0..spec.interval_count() {
+        let mut corrupt = Vec::new();
+        let cl = merge_side(c, Role::Client, seq, &mut corrupt);
+        let sv = merge_side(c, Role::Server, seq, &mut corrupt);
+        m.corrupt |= !corrupt.is_empty();
+        flags.extend(corrupt);
+        let Some(iv) = interval_result(spec.traffic, seq, cl.as_ref(), sv.as_ref(), has_servers)
+        else {
             continue;
         };
-        let len_ns = base.len_ns;
-        let received = cl.as_ref().map_or(0, |r| r.counters.bytes_received)
-            + sv.as_ref().map_or(0, |r| r.counters.bytes_received);
-        let transactions = cl.as_ref().map_or(0, |r| r.counters.transactions);
-        let errors = cl.as_ref().map_or(0, |r| r.counters.error_total())
-            + sv.as_ref().map_or(0, |r| r.counters.error_total());
-        let per_s = |x: u64| (len_ns > 0).then(|| x as f64 / secs(len_ns));
-        let empty = hist::new_latency();
-        let lat = cl.as_ref().map_or(&empty, |r| &r.latency);
-        let svc = cl.as_ref().map_or(&empty, |r| &r.service);
-        let iv_udp = sv.as_ref().and_then(|r| r.udp);
-        let mut stalled = false;
-        if !base.warmup {
-            let progress = if spec.traffic.is_stream() {
-                received
-            } else {
-                transactions
-            };
-            // Only both sides' reports can show a stall (the client's alone
-            // against an external server); a missing side is reported as
-            // missing, not as zero progress.
-            if progress == 0 && cl.is_some() && (sv.is_some() || !has_servers) {
-                flags.push(format!("interval {seq}: no progress (stall)"));
-                stalled = true;
-            }
-            if let Some(r) = &cl {
-                client.add(&r.counters);
-                schedule.add(&r.schedule);
-                duration_ns += len_ns;
-            }
-            if let Some(r) = &sv {
-                server.add(&r.counters);
-                let _ = transit_all.add(&r.transit);
-            }
-            if let Some(u) = iv_udp {
-                negative += u.transit_negative;
-                udp.get_or_insert_with(UdpStats::default).add(&u);
-                jitters.extend(u.jitter_ns);
-            }
-            let _ = lat_all.add(lat);
-            let _ = svc_all.add(svc);
+        if iv.stalled {
+            flags.push(format!("interval {seq}: no progress (stall)"));
         }
-        intervals.push(IntervalResult {
-            seq,
-            warmup: base.warmup,
-            t_start_s: secs(base.t_start_ns),
-            t_end_s: secs(base.t_end_ns),
-            throughput_bps: (cl.is_some() && sv.is_some())
-                .then(|| per_s(received * 8))
-                .flatten(),
-            requests_per_s: if spec.traffic.is_stream() {
-                None
-            } else {
-                cl.as_ref().and(per_s(transactions))
-            },
-            transactions,
-            p50_ns: (!lat.is_empty()).then(|| lat.value_at_quantile(0.5)),
-            p99_ns: (!lat.is_empty()).then(|| lat.value_at_quantile(0.99)),
-            service_p99_ns: (!svc.is_empty()).then(|| svc.value_at_quantile(0.99)),
-            loss_pct: iv_udp.as_ref().and_then(loss_pct),
-            jitter_ns: iv_udp.and_then(|u| u.jitter_ns),
-            node_cores: interval_node_cores(&c, seq),
-            errors,
-            stalled,
-            histogram: encode_b64(lat),
+        if !iv.warmup {
+            m.add(cl.as_ref(), sv.as_ref());
+        }
+        m.intervals.push(IntervalResult {
+            node_cores: interval_node_cores(c, seq),
+            ..iv
         });
     }
-    incomplete |= flags.len() > corrupt_before
-        && flags[corrupt_before..]
-            .iter()
-            .any(|f| f.contains("corrupt"));
-    let measured_any = duration_ns > 0;
-    let both_sides = c
-        .jobs
-        .iter()
-        .any(|j| j.role == Role::Client && !j.reports.is_empty())
-        && c.jobs
-            .iter()
-            .any(|j| j.role == Role::Server && !j.reports.is_empty());
-    let d = secs(duration_ns);
-    let rate = |x: u64| measured_any.then(|| x as f64 / d);
+    m
+}
 
-    // Validity: did the generator keep its schedule?
-    let mut client_saturated = false;
-    if schedule.intended > 0 && schedule.late * 100 > schedule.intended {
-        client_saturated = true;
-        flags.push(format!(
-            "client saturated: {} of {} sends left more than 5ms late on a free connection (max lag {})",
-            schedule.late,
-            schedule.intended,
-            crate::output::fmt_ns(schedule.max_lag_ns)
-        ));
-    }
-    let target = match spec.rate {
-        Rate::Max => None,
-        Rate::PerSecond(r) | Rate::BitsPerSecond(r) => Some(r),
+/// Interval `seq` from its client and server sides (`None` when neither
+/// reported it). Node CPU is left to the caller.
+fn interval_result(
+    traffic: Traffic,
+    seq: u32,
+    cl: Option<&Side>,
+    sv: Option<&Side>,
+    has_servers: bool,
+) -> Option<IntervalResult> {
+    let base = cl.or(sv)?;
+    let counters = |s: Option<&Side>, f: fn(&Counters) -> u64| s.map_or(0, |s| f(&s.counters));
+    let received = counters(cl, |c| c.bytes_received) + counters(sv, |c| c.bytes_received);
+    let transactions = counters(cl, |c| c.transactions);
+    let errors = counters(cl, Counters::error_total) + counters(sv, Counters::error_total);
+    let per_s = |x: u64| (base.len_ns > 0).then(|| x as f64 / secs(base.len_ns));
+    let stream = traffic.is_stream();
+    let progress = if stream { received } else { transactions };
+    // Only both sides' reports can show a stall (the client's alone against an
+    // external server); a missing side is reported as missing, not as zero
+    // progress.
+    let stalled = !base.warmup && progress == 0 && cl.is_some() && (sv.is_some() || !has_servers);
+    let lat = cl.map(|s| &s.latency);
+    let at = |h: Option<&Histogram<u64>>, q: f64| {
+        h.filter(|h| !h.is_empty()).map(|h| h.value_at_quantile(q))
     };
-    if let Some(target) = target.filter(|_| measured_any) {
-        let achieved = achieved_rate(spec, &client, d);
-        if achieved < 0.95 * target {
-            let queued = schedule.queued as f64 / schedule.intended.max(1) as f64;
-            if queued > 0.05 {
-                flags.push(format!(
-                    "below target rate: {achieved:.0} of {target:.0}/s; {:.0}% of sends waited for the previous one (the server or network is the bottleneck)",
-                    queued * 100.0
-                ));
-            } else if !client_saturated {
-                client_saturated = true;
-                flags.push(format!(
-                    "client saturated: achieved {achieved:.0} of {target:.0}/s"
-                ));
-            }
-        }
-    }
-    let status = if !measured_any {
-        Status::Failed
-    } else if incomplete {
-        Status::Partial
-    } else {
-        Status::Ok
-    };
-    let udp = match (udp, spec.traffic) {
+    let udp = sv.and_then(|s| s.udp);
+    Some(IntervalResult {
+        seq,
+        warmup: base.warmup,
+        t_start_s: secs(base.t_start_ns),
+        t_end_s: secs(base.t_end_ns),
+        throughput_bps: (cl.is_some() && sv.is_some())
+            .then(|| per_s(received * 8))
+            .flatten(),
+        requests_per_s: if stream {
+            None
+        } else {
+            cl.and(per_s(transactions))
+        },
+        transactions,
+        p50_ns: at(lat, 0.5),
+        p99_ns: at(lat, 0.99),
+        service_p99_ns: at(cl.map(|s| &s.service), 0.99),
+        loss_pct: udp.as_ref().and_then(loss_pct),
+        jitter_ns: udp.and_then(|u| u.jitter_ns),
+        node_cores: None,
+        errors,
+        stalled,
+        histogram: lat.and_then(encode_b64),
+    })
+}
+
+/// Datagram accounting: net loss, late arrivals and duplicates at the receivers
+/// (udp-stream), or requests left unanswered within the timeout (udp-rr, which
+/// the client counts as `lost` errors).
+fn udp_result(traffic: Traffic, t: &Totals) -> Option<UdpResult> {
+    match (&t.udp, traffic) {
         (Some(u), _) => Some(UdpResult {
             received: u.received,
-            lost: u.lost.saturating_sub(u.reordered),
+            lost: net_loss(u).0,
             reordered: u.reordered,
             duplicates: u.duplicates,
-            loss_pct: loss_pct(&u),
-            jitter_ns: Stat::of(jitters.iter().map(|j| Some(*j as f64))).map(|s| s.median),
+            loss_pct: loss_pct(u),
+            jitter_ns: Stat::of(t.jitters.iter().map(|j| Some(*j as f64))).map(|s| s.median),
         }),
-        (None, Traffic::UdpRr) if measured_any => {
-            let lost = client.errors.get("lost").copied().unwrap_or(0);
-            let total = client.transactions + lost;
+        (None, Traffic::UdpRr) if t.duration_ns > 0 => {
+            let lost = t.client.errors.get("lost").copied().unwrap_or(0);
+            let total = t.client.transactions + lost;
             Some(UdpResult {
-                received: client.transactions,
+                received: t.client.transactions,
                 lost,
                 reordered: 0,
                 duplicates: 0,
@@ -318,69 +395,122 @@ pub fn rep_result(spec: &ScenarioSpec, repetition: u32, mut c: Collected) -> Rep
             })
         }
         _ => None,
-    };
-    let throughput_bps = both_sides
-        .then(|| rate((client.bytes_received + server.bytes_received) * 8))
-        .flatten();
-    let requests_per_s = if spec.traffic.is_stream() {
-        None
-    } else {
-        rate(client.transactions)
-    };
-    let connections_per_s = if spec.traffic.connects_per_transaction() {
-        rate(client.connections)
-    } else {
-        None
-    };
-    let cpu = cpu_cost(spec, &c, throughput_bps, requests_per_s, connections_per_s);
-    if let Some(why) = cpu.as_ref().and_then(|x| x.node_unavailable.clone()) {
+    }
+}
+
+/// Status and validity of a repetition, and the flags that say why.
+#[derive(Debug, PartialEq)]
+struct Verdict {
+    /// Failed when nothing was measured, partial when something is missing.
+    status: Status,
+    /// The generator, not the path, limited the numbers.
+    client_saturated: bool,
+    /// Why, in order: schedule lag, a missed target rate, node CPU not
+    /// computed, clients out of CPU.
+    flags: Vec<String>,
+}
+
+/// Judge a repetition: its status from what arrived, and whether the client
+/// could keep up: an open-loop schedule it fell behind, a target rate it missed
+/// while its connections were free, or (closed loop) all the CPUs it may use.
+fn judge(
+    spec: &ScenarioSpec,
+    jobs: &[JobData],
+    t: &Totals,
+    cpu: Option<&CpuCost>,
+    incomplete: bool,
+) -> Verdict {
+    let measured_any = t.duration_ns > 0;
+    let mut flags = Vec::new();
+    let lag = lagged(&t.schedule);
+    let mut client_saturated = lag.is_some();
+    flags.extend(lag);
+    if measured_any && let Some((saturated, why)) = below_target(spec, t) {
+        // A lag already said it; a shortfall from queueing is no saturation.
+        if !(saturated && client_saturated) {
+            flags.push(why);
+        }
+        client_saturated |= saturated;
+    }
+    flags.extend(cpu.and_then(|x| x.node_unavailable.clone()));
+    if !client_saturated && let Some(why) = cpu_bound(spec, jobs, cpu) {
+        client_saturated = true;
         flags.push(why);
     }
-    // Closed loop has no schedule to fall behind; a client worker using (nearly)
-    // all the CPUs it may use (its machine's, or its `threads`) is the sign there.
-    if let Some(cores) = cpu.as_ref().and_then(|x| x.client_process_cores) {
-        let usable = |j: &JobData| j.cpus.max(1).min(spec.threads.unwrap_or(u32::MAX));
-        let cpus: u32 = c
-            .jobs
-            .iter()
-            .filter(|j| j.role == Role::Client)
-            .map(usable)
-            .sum();
-        if cores >= 0.9 * f64::from(cpus) && !client_saturated {
-            client_saturated = true;
-            let what = if spec.threads.is_some() {
-                "threads"
-            } else {
-                "CPUs"
-            };
-            flags.push(format!(
-                "client saturated: client workers used {cores:.2} of {cpus} {what}"
-            ));
-        }
-    }
-    let mut r = RepResult {
-        repetition,
+    let status = if !measured_any {
+        Status::Failed
+    } else if incomplete {
+        Status::Partial
+    } else {
+        Status::Ok
+    };
+    Verdict {
         status,
         client_saturated,
         flags,
-        duration_s: d,
-        throughput_bps,
-        requests_per_s,
-        connections_per_s,
-        latency_ns: Percentiles::of(&lat_all),
-        service_ns: Percentiles::of(&svc_all),
-        histogram: encode_b64(&lat_all),
-        udp,
-        one_way_delay: one_way_delay(&c, &transit_all, negative),
-        cpu,
-        schedule,
-        client,
-        server,
-        intervals,
-        slo: Vec::new(),
+    }
+}
+
+/// More than 1% of sends left more than 5 ms late on a free connection.
+fn lagged(s: &ScheduleStats) -> Option<String> {
+    (s.intended > 0 && s.late * 100 > s.intended).then(|| {
+        format!(
+            "client saturated: {} of {} sends left more than 5ms late on a free connection (max lag {})",
+            s.late,
+            s.intended,
+            crate::output::fmt_ns(s.max_lag_ns)
+        )
+    })
+}
+
+/// A target rate missed by more than 5%: with more than 5% of sends queued
+/// behind the previous one the server or network is the bottleneck (`false`),
+/// otherwise the client could not keep up (`true`).
+fn below_target(spec: &ScenarioSpec, t: &Totals) -> Option<(bool, String)> {
+    let target = match spec.rate {
+        Rate::Max => return None,
+        Rate::PerSecond(r) | Rate::BitsPerSecond(r) => r,
     };
-    r.slo = crate::slo::check(&spec.slo, &r);
-    r
+    let achieved = achieved_rate(spec, &t.client, secs(t.duration_ns));
+    if achieved >= 0.95 * target {
+        return None;
+    }
+    let s = &t.schedule;
+    let queued = s.queued as f64 / s.intended.max(1) as f64;
+    Some(if queued > 0.05 {
+        (
+            false,
+            format!(
+                "below target rate: {achieved:.0} of {target:.0}/s; {:.0}% of sends waited for the previous one (the server or network is the bottleneck)",
+                queued * 100.0
+            ),
+        )
+    } else {
+        (
+            true,
+            format!("client saturated: achieved {achieved:.0} of {target:.0}/s"),
+        )
+    })
+}
+
+/// Closed loop has no schedule to fall behind; client workers using (nearly)
+/// all the CPUs they may use (their machines', or their `threads`) are the sign
+/// there.
+fn cpu_bound(spec: &ScenarioSpec, jobs: &[JobData], cpu: Option<&CpuCost>) -> Option<String> {
+    let cores = cpu?.client_process_cores?;
+    let usable = |j: &JobData| j.cpus.max(1).min(spec.threads.unwrap_or(u32::MAX));
+    let cpus: u32 = jobs
+        .iter()
+        .filter(|j| j.role == Role::Client)
+        .map(usable)
+        .sum();
+    let what = if spec.threads.is_some() {
+        "threads"
+    } else {
+        "CPUs"
+    };
+    (cores >= 0.9 * f64::from(cpus))
+        .then(|| format!("client saturated: client workers used {cores:.2} of {cpus} {what}"))
 }
 
 #[cfg(test)]
@@ -543,5 +673,162 @@ mod tests {
         assert_eq!(slow.status, Status::Ok);
         // Half the rate with free connections and no lag: the generator could not.
         assert!(run(0, 0, 50).client_saturated);
+    }
+
+    #[test]
+    fn completeness_orders_drops_duplicates_and_names_missing_intervals() {
+        let mut jobs = vec![
+            job(
+                Role::Client,
+                vec![
+                    report(2, &[], false),
+                    report(0, &[], true),
+                    report(2, &[], false),
+                ],
+                Some(3),
+            ),
+            job(
+                Role::Server,
+                (0..3).map(|q| report(q, &[], q == 0)).collect(),
+                Some(3),
+            ),
+        ];
+        let flags = completeness(&mut jobs, 3);
+        let seqs: Vec<u32> = jobs[0].reports.iter().map(|r| r.seq).collect();
+        assert_eq!(seqs, [0, 2]);
+        assert_eq!(
+            flags,
+            [
+                "client Client: 1 of 3 intervals missing",
+                "client Client: reported 3 intervals, 2 arrived"
+            ]
+        );
+        jobs.remove(0);
+        assert!(completeness(&mut jobs, 3).is_empty(), "complete");
+    }
+
+    fn side(bytes_received: u64, transactions: u64, warmup: bool) -> Side {
+        Side {
+            len_ns: 1_000_000_000,
+            t_start_ns: 0,
+            t_end_ns: 1_000_000_000,
+            warmup,
+            counters: Counters {
+                bytes_received,
+                transactions,
+                ..Counters::default()
+            },
+            schedule: ScheduleStats::default(),
+            udp: None,
+            latency: hist::new_latency(),
+            service: hist::new_latency(),
+            transit: hist::new_latency(),
+        }
+    }
+
+    #[test]
+    fn an_interval_merges_both_sides_and_stalls_only_on_evidence() {
+        let (cl, sv) = (side(10, 0, false), side(990, 0, false));
+        let iv = interval_result(Traffic::TcpStream, 3, Some(&cl), Some(&sv), true).unwrap();
+        assert_eq!(iv.throughput_bps, Some(8000.0), "goodput of both receivers");
+        assert_eq!((iv.requests_per_s, iv.stalled), (None, false));
+        // A stream without bytes, both sides reporting: a stall.
+        let (cl, sv) = (side(0, 0, false), side(0, 0, false));
+        assert!(
+            interval_result(Traffic::TcpStream, 3, Some(&cl), Some(&sv), true)
+                .unwrap()
+                .stalled
+        );
+        // Only the client's report: missing, not a stall; unless there is no
+        // server to report (an external target).
+        let rr = interval_result(Traffic::TcpRr, 3, Some(&cl), None, true).unwrap();
+        assert!(!rr.stalled && rr.throughput_bps.is_none());
+        assert_eq!(rr.requests_per_s, Some(0.0));
+        assert!(
+            interval_result(Traffic::TcpRr, 3, Some(&cl), None, false)
+                .unwrap()
+                .stalled
+        );
+        // Warm-up never stalls; nothing reported is no interval.
+        let warm = side(0, 0, true);
+        assert!(
+            !interval_result(Traffic::TcpRr, 0, Some(&warm), None, false)
+                .unwrap()
+                .stalled
+        );
+        assert!(interval_result(Traffic::TcpRr, 0, None, None, true).is_none());
+    }
+
+    #[test]
+    fn udp_accounting_nets_late_arrivals_and_counts_unanswered_requests() {
+        let mut t = Totals {
+            udp: Some(UdpStats {
+                received: 95,
+                lost: 7,
+                reordered: 2,
+                duplicates: 1,
+                ..UdpStats::default()
+            }),
+            jitters: vec![30, 10, 20],
+            duration_ns: 1,
+            ..Totals::default()
+        };
+        let u = udp_result(Traffic::UdpStream, &t).unwrap();
+        assert_eq!(
+            (u.received, u.lost, u.reordered, u.duplicates),
+            (95, 5, 2, 1)
+        );
+        assert_eq!((u.loss_pct, u.jitter_ns), (Some(5.0), Some(20.0)));
+        t.udp = None;
+        t.client.transactions = 99;
+        t.client.errors.insert("lost".into(), 1);
+        let u = udp_result(Traffic::UdpRr, &t).unwrap();
+        assert_eq!((u.received, u.lost, u.loss_pct), (99, 1, Some(1.0)));
+        assert!(udp_result(Traffic::TcpRr, &t).is_none());
+        t.duration_ns = 0;
+        assert!(udp_result(Traffic::UdpRr, &t).is_none(), "nothing measured");
+    }
+
+    #[test]
+    fn judgement_status_and_closed_loop_cpu_saturation() {
+        let mut sp = spec();
+        let jobs = [
+            job(Role::Client, vec![], None),
+            job(Role::Server, vec![], None),
+        ];
+        let t = Totals {
+            duration_ns: 1,
+            ..Totals::default()
+        };
+        let cpu = |client: f64| CpuCost {
+            client_process_cores: Some(client),
+            server_process_cores: None,
+            node_cores: None,
+            node_softirq_cores: None,
+            baseline_node_cores: None,
+            shared_machine: false,
+            node_unavailable: Some("node CPU of m: not computed".into()),
+            cores_per_gbps: None,
+            cores_per_10k_rps: None,
+            cores_per_1k_cps: None,
+        };
+        let v = judge(&sp, &jobs, &t, Some(&cpu(1.0)), false);
+        assert_eq!((v.status, v.client_saturated), (Status::Ok, false));
+        assert_eq!(v.flags, ["node CPU of m: not computed"]);
+        // The client job's machine has 2 CPUs; 1.9 cores of them is all of it.
+        let v = judge(&sp, &jobs, &t, Some(&cpu(1.9)), true);
+        assert_eq!((v.status, v.client_saturated), (Status::Partial, true));
+        assert_eq!(
+            v.flags[1],
+            "client saturated: client workers used 1.90 of 2 CPUs"
+        );
+        sp.threads = Some(1);
+        let v = judge(&sp, &jobs, &t, Some(&cpu(0.95)), false);
+        assert_eq!(
+            v.flags[1],
+            "client saturated: client workers used 0.95 of 1 threads"
+        );
+        let none = judge(&sp, &jobs, &Totals::default(), None, false);
+        assert_eq!((none.status, none.flags.len()), (Status::Failed, 0));
     }
 }

@@ -286,7 +286,8 @@ impl Orchestrator<'_> {
     ) -> RepResult {
         self.progress.rep_started(spec, rep, index, total);
         let collected = self.repetition(spec, p).await;
-        let r = result::rep_result(spec, rep, collected);
+        let mut r = result::rep_result(spec, rep, collected);
+        r.slo = crate::slo::check(&spec.slo, &r);
         self.progress.rep_finished(spec, &r);
         r
     }
