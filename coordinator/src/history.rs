@@ -191,7 +191,7 @@ impl History {
                         rep.udp.as_ref().and_then(|u| u.loss_pct),
                         cpu.and_then(|c| c.cores_per_gbps),
                         cpu.and_then(|c| c.cores_per_10k_rps),
-                        (rep.client.error_total() + rep.server.error_total()) as i64,
+                        rep.errors() as i64,
                         rep.histogram,
                     ])?;
                 }

@@ -72,10 +72,7 @@ fn objectives(slo: &Slo) -> Vec<Objective> {
             name: "error_rate",
             limit: p.0,
             bound: Bound::AtMost,
-            rep: |r| {
-                let errors = r.client.error_total() + r.server.error_total();
-                error_rate(errors, r.client.transactions)
-            },
+            rep: |r| error_rate(r.errors(), r.client.transactions),
             interval: |i| error_rate(i.errors, i.transactions),
         });
     }

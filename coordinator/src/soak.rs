@@ -219,7 +219,7 @@ pub async fn run(
             throughput_bps: rep.throughput_bps,
             requests_per_s: rep.requests_per_s,
             p99_ns: p99,
-            errors: rep.client.error_total() + rep.server.error_total(),
+            errors: rep.errors(),
         });
         // Roll up: the window's histogram and totals stay, its intervals go.
         rep.intervals = Vec::new();

@@ -6,86 +6,43 @@
 use super::charts::{self, Bar};
 use super::doc::{Block, Chart, MISSING, Row, Table, Tone};
 use crate::output::fmt_ns;
-use crate::result::{self, CpuCost, Percentiles, RepResult, RunResult, Stat, Status};
-use cnibench_proto::hist;
+use crate::result::{Percentiles, RepResult, RunResult, Stat, Status, Summary, summary};
 use cnibench_proto::plan::{ScenarioSpec, Traffic};
 use cnibench_proto::units::Rate;
 use hdrhistogram::Histogram;
 use plotters::style::RGBColor;
 
 /// A set of repetitions taken together (one repetition, a scenario, or every
-/// repetition of one CNI across runs).
+/// repetition of one CNI across runs): their [`Summary`], as result.json has it
+/// for a scenario, and what the reports show besides.
 #[derive(Debug)]
 pub(crate) struct Agg {
-    /// Worst status.
-    pub status: Status,
+    /// Status, rates, merged latency, CPU cost, saturation and errors.
+    pub summary: Summary,
     /// Repetitions.
     pub reps: usize,
-    /// Goodput, bit/s.
-    pub throughput: Option<Stat>,
-    /// Transactions per second.
-    pub rps: Option<Stat>,
-    /// Connections per second.
-    pub cps: Option<Stat>,
-    /// All latency histograms merged.
+    /// All latency histograms merged (`summary.latency_ns` was read from it).
     pub hist: Histogram<u64>,
-    /// Percentiles of `hist`.
-    pub latency: Option<Percentiles>,
     /// p99 service time (open loop) per repetition; the service histograms are
     /// not in result.json, so several repetitions show median [min..max].
     pub service_p99: Option<Stat>,
     /// Datagrams (or udp-rr requests) lost and expected, summed.
     pub loss: Option<(u64, u64)>,
-    /// Jitter per repetition, ns.
-    pub jitter: Option<Stat>,
-    /// Node-wide busy cores above the idle baseline, per repetition.
-    pub node_cores: Option<Stat>,
     /// The softirq part of the node cores, per repetition.
     pub softirq_cores: Option<Stat>,
-    /// Node cores per Gbit/s of goodput (stream kinds).
-    pub cores_per_gbps: Option<Stat>,
-    /// Node cores per 10k requests/s.
-    pub cores_per_10k_rps: Option<Stat>,
-    /// Node cores per 1k connections/s (crr).
-    pub cores_per_1k_cps: Option<Stat>,
     /// Cores used by the worker processes themselves (clients + server).
     pub process_cores: Option<Stat>,
-    /// Some repetition's load generator could not keep up.
-    pub saturated: bool,
-    /// Failures of any kind, both sides.
-    pub errors: u64,
-}
-
-fn severity(s: Status) -> u8 {
-    match s {
-        Status::Ok => 0,
-        Status::Partial => 1,
-        Status::Failed => 2,
-    }
 }
 
 impl Agg {
     /// Aggregate repetitions; latency is read from the merged histogram.
     pub fn of<'a>(reps: impl IntoIterator<Item = &'a RepResult>) -> Agg {
         let reps: Vec<&RepResult> = reps.into_iter().collect();
-        let mut h = hist::new_latency();
-        for r in &reps {
-            if let Some(x) = r.histogram.as_deref().and_then(result::decode_b64) {
-                let _ = h.add(&x);
-            }
-        }
+        let (summary, hist) = summary::summarize_with_histogram(reps.iter().copied());
         Agg {
-            status: reps
-                .iter()
-                .map(|r| r.status)
-                .max_by_key(|s| severity(*s))
-                .unwrap_or(Status::Failed),
+            summary,
             reps: reps.len(),
-            throughput: Stat::of(reps.iter().map(|r| r.throughput_bps)),
-            rps: Stat::of(reps.iter().map(|r| r.requests_per_s)),
-            cps: Stat::of(reps.iter().map(|r| r.connections_per_s)),
-            latency: Percentiles::of(&h),
-            hist: h,
+            hist,
             service_p99: Stat::of(
                 reps.iter()
                     .map(|r| r.service_ns.as_ref().map(|p| p.p99 as f64)),
@@ -95,26 +52,13 @@ impl Agg {
                 .filter_map(|r| r.udp.as_ref())
                 .map(|u| (u.lost, u.received + u.lost))
                 .reduce(|a, b| (a.0 + b.0, a.1 + b.1)),
-            jitter: Stat::of(
-                reps.iter()
-                    .map(|r| r.udp.as_ref().and_then(|u| u.jitter_ns)),
-            ),
-            node_cores: cpu_stat(&reps, |c| c.node_cores),
-            softirq_cores: cpu_stat(&reps, |c| c.node_softirq_cores),
-            cores_per_gbps: cpu_stat(&reps, |c| c.cores_per_gbps),
-            cores_per_10k_rps: cpu_stat(&reps, |c| c.cores_per_10k_rps),
-            cores_per_1k_cps: cpu_stat(&reps, |c| c.cores_per_1k_cps),
-            process_cores: cpu_stat(&reps, |c| {
+            softirq_cores: summary::cpu_stat(&reps, |c| c.node_softirq_cores),
+            process_cores: summary::cpu_stat(&reps, |c| {
                 match (c.client_process_cores, c.server_process_cores) {
                     (None, None) => None,
                     (a, b) => Some(a.unwrap_or(0.0) + b.unwrap_or(0.0)),
                 }
             }),
-            saturated: reps.iter().any(|r| r.client_saturated),
-            errors: reps
-                .iter()
-                .map(|r| r.client.error_total() + r.server.error_total())
-                .sum(),
         }
     }
 
@@ -123,10 +67,10 @@ impl Agg {
     /// node-wide cost could not be computed); with its axis label.
     pub fn cpu_headline(&self) -> Option<(&'static str, &Stat)> {
         [
-            ("node cores per Gbit/s", &self.cores_per_gbps),
-            ("node cores per 10k req/s", &self.cores_per_10k_rps),
-            ("node cores per 1k conn/s", &self.cores_per_1k_cps),
-            ("node cores", &self.node_cores),
+            ("node cores per Gbit/s", &self.summary.cores_per_gbps),
+            ("node cores per 10k req/s", &self.summary.cores_per_10k_rps),
+            ("node cores per 1k conn/s", &self.summary.cores_per_1k_cps),
+            ("node cores", &self.summary.node_cores),
             ("worker process cores", &self.process_cores),
         ]
         .into_iter()
@@ -135,8 +79,8 @@ impl Agg {
 
     /// Status word, with ", saturated" when the generator could not keep up.
     pub fn status_text(&self) -> String {
-        let word = self.status.as_str();
-        if self.saturated {
+        let word = self.summary.status.as_str();
+        if self.summary.client_saturated {
             format!("{word}, saturated")
         } else {
             word.to_string()
@@ -146,9 +90,9 @@ impl Agg {
     /// The headline number: goodput for stream kinds, transactions otherwise.
     pub fn headline(&self, stream: bool) -> Option<&Stat> {
         if stream {
-            self.throughput.as_ref()
+            self.summary.throughput_bps.as_ref()
         } else {
-            self.rps.as_ref()
+            self.summary.requests_per_s.as_ref()
         }
     }
 }
@@ -179,11 +123,6 @@ pub(crate) fn cpu_chart(scenario: &str, items: &[(String, RGBColor, &Agg)]) -> C
         })
         .collect();
     charts::cpu_chart(scenario, unit.unwrap_or_default(), &bars)
-}
-
-/// A CPU quantity over the repetitions that measured it.
-fn cpu_stat(reps: &[&RepResult], f: fn(&CpuCost) -> Option<f64>) -> Option<Stat> {
-    Stat::of(reps.iter().map(|r| r.cpu.as_ref().and_then(f)))
 }
 
 /// Unit and scale of a headline metric.
@@ -274,7 +213,7 @@ struct Col {
 }
 
 fn lat(a: &Agg, f: fn(&Percentiles) -> u64) -> String {
-    ns_text(a.latency.as_ref().map(f))
+    ns_text(a.summary.latency_ns.as_ref().map(f))
 }
 
 const COLS: &[Col] = &[
@@ -282,19 +221,19 @@ const COLS: &[Col] = &[
         head: "#Gbit/s",
         scope: Scope::All,
         always: true,
-        value: |a| stat_text(a.throughput.as_ref(), gbps),
+        value: |a| stat_text(a.summary.throughput_bps.as_ref(), gbps),
     },
     Col {
         head: "#req/s",
         scope: Scope::All,
         always: true,
-        value: |a| stat_text(a.rps.as_ref(), per_s),
+        value: |a| stat_text(a.summary.requests_per_s.as_ref(), per_s),
     },
     Col {
         head: "#conn/s",
         scope: Scope::All,
         always: false,
-        value: |a| stat_text(a.cps.as_ref(), per_s),
+        value: |a| stat_text(a.summary.connections_per_s.as_ref(), per_s),
     },
     Col {
         head: "#p50",
@@ -347,13 +286,13 @@ const COLS: &[Col] = &[
         head: "#jitter",
         scope: Scope::All,
         always: false,
-        value: |a| stat_text(a.jitter.as_ref(), |v| fmt_ns(v as u64)),
+        value: |a| stat_text(a.summary.jitter_ns.as_ref(), |v| fmt_ns(v as u64)),
     },
     Col {
         head: "#node CPU",
         scope: Scope::Cpu,
         always: false,
-        value: |a| stat_text(a.node_cores.as_ref(), cores),
+        value: |a| stat_text(a.summary.node_cores.as_ref(), cores),
     },
     Col {
         head: "#softirq",
@@ -371,26 +310,27 @@ const COLS: &[Col] = &[
         head: "#cores/Gbit/s",
         scope: Scope::Cpu,
         always: false,
-        value: |a| stat_text(a.cores_per_gbps.as_ref(), cores),
+        value: |a| stat_text(a.summary.cores_per_gbps.as_ref(), cores),
     },
     Col {
         head: "#cores/10k req/s",
         scope: Scope::Cpu,
         always: false,
-        value: |a| stat_text(a.cores_per_10k_rps.as_ref(), cores),
+        value: |a| stat_text(a.summary.cores_per_10k_rps.as_ref(), cores),
     },
     Col {
         head: "#cores/1k conn/s",
         scope: Scope::Cpu,
         always: false,
-        value: |a| stat_text(a.cores_per_1k_cps.as_ref(), cores),
+        value: |a| stat_text(a.summary.cores_per_1k_cps.as_ref(), cores),
     },
     Col {
         head: "#samples",
         scope: Scope::All,
         always: false,
         value: |a| {
-            a.latency
+            a.summary
+                .latency_ns
                 .as_ref()
                 .map_or_else(|| MISSING.into(), |l| l.count.to_string())
         },
@@ -399,7 +339,7 @@ const COLS: &[Col] = &[
         head: "#errors",
         scope: Scope::Errors,
         always: true,
-        value: |a| a.errors.to_string(),
+        value: |a| a.summary.errors.to_string(),
     },
 ];
 
@@ -486,7 +426,7 @@ pub(crate) fn measure_table(
         marks.extend(cols.iter().map(|c| marks_for(c.scope)));
         let tone = if row.total {
             Tone::Total
-        } else if agg.status == Status::Failed {
+        } else if agg.summary.status == Status::Failed {
             Tone::Bad
         } else if row_notes.iter().any(|(s, _)| *s == Scope::All) {
             Tone::Warn
@@ -671,6 +611,7 @@ pub(crate) fn plan_table<'a>(scenarios: impl IntoIterator<Item = &'a ScenarioSpe
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::result;
 
     #[test]
     fn utc_dates() {

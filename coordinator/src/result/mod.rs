@@ -107,8 +107,8 @@ pub struct WorkerEnv {
     pub clock: Option<ClockEstimate>,
 }
 
-/// Outcome of one repetition.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Outcome of one repetition, ordered by severity: `Ok < Partial < Failed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     /// Complete and trustworthy.
@@ -127,6 +127,11 @@ impl Status {
             Status::Partial => "partial",
             Status::Failed => "failed",
         }
+    }
+
+    /// The most severe of `all`; `Failed` when there is none (nothing ran).
+    pub fn worst(all: impl IntoIterator<Item = Status>) -> Status {
+        all.into_iter().max().unwrap_or(Status::Failed)
     }
 }
 
@@ -224,6 +229,13 @@ pub struct RepResult {
     /// The scenario's service-level objectives checked on this repetition.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub slo: Vec<SloCheck>,
+}
+
+impl RepResult {
+    /// Failures of any kind, both sides.
+    pub fn errors(&self) -> u64 {
+        self.client.error_total() + self.server.error_total()
+    }
 }
 
 /// One interval of one repetition, both sides merged.

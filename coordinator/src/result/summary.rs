@@ -3,7 +3,7 @@
 //! scenario's [`Summary`]. The run and compare reports aggregate repetitions
 //! with the same code.
 
-use super::{Percentiles, RepResult, Stat, Status, Summary, decode_b64};
+use super::{CpuCost, Percentiles, RepResult, Stat, Status, Summary, decode_b64};
 use cnibench_proto::hist;
 use hdrhistogram::Histogram;
 
@@ -52,23 +52,23 @@ impl Stat {
 
 /// Summarize repetitions; latency is the merge of every repetition's histogram.
 pub fn summarize(reps: &[RepResult]) -> Summary {
+    summarize_with_histogram(reps).0
+}
+
+/// [`summarize`], and the merged latency histogram the percentiles were read
+/// from (for the reports' spectra).
+pub fn summarize_with_histogram<'a>(
+    reps: impl IntoIterator<Item = &'a RepResult>,
+) -> (Summary, Histogram<u64>) {
+    let reps: Vec<&RepResult> = reps.into_iter().collect();
     let mut all = hist::new_latency();
-    for r in reps {
+    for r in &reps {
         if let Some(h) = r.histogram.as_deref().and_then(decode_b64) {
             let _ = all.add(&h);
         }
     }
-    let worst = reps
-        .iter()
-        .map(|r| r.status)
-        .max_by_key(|s| match s {
-            Status::Ok => 0,
-            Status::Partial => 1,
-            Status::Failed => 2,
-        })
-        .unwrap_or(Status::Failed);
-    Summary {
-        status: worst,
+    let summary = Summary {
+        status: Status::worst(reps.iter().map(|r| r.status)),
         throughput_bps: Stat::of(reps.iter().map(|r| r.throughput_bps)),
         requests_per_s: Stat::of(reps.iter().map(|r| r.requests_per_s)),
         connections_per_s: Stat::of(reps.iter().map(|r| r.connections_per_s)),
@@ -79,32 +79,36 @@ pub fn summarize(reps: &[RepResult]) -> Summary {
                 .map(|r| r.udp.as_ref().and_then(|u| u.jitter_ns)),
         ),
         client_saturated: reps.iter().any(|r| r.client_saturated),
-        node_cores: Stat::of(
-            reps.iter()
-                .map(|r| r.cpu.as_ref().and_then(|c| c.node_cores)),
-        ),
-        cores_per_gbps: Stat::of(
-            reps.iter()
-                .map(|r| r.cpu.as_ref().and_then(|c| c.cores_per_gbps)),
-        ),
-        cores_per_10k_rps: Stat::of(
-            reps.iter()
-                .map(|r| r.cpu.as_ref().and_then(|c| c.cores_per_10k_rps)),
-        ),
-        cores_per_1k_cps: Stat::of(
-            reps.iter()
-                .map(|r| r.cpu.as_ref().and_then(|c| c.cores_per_1k_cps)),
-        ),
-        errors: reps
-            .iter()
-            .map(|r| r.client.error_total() + r.server.error_total())
-            .sum(),
-    }
+        node_cores: cpu_stat(&reps, |c| c.node_cores),
+        cores_per_gbps: cpu_stat(&reps, |c| c.cores_per_gbps),
+        cores_per_10k_rps: cpu_stat(&reps, |c| c.cores_per_10k_rps),
+        cores_per_1k_cps: cpu_stat(&reps, |c| c.cores_per_1k_cps),
+        errors: reps.iter().map(|r| r.errors()).sum(),
+    };
+    (summary, all)
+}
+
+/// A CPU quantity over the repetitions that measured it.
+pub fn cpu_stat(reps: &[&RepResult], f: fn(&CpuCost) -> Option<f64>) -> Option<Stat> {
+    Stat::of(reps.iter().map(|r| r.cpu.as_ref().and_then(f)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_worst_status_wins() {
+        assert_eq!(
+            Status::worst([Status::Ok, Status::Failed, Status::Partial]),
+            Status::Failed
+        );
+        assert_eq!(
+            Status::worst([Status::Ok, Status::Partial]),
+            Status::Partial
+        );
+        assert_eq!(Status::worst([]), Status::Failed, "nothing is no success");
+    }
 
     #[test]
     fn stat_median() {
