@@ -378,7 +378,7 @@ fn cmd_history(db: &DbArg, scenario: Option<&str>, limit: usize) -> Result<u8, F
         println!(
             "| {} | {} | {} | {} | {} | {} | {} |",
             r.run_id,
-            crate::report::utc(r.started_at_unix_ns),
+            crate::fmt::utc(r.started_at_unix_ns),
             r.plan_name,
             r.kind,
             if r.ok { "ok" } else { "NOT OK" },
@@ -438,7 +438,7 @@ fn cmd_check(db: &DbArg, run: &str, baseline: &str) -> Result<u8, Failure> {
     println!(
         "run {id} against baseline {} ({})",
         base.run_id,
-        crate::report::utc(base.started_at_unix_ns)
+        crate::fmt::utc(base.started_at_unix_ns)
     );
     print!("{}", crate::check::markdown(&findings));
     let regressions = findings

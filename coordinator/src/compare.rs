@@ -6,7 +6,7 @@
 //! with fewer than two repetitions on either side there is no noise estimate and
 //! the cell says so.
 
-use crate::output::fmt_ns;
+use crate::fmt;
 use crate::result::{RunResult, Stat, Status};
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -40,9 +40,9 @@ impl Metric {
     /// A value in this metric's unit.
     pub fn show(self, v: f64) -> String {
         match self {
-            Metric::ThroughputBps => format!("{:.2}", v / 1e9),
-            Metric::RequestsPerS => format!("{v:.0}"),
-            Metric::P99Ns => fmt_ns(v as u64),
+            Metric::ThroughputBps => fmt::gbps(v, 2),
+            Metric::RequestsPerS => fmt::whole(v),
+            Metric::P99Ns => fmt::ns(v as u64),
             Metric::LossPct => format!("{v:.3}"),
         }
     }

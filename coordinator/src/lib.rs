@@ -16,6 +16,7 @@ pub mod check;
 pub mod cli;
 pub mod compare;
 pub mod discovery;
+pub mod fmt;
 pub mod history;
 pub mod link;
 pub mod metrics;

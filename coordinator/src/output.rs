@@ -1,15 +1,12 @@
 //! Writing a run: `result.json`, `summary.csv` and the table printed at the end.
 
-use crate::result::{RunResult, Status};
+use crate::fmt;
+use crate::result::{RunResult, Stat, Status, Summary};
 use std::fmt::Write as _;
 use std::path::Path;
 
 /// Columns of `summary.csv` (documented in the README; append, never reorder).
 pub const CSV_HEADER: &str = "cni,scenario,traffic,path,repetitions,status,throughput_gbps,rps,cps,p50_us,p90_us,p99_us,p999_us,max_us,errors,flags,loss_pct,jitter_us,node_cores,cpu_cores_per_gbps,cpu_cores_per_10k_rps,cpu_cores_per_1k_cps,client_saturated,slo,sweep_max_rate,sweep_knee_rate";
-
-fn opt(v: Option<f64>, digits: usize) -> String {
-    v.map(|x| format!("{x:.digits$}")).unwrap_or_default()
-}
 
 fn us(ns: Option<u64>) -> Option<f64> {
     ns.map(|n| n as f64 / 1000.0)
@@ -48,18 +45,18 @@ pub fn summary_csv(r: &RunResult) -> String {
             s.path,
             s.repetitions.len(),
             m.status.as_str(),
-            opt(m.throughput_bps.as_ref().map(|t| t.median / 1e9), 4),
-            opt(m.requests_per_s.as_ref().map(|t| t.median), 1),
-            opt(m.connections_per_s.as_ref().map(|t| t.median), 1),
-            opt(us(lat.map(|l| l.p50)), 1),
-            opt(us(lat.map(|l| l.p90)), 1),
-            opt(us(lat.map(|l| l.p99)), 1),
-            opt(us(lat.map(|l| l.p999)), 1),
-            opt(us(lat.map(|l| l.max)), 1),
+            fmt::fixed(m.throughput_bps.as_ref().map(|t| t.median / 1e9), 4),
+            fmt::fixed(m.requests_per_s.as_ref().map(|t| t.median), 1),
+            fmt::fixed(m.connections_per_s.as_ref().map(|t| t.median), 1),
+            fmt::fixed(us(lat.map(|l| l.p50)), 1),
+            fmt::fixed(us(lat.map(|l| l.p90)), 1),
+            fmt::fixed(us(lat.map(|l| l.p99)), 1),
+            fmt::fixed(us(lat.map(|l| l.p999)), 1),
+            fmt::fixed(us(lat.map(|l| l.max)), 1),
             m.errors,
             csv_field(&flags.join("; ")),
         );
-        let med = |x: &Option<crate::result::Stat>| x.as_ref().map(|t| t.median);
+        let med = |x: &Option<Stat>| x.as_ref().map(|t| t.median);
         let slo = s.repetitions.iter().flat_map(|r| &r.slo);
         let slo = match (slo.clone().count(), slo.clone().all(|c| c.ok)) {
             (0, _) => "",
@@ -70,15 +67,15 @@ pub fn summary_csv(r: &RunResult) -> String {
         let _ = writeln!(
             out,
             ",{},{},{},{},{},{},{},{slo},{},{}",
-            opt(med(&m.loss_pct), 3),
-            opt(med(&m.jitter_ns).map(|j| j / 1000.0), 1),
-            opt(med(&m.node_cores), 3),
-            opt(med(&m.cores_per_gbps), 4),
-            opt(med(&m.cores_per_10k_rps), 4),
-            opt(med(&m.cores_per_1k_cps), 4),
+            fmt::fixed(med(&m.loss_pct), 3),
+            fmt::fixed(med(&m.jitter_ns).map(|j| j / 1000.0), 1),
+            fmt::fixed(med(&m.node_cores), 3),
+            fmt::fixed(med(&m.cores_per_gbps), 4),
+            fmt::fixed(med(&m.cores_per_10k_rps), 4),
+            fmt::fixed(med(&m.cores_per_1k_cps), 4),
             m.client_saturated,
-            opt(sw.and_then(|w| w.max_rate), 1),
-            opt(sw.and_then(|w| w.knee_rate), 1),
+            fmt::fixed(sw.and_then(|w| w.max_rate), 1),
+            fmt::fixed(sw.and_then(|w| w.knee_rate), 1),
         );
     }
     out
@@ -107,18 +104,8 @@ pub fn sweeps(r: &RunResult) -> Vec<String> {
         .collect()
 }
 
-/// Human-readable latency.
-pub fn fmt_ns(ns: u64) -> String {
-    match ns {
-        0..1_000 => format!("{ns}ns"),
-        1_000..1_000_000 => format!("{:.1}us", ns as f64 / 1e3),
-        1_000_000..1_000_000_000 => format!("{:.2}ms", ns as f64 / 1e6),
-        _ => format!("{:.2}s", ns as f64 / 1e9),
-    }
-}
-
 /// Normalized CPU cost in the unit that fits the traffic kind.
-fn cpu_cost_cell(m: &crate::result::Summary) -> String {
+fn cpu_cost_cell(m: &Summary) -> String {
     let pick = [
         (&m.cores_per_gbps, "c/Gbps"),
         (&m.cores_per_10k_rps, "c/10k"),
@@ -150,13 +137,13 @@ pub fn table(r: &RunResult) -> String {
             m.throughput_bps
                 .as_ref()
                 .filter(|_| s.traffic.ends_with("stream"))
-                .map_or_else(dash, |t| format!("{:.3}", t.median / 1e9)),
+                .map_or_else(dash, |t| fmt::gbps(t.median, 3)),
             m.requests_per_s
                 .as_ref()
-                .map_or_else(dash, |t| format!("{:.0}", t.median)),
-            lat.map_or_else(dash, |l| fmt_ns(l.p50)),
-            lat.map_or_else(dash, |l| fmt_ns(l.p99)),
-            lat.map_or_else(dash, |l| fmt_ns(l.p999)),
+                .map_or_else(dash, |t| fmt::whole(t.median)),
+            lat.map_or_else(dash, |l| fmt::ns(l.p50)),
+            lat.map_or_else(dash, |l| fmt::ns(l.p99)),
+            lat.map_or_else(dash, |l| fmt::ns(l.p999)),
             m.loss_pct
                 .as_ref()
                 .map_or_else(dash, |l| format!("{:.2}", l.median)),
@@ -223,10 +210,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn formats() {
-        assert_eq!(fmt_ns(999), "999ns");
-        assert_eq!(fmt_ns(12_345), "12.3us");
-        assert_eq!(fmt_ns(2_500_000), "2.50ms");
+    fn csv_quotes() {
         assert_eq!(csv_field("a,b"), "\"a,b\"");
     }
 }

@@ -7,7 +7,7 @@
 //! the line is replaced by its result. Otherwise (a file, a pipe, CI logs) there
 //! are only plain lines at the start and end of each repetition.
 
-use crate::output::fmt_ns;
+use crate::fmt;
 use crate::result::{RepResult, Status};
 use crate::run::Progress;
 use cnibench_proto::hist;
@@ -57,13 +57,13 @@ fn status_word(s: Status) -> &'static str {
 fn summary(s: &ScenarioSpec, r: &RepResult) -> String {
     let mut parts = Vec::new();
     if let Some(t) = r.throughput_bps.filter(|_| s.traffic.is_stream()) {
-        parts.push(format!("{:.3} Gbit/s", t / 1e9));
+        parts.push(fmt::gbit_s(t));
     }
     if let Some(q) = r.requests_per_s {
-        parts.push(format!("{q:.0} req/s"));
+        parts.push(fmt::req_s(q));
     }
     if let Some(l) = &r.latency_ns {
-        parts.push(format!("p50 {} p99 {}", fmt_ns(l.p50), fmt_ns(l.p99)));
+        parts.push(format!("p50 {} p99 {}", fmt::ns(l.p50), fmt::ns(l.p99)));
     }
     parts.join(", ")
 }
@@ -83,7 +83,7 @@ impl Current {
         }
         if let Some(p99) = self.p99_ns {
             line.push_str("  p99 ");
-            line.push_str(&fmt_ns(p99));
+            line.push_str(&fmt::ns(p99));
         }
         line
     }
@@ -141,12 +141,11 @@ impl<W: Write> Progress for LiveProgress<W> {
         if len_s > 0.0 {
             match (stream, side) {
                 (true, Role::Server) => {
-                    let gbps = r.counters.bytes_received as f64 * 8.0 / len_s / 1e9;
-                    c.rate = Some(format!("{gbps:.2} Gbit/s"));
+                    let bps = r.counters.bytes_received as f64 * 8.0 / len_s;
+                    c.rate = Some(format!("{} Gbit/s", fmt::gbps(bps, 2)));
                 }
                 (false, Role::Client) => {
-                    let rps = r.counters.transactions as f64 / len_s;
-                    c.rate = Some(format!("{rps:.0} req/s"));
+                    c.rate = Some(fmt::req_s(r.counters.transactions as f64 / len_s));
                 }
                 _ => {}
             }

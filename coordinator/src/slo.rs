@@ -7,7 +7,7 @@
 //! it broke. An objective that could not be measured (no samples, a failed
 //! repetition) is broken, never passed by default.
 
-use crate::output::fmt_ns;
+use crate::fmt;
 use crate::result::{IntervalResult, RepResult, ScenarioResult, SloCheck, decode_b64};
 use cnibench_proto::slo::Slo;
 use cnibench_proto::units::Rate;
@@ -145,10 +145,10 @@ pub fn check(slo: &Slo, rep: &RepResult) -> Vec<SloCheck> {
 /// A value of `objective` in its unit, for people.
 pub fn show(objective: &str, v: f64) -> String {
     match objective {
-        "p50" | "p99" | "p999" => fmt_ns(v as u64),
-        "error_rate" | "loss" => format!("{v:.3}%"),
-        _ if v >= 1e6 => format!("{:.3} Gbit/s", v / 1e9),
-        _ => format!("{v:.0}/s"),
+        "p50" | "p99" | "p999" => fmt::ns(v as u64),
+        "error_rate" | "loss" => fmt::pct(v),
+        _ if v >= 1e6 => fmt::gbit_s(v),
+        _ => fmt::per_s(v),
     }
 }
 

@@ -82,8 +82,8 @@ impl Drift {
         {
             why.push(format!(
                 "p99 {} vs reference {} ({:+.0}%)",
-                crate::output::fmt_ns(p as u64),
-                crate::output::fmt_ns(base as u64),
+                crate::fmt::ns(p as u64),
+                crate::fmt::ns(base as u64),
                 (p / base - 1.0) * 100.0
             ));
         }

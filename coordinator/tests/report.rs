@@ -172,7 +172,7 @@ fn run_writes_markdown_html_and_hlogs() {
     let merged = r.scenarios[1].summary.latency_ns.as_ref().unwrap();
     assert_eq!(all[1], "**2**");
     assert!(
-        all[7].contains(&cnibench_coordinator::output::fmt_ns(merged.p99)),
+        all[7].contains(&cnibench_coordinator::fmt::ns(merged.p99)),
         "{all:?}"
     );
 

@@ -8,7 +8,7 @@
 //! - [`cpu_chart`]: CPU cost bars, or a strip saying "CPU not measured".
 
 use super::doc::Chart;
-use crate::output::fmt_ns;
+use crate::fmt;
 use crate::result::Stat;
 use hdrhistogram::Histogram;
 use plotters::coord::Shift;
@@ -335,7 +335,7 @@ fn spectrum(series: &[HistLine<'_>]) -> Result<String, String> {
     let y = Axis {
         range: lo..hi,
         ticks,
-        label: Box::new(|v| fmt_ns(10f64.powf(v).round() as u64)),
+        label: Box::new(|v| fmt::ns(10f64.powf(v).round() as u64)),
         desc: "latency (log scale)".into(),
     };
     line_chart(x, y, &lines, SeriesLabelPosition::UpperLeft)

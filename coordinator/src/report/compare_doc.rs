@@ -113,7 +113,7 @@ fn runs_table(runs: &[(String, RunResult)], names: &[String]) -> Table {
             cnis.join(", "),
             r.plan.name.clone(),
             r.run_id.clone(),
-            tables::utc(r.started_at_unix_ns),
+            crate::fmt::utc(r.started_at_unix_ns),
             if r.ok { "ok" } else { "NOT OK" }.into(),
             src.clone(),
         ]);

@@ -25,8 +25,6 @@ mod html;
 mod run_doc;
 mod tables;
 
-pub use tables::utc;
-
 use crate::compare::Comparison;
 use crate::result::RunResult;
 use anyhow::Context as _;

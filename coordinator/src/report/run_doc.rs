@@ -7,7 +7,7 @@ use super::charts::{self, Line};
 use super::doc::{Block, Chart, Doc, Table};
 use super::hlog;
 use super::tables::{self, Agg, MeasureRow};
-use crate::output::fmt_ns;
+use crate::fmt;
 use crate::result::{RunResult, ScenarioResult, Status};
 use crate::slo;
 use plotters::style::RGBColor;
@@ -81,10 +81,10 @@ fn header(r: &RunResult) -> Vec<(String, String)> {
         ("CNI", cnis.join(", ")),
         ("status", status),
         ("run id", r.run_id.clone()),
-        ("started", tables::utc(r.started_at_unix_ns)),
+        ("started", fmt::utc(r.started_at_unix_ns)),
         (
             "finished",
-            format!("{} ({secs:.1} s)", tables::utc(r.finished_at_unix_ns)),
+            format!("{} ({secs:.1} s)", fmt::utc(r.finished_at_unix_ns)),
         ),
         (
             "tool",
@@ -265,8 +265,8 @@ fn sweep(s: &ScenarioResult) -> Vec<Block> {
             (i + 1).to_string(),
             rate(st.offered),
             st.achieved.map_or("-".into(), rate),
-            lat.map_or("-".into(), |l| fmt_ns(l.p50)),
-            lat.map_or("-".into(), |l| fmt_ns(l.p99)),
+            lat.map_or("-".into(), |l| fmt::ns(l.p50)),
+            lat.map_or("-".into(), |l| fmt::ns(l.p99)),
             if st.holds { "yes".into() } else { "no".into() },
             st.why.clone().unwrap_or_default(),
         ]);

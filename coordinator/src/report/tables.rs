@@ -5,7 +5,7 @@
 
 use super::charts::{self, Bar};
 use super::doc::{Block, Chart, MISSING, Row, Table, Tone};
-use crate::output::fmt_ns;
+use crate::fmt;
 use crate::result::{Percentiles, RepResult, RunResult, Stat, Status, Summary, summary};
 use cnibench_proto::plan::{ScenarioSpec, Traffic};
 use cnibench_proto::units::Rate;
@@ -143,52 +143,9 @@ fn stat_text(s: Option<&Stat>, show: impl Fn(f64) -> String) -> String {
     }
 }
 
-/// Goodput in Gbit/s with 3 decimals.
-pub(crate) fn gbps(bps: f64) -> String {
-    format!("{:.3}", bps / 1e9)
-}
-
-/// A per-second rate, whole numbers.
-pub(crate) fn per_s(v: f64) -> String {
-    format!("{v:.0}")
-}
-
-/// CPU cores, 3 decimals.
-fn cores(v: f64) -> String {
-    format!("{v:.3}")
-}
-
 /// Latency or `-`.
 fn ns_text(ns: Option<u64>) -> String {
-    ns.map_or_else(|| MISSING.into(), fmt_ns)
-}
-
-/// Signed duration, for clock offsets.
-pub(crate) fn signed_ns(ns: i64) -> String {
-    let sign = if ns < 0 { "-" } else { "+" };
-    format!("{sign}{}", fmt_ns(ns.unsigned_abs()))
-}
-
-/// UTC time of a unix timestamp in ns, `YYYY-MM-DD HH:MM:SS UTC`.
-pub fn utc(unix_ns: i64) -> String {
-    let secs = unix_ns.div_euclid(1_000_000_000);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    ns.map_or_else(|| MISSING.into(), fmt::ns)
 }
 
 /// Which numbers a note qualifies.
@@ -221,19 +178,19 @@ const COLS: &[Col] = &[
         head: "#Gbit/s",
         scope: Scope::All,
         always: true,
-        value: |a| stat_text(a.summary.throughput_bps.as_ref(), gbps),
+        value: |a| stat_text(a.summary.throughput_bps.as_ref(), |v| fmt::gbps(v, 3)),
     },
     Col {
         head: "#req/s",
         scope: Scope::All,
         always: true,
-        value: |a| stat_text(a.summary.requests_per_s.as_ref(), per_s),
+        value: |a| stat_text(a.summary.requests_per_s.as_ref(), fmt::whole),
     },
     Col {
         head: "#conn/s",
         scope: Scope::All,
         always: false,
-        value: |a| stat_text(a.summary.connections_per_s.as_ref(), per_s),
+        value: |a| stat_text(a.summary.connections_per_s.as_ref(), fmt::whole),
     },
     Col {
         head: "#p50",
@@ -269,7 +226,7 @@ const COLS: &[Col] = &[
         head: "#service p99",
         scope: Scope::All,
         always: false,
-        value: |a| stat_text(a.service_p99.as_ref(), |v| fmt_ns(v as u64)),
+        value: |a| stat_text(a.service_p99.as_ref(), |v| fmt::ns(v as u64)),
     },
     Col {
         head: "#loss",
@@ -277,7 +234,10 @@ const COLS: &[Col] = &[
         always: false,
         value: |a| match a.loss {
             Some((lost, expected)) if expected > 0 => {
-                format!("{:.3}% ({lost})", lost as f64 * 100.0 / expected as f64)
+                format!(
+                    "{} ({lost})",
+                    fmt::pct(lost as f64 * 100.0 / expected as f64)
+                )
             }
             _ => MISSING.into(),
         },
@@ -286,43 +246,43 @@ const COLS: &[Col] = &[
         head: "#jitter",
         scope: Scope::All,
         always: false,
-        value: |a| stat_text(a.summary.jitter_ns.as_ref(), |v| fmt_ns(v as u64)),
+        value: |a| stat_text(a.summary.jitter_ns.as_ref(), |v| fmt::ns(v as u64)),
     },
     Col {
         head: "#node CPU",
         scope: Scope::Cpu,
         always: false,
-        value: |a| stat_text(a.summary.node_cores.as_ref(), cores),
+        value: |a| stat_text(a.summary.node_cores.as_ref(), fmt::cores),
     },
     Col {
         head: "#softirq",
         scope: Scope::Cpu,
         always: false,
-        value: |a| stat_text(a.softirq_cores.as_ref(), cores),
+        value: |a| stat_text(a.softirq_cores.as_ref(), fmt::cores),
     },
     Col {
         head: "#worker CPU",
         scope: Scope::Cpu,
         always: false,
-        value: |a| stat_text(a.process_cores.as_ref(), cores),
+        value: |a| stat_text(a.process_cores.as_ref(), fmt::cores),
     },
     Col {
         head: "#cores/Gbit/s",
         scope: Scope::Cpu,
         always: false,
-        value: |a| stat_text(a.summary.cores_per_gbps.as_ref(), cores),
+        value: |a| stat_text(a.summary.cores_per_gbps.as_ref(), fmt::cores),
     },
     Col {
         head: "#cores/10k req/s",
         scope: Scope::Cpu,
         always: false,
-        value: |a| stat_text(a.summary.cores_per_10k_rps.as_ref(), cores),
+        value: |a| stat_text(a.summary.cores_per_10k_rps.as_ref(), fmt::cores),
     },
     Col {
         head: "#cores/1k conn/s",
         scope: Scope::Cpu,
         always: false,
-        value: |a| stat_text(a.summary.cores_per_1k_cps.as_ref(), cores),
+        value: |a| stat_text(a.summary.cores_per_1k_cps.as_ref(), fmt::cores),
     },
     Col {
         head: "#samples",
@@ -518,8 +478,8 @@ pub(crate) fn workers_table(runs: &[(Option<&str>, &RunResult)]) -> Table {
                     |c| {
                         format!(
                             "{} ± {}",
-                            signed_ns(c.offset_ns),
-                            fmt_ns(c.bound_ns.unsigned_abs())
+                            fmt::signed_ns(c.offset_ns),
+                            fmt::ns(c.bound_ns.unsigned_abs())
                         )
                     },
                 ),
@@ -614,13 +574,6 @@ mod tests {
     use crate::result;
 
     #[test]
-    fn utc_dates() {
-        assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
-        assert_eq!(utc(951_827_696_000_000_000), "2000-02-29 12:34:56 UTC");
-        assert_eq!(utc(1_735_689_599_999_999_999), "2024-12-31 23:59:59 UTC");
-    }
-
-    #[test]
     fn notes_mark_only_the_numbers_they_concern() {
         let spec = cnibench_proto::plan::load(
             "t.yaml",
@@ -669,9 +622,9 @@ mod tests {
     fn stat_cells() {
         let one = Stat::of([Some(2.5e9)]);
         let many = Stat::of([Some(1e9), Some(3e9), Some(2e9)]);
+        let gbps = |v| fmt::gbps(v, 3);
         assert_eq!(stat_text(one.as_ref(), gbps), "2.500");
         assert_eq!(stat_text(many.as_ref(), gbps), "2.000 [1.000..3.000]");
         assert_eq!(stat_text(None, gbps), MISSING);
-        assert_eq!(signed_ns(-1500), "-1.5us");
     }
 }

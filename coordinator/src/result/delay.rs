@@ -50,8 +50,8 @@ pub(super) fn one_way_delay(
     if bound > p50 / 10 {
         return Some(unavailable(format!(
             "clock offset bound ±{} exceeds 10% of the median delay {}",
-            crate::output::fmt_ns(bound as u64),
-            crate::output::fmt_ns(p50 as u64)
+            crate::fmt::ns(bound as u64),
+            crate::fmt::ns(p50 as u64)
         )));
     }
     Some(OneWayDelay {

@@ -458,7 +458,7 @@ fn lagged(s: &ScheduleStats) -> Option<String> {
             "client saturated: {} of {} sends left more than 5ms late on a free connection (max lag {})",
             s.late,
             s.intended,
-            crate::output::fmt_ns(s.max_lag_ns)
+            crate::fmt::ns(s.max_lag_ns)
         )
     })
 }

@@ -453,9 +453,9 @@ impl SweepResult {
     /// A rate in this sweep's unit, for people: `1.250 Gbit/s` or `700/s`.
     pub fn show(&self, v: f64) -> String {
         if self.unit == "bit/s" {
-            format!("{:.3} Gbit/s", v / 1e9)
+            crate::fmt::gbit_s(v)
         } else {
-            format!("{v:.0}/s")
+            crate::fmt::per_s(v)
         }
     }
 
