@@ -18,6 +18,7 @@
 use crate::compare::Metric;
 use crate::history::RepRow;
 use crate::result::Stat;
+use cnibench_proto::plan::Traffic;
 use std::fmt::Write as _;
 
 /// Relative margin beyond the baseline's range before a change counts.
@@ -87,10 +88,10 @@ fn floor(m: Metric) -> f64 {
 
 /// Compare `candidate` with `baseline` (stored repetitions of each run).
 pub fn check(baseline: &[RepRow], candidate: &[RepRow]) -> Vec<Finding> {
-    let mut names: Vec<(&str, &str)> = Vec::new();
+    let mut names: Vec<(&str, Traffic)> = Vec::new();
     for r in baseline {
         if !names.iter().any(|(n, _)| *n == r.scenario) {
-            names.push((&r.scenario, &r.traffic));
+            names.push((&r.scenario, r.traffic));
         }
     }
     let mut out = Vec::new();
@@ -192,7 +193,7 @@ mod tests {
         RepRow {
             scenario: scenario.into(),
             cni: "x".into(),
-            traffic: "tcp-rr".into(),
+            traffic: Traffic::TcpRr,
             status: "ok".into(),
             throughput_bps: None,
             requests_per_s: Some(rps),

@@ -8,6 +8,7 @@
 
 use crate::fmt;
 use crate::result::{RunResult, Stat, Status};
+use cnibench_proto::plan::Traffic;
 use serde::Serialize;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -48,11 +49,11 @@ impl Metric {
     }
 
     /// The metrics compared for a traffic kind.
-    pub fn for_traffic(traffic: &str) -> &'static [Metric] {
+    pub fn for_traffic(traffic: Traffic) -> &'static [Metric] {
         match traffic {
-            "udp-stream" => &[Metric::ThroughputBps, Metric::LossPct],
-            "udp-rr" => &[Metric::RequestsPerS, Metric::P99Ns, Metric::LossPct],
-            t if t.ends_with("stream") => &[Metric::ThroughputBps],
+            Traffic::UdpStream => &[Metric::ThroughputBps, Metric::LossPct],
+            Traffic::UdpRr => &[Metric::RequestsPerS, Metric::P99Ns, Metric::LossPct],
+            t if t.is_stream() => &[Metric::ThroughputBps],
             _ => &[Metric::RequestsPerS, Metric::P99Ns],
         }
     }
@@ -134,14 +135,14 @@ fn values(r: &crate::result::ScenarioResult, m: Metric) -> Vec<(Option<f64>, Sta
 /// first label seen.
 pub fn compare(runs: &[(String, RunResult)], baseline: Option<&str>) -> Comparison {
     let mut labels: Vec<String> = Vec::new();
-    let mut scenarios: Vec<(String, String)> = Vec::new();
+    let mut scenarios: Vec<(String, Traffic)> = Vec::new();
     for (_, r) in runs {
         for s in &r.scenarios {
             if !labels.contains(&s.cni) {
                 labels.push(s.cni.clone());
             }
             if !scenarios.iter().any(|(n, _)| n == &s.name) {
-                scenarios.push((s.name.clone(), s.traffic.clone()));
+                scenarios.push((s.name.clone(), s.traffic));
             }
         }
     }
@@ -156,7 +157,7 @@ pub fn compare(runs: &[(String, RunResult)], baseline: Option<&str>) -> Comparis
     }
     let mut rows = Vec::new();
     for (name, traffic) in &scenarios {
-        for &m in Metric::for_traffic(traffic) {
+        for &m in Metric::for_traffic(*traffic) {
             let stats: Vec<Option<(Stat, usize)>> = labels
                 .iter()
                 .map(|label| {

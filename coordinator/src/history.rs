@@ -10,7 +10,10 @@
 
 use crate::result::{RepResult, RunResult};
 use anyhow::{Context as _, bail};
+use cnibench_proto::plan::Traffic;
 use rusqlite::{Connection, OptionalExtension as _, params};
+use serde::Deserialize as _;
+use serde::de::IntoDeserializer as _;
 use std::path::{Path, PathBuf};
 
 /// Schema version this build writes and reads.
@@ -81,7 +84,7 @@ pub struct RepRow {
     /// CNI label.
     pub cni: String,
     /// Traffic kind.
-    pub traffic: String,
+    pub traffic: Traffic,
     /// `ok`, `partial` or `failed`.
     pub status: String,
     /// Goodput, bit/s.
@@ -177,8 +180,8 @@ impl History {
                         r.run_id,
                         s.name,
                         s.cni,
-                        s.traffic,
-                        s.path,
+                        s.traffic.as_str(),
+                        s.path.as_str(),
                         rep.repetition,
                         rep.status.as_str(),
                         rep.client_saturated,
@@ -272,7 +275,7 @@ impl History {
             Ok(RepRow {
                 scenario: r.get(0)?,
                 cni: r.get(1)?,
-                traffic: r.get(2)?,
+                traffic: traffic(r, 2)?,
                 status: r.get(3)?,
                 throughput_bps: r.get(4)?,
                 requests_per_s: r.get(5)?,
@@ -284,6 +287,15 @@ impl History {
     }
 }
 
+/// Column `i`: a traffic kind in its plan spelling.
+fn traffic(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Traffic> {
+    let text: String = r.get(i)?;
+    let de = text.as_str().into_deserializer();
+    Traffic::deserialize(de).map_err(|e: serde::de::value::Error| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
 /// The stored figures of a repetition held in memory (a run directory given to
 /// `cnibench check` that is not in the database).
 pub fn rows_of(r: &RunResult) -> Vec<RepRow> {
@@ -293,7 +305,7 @@ pub fn rows_of(r: &RunResult) -> Vec<RepRow> {
             s.repetitions.iter().map(move |rep: &RepResult| RepRow {
                 scenario: s.name.clone(),
                 cni: s.cni.clone(),
-                traffic: s.traffic.clone(),
+                traffic: s.traffic,
                 status: rep.status.as_str().to_string(),
                 throughput_bps: rep.throughput_bps,
                 requests_per_s: rep.requests_per_s,

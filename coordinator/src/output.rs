@@ -136,7 +136,7 @@ pub fn table(r: &RunResult) -> String {
             s.repetitions.len().to_string(),
             m.throughput_bps
                 .as_ref()
-                .filter(|_| s.traffic.ends_with("stream"))
+                .filter(|_| s.traffic.is_stream())
                 .map_or_else(dash, |t| fmt::gbps(t.median, 3)),
             m.requests_per_s
                 .as_ref()

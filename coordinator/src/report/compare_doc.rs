@@ -180,7 +180,7 @@ fn scenario(
     let Some((_, first)) = results.first() else {
         return Vec::new();
     };
-    let stream = tables::is_stream(&first.traffic);
+    let stream = first.traffic.is_stream();
     let rows: Vec<MeasureRow<'_>> = c
         .columns
         .iter()

@@ -147,7 +147,7 @@ fn scenario(s: &ScenarioResult, next_note: &mut usize) -> Vec<Block> {
 }
 
 fn charts(s: &ScenarioResult) -> Vec<Chart> {
-    let stream = tables::is_stream(&s.traffic);
+    let stream = s.traffic.is_stream();
     let aggs: Vec<_> = s.repetitions.iter().map(|r| Agg::of([r])).collect();
     let all = Agg::of(&s.repetitions);
     let mut lines: Vec<charts::HistLine<'_>> = s
@@ -309,7 +309,7 @@ fn sweep(s: &ScenarioResult) -> Vec<Block> {
         Block::Text(found),
         Block::Table(t),
     ];
-    if !tables::is_stream(&s.traffic) {
+    if !s.traffic.is_stream() {
         blocks.push(Block::Charts(vec![Chart {
             title: format!("{}: latency by offered load", s.name),
             svg: charts::xy(xdesc, "latency, ms", 1e6, lines),
@@ -349,7 +349,7 @@ fn soak(r: &RunResult) -> Vec<Block> {
     }
     let mut charts_ = Vec::new();
     for s in &r.scenarios {
-        let stream = tables::is_stream(&s.traffic);
+        let stream = s.traffic.is_stream();
         let (unit, scale) = tables::headline_unit(stream);
         let ws: Vec<_> = k.windows.iter().filter(|w| w.scenario == s.name).collect();
         let rate = Line {

@@ -103,11 +103,6 @@ pub(crate) const LEGEND: &str = "Rows covering several repetitions show median [
     - = not measured. A superscript on a number points to a note right under its table \
     (a partial or failed repetition, stalls, errors): the number covers only what was measured.";
 
-/// Stream kinds measure goodput; the others transactions and latency.
-pub(crate) fn is_stream(traffic: &str) -> bool {
-    traffic.ends_with("stream")
-}
-
 /// The CPU cost chart of labelled aggregates (label, colour, aggregate), in the
 /// unit of the first one that measured CPU; "CPU not measured" if none did.
 pub(crate) fn cpu_chart(scenario: &str, items: &[(String, RGBColor, &Agg)]) -> Chart {

@@ -31,7 +31,7 @@ use base64::Engine as _;
 use cnibench_proto::clock::ClockEstimate;
 use cnibench_proto::hist;
 use cnibench_proto::msg::{Counters, ScheduleStats, WorkerInfo};
-use cnibench_proto::plan::Plan;
+use cnibench_proto::plan::{PathKind, Plan, Traffic};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
@@ -141,9 +141,9 @@ pub struct ScenarioResult {
     /// Scenario name.
     pub name: String,
     /// Traffic kind.
-    pub traffic: String,
+    pub traffic: Traffic,
     /// Path.
-    pub path: String,
+    pub path: PathKind,
     /// CNI / datapath label.
     pub cni: String,
     /// Node of the client worker.
@@ -531,4 +531,31 @@ pub struct SoakResult {
     pub windows: Vec<SoakWindow>,
     /// Every event, in order.
     pub events: Vec<SoakEvent>,
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn traffic_and_path_keep_their_plan_spelling() {
+        let json = serde_json::json!({
+            "name": "s", "traffic": "udp-stream", "path": "pod-to-service", "cni": "x",
+            "client_node": "a", "server_node": "b", "client_workers": [], "server_workers": [],
+            "repetitions": [],
+            "summary": {"status": "partial", "client_saturated": false, "errors": 0}
+        });
+        let s: ScenarioResult = serde_json::from_value(json.clone()).unwrap();
+        assert_eq!(
+            (s.traffic, s.path),
+            (Traffic::UdpStream, PathKind::PodToService)
+        );
+        let back = serde_json::to_value(&s).unwrap();
+        assert_eq!(
+            (&back["traffic"], &back["path"]),
+            (&json["traffic"], &json["path"])
+        );
+        assert_eq!(back["summary"]["status"], "partial");
+    }
 }

@@ -34,8 +34,8 @@ pub(super) fn scenario_result(
     };
     ScenarioResult {
         name: spec.name.clone(),
-        traffic: spec.traffic.to_string(),
-        path: spec.path.to_string(),
+        traffic: spec.traffic,
+        path: spec.path,
         cni,
         client_node: p.clients.first().map_or("", |&c| seats[c].node).to_string(),
         server_node,
