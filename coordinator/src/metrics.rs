@@ -8,7 +8,7 @@
 //! label, so runs on several CNIs land side by side in one dashboard
 //! (`manifests/grafana/cnibench-dashboard.json`).
 
-use crate::result::RepResult;
+use crate::result::{Percentiles, Quantile, RepResult, live_rate, net_loss};
 use crate::run::Progress;
 use anyhow::Context as _;
 use cnibench_proto::hist;
@@ -266,15 +266,19 @@ impl Progress for Metrics {
         if r.warmup || len_s <= 0.0 {
             return;
         }
+        let stream = s.traffic.is_stream();
+        if let Some(v) = live_rate(s.traffic, side, r) {
+            let family = if stream {
+                &self.f.throughput
+            } else {
+                &self.f.requests
+            };
+            family.get_or_create(&l).set(v);
+        }
         match side {
             Role::Server => {
-                let bits = r.counters.bytes_received as f64 * 8.0 / len_s;
-                if s.traffic.is_stream() {
-                    self.f.throughput.get_or_create(&l).set(bits);
-                }
                 if let Some(u) = &r.udp {
-                    let lost = u.lost.saturating_sub(u.reordered);
-                    let expected = u.received + lost;
+                    let (lost, expected) = net_loss(u);
                     if expected > 0 {
                         self.f
                             .loss
@@ -284,27 +288,27 @@ impl Progress for Metrics {
                 }
             }
             Role::Client => {
-                if !s.traffic.is_stream() {
-                    let rps = r.counters.transactions as f64 / len_s;
-                    self.f.requests.get_or_create(&l).set(rps);
+                if !stream {
+                    // Both directions: what the path carried for the transactions.
                     let bits = (r.counters.bytes_received + r.counters.bytes_sent) as f64 * 8.0;
                     self.f.throughput.get_or_create(&l).set(bits / len_s);
                 }
-                let Ok(h) = hist::decode(&r.latency) else {
+                let Some(p) = hist::decode(&r.latency)
+                    .ok()
+                    .as_ref()
+                    .and_then(Percentiles::of)
+                else {
                     return;
                 };
-                if h.is_empty() {
-                    return;
-                }
-                for (q, name) in [(0.5, "0.5"), (0.9, "0.9"), (0.99, "0.99"), (0.999, "0.999")] {
+                for q in Quantile::ALL {
                     let ql = QuantileLabels {
                         of: l.clone(),
-                        quantile: name.to_string(),
+                        quantile: q.q.to_string(),
                     };
                     self.f
                         .latency
                         .get_or_create(&ql)
-                        .set(h.value_at_quantile(q) as f64 / 1e9);
+                        .set((q.of)(&p) as f64 / 1e9);
                 }
             }
         }

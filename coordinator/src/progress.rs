@@ -8,7 +8,7 @@
 //! are only plain lines at the start and end of each repetition.
 
 use crate::fmt;
-use crate::result::{RepResult, Status};
+use crate::result::{Percentiles, RepResult, Status, live_rate};
 use crate::run::Progress;
 use cnibench_proto::hist;
 use cnibench_proto::msg::{IntervalReport, Role};
@@ -136,25 +136,19 @@ impl<W: Write> Progress for LiveProgress<W> {
         };
         c.elapsed_s = c.elapsed_s.max(r.t_end_ns as f64 / 1e9);
         c.warmup = r.warmup;
-        let len_s = r.t_end_ns.saturating_sub(r.t_start_ns) as f64 / 1e9;
-        let stream = s.traffic.is_stream();
-        if len_s > 0.0 {
-            match (stream, side) {
-                (true, Role::Server) => {
-                    let bps = r.counters.bytes_received as f64 * 8.0 / len_s;
-                    c.rate = Some(format!("{} Gbit/s", fmt::gbps(bps, 2)));
-                }
-                (false, Role::Client) => {
-                    c.rate = Some(fmt::req_s(r.counters.transactions as f64 / len_s));
-                }
-                _ => {}
-            }
+        if let Some(v) = live_rate(s.traffic, side, r) {
+            c.rate = Some(if s.traffic.is_stream() {
+                format!("{} Gbit/s", fmt::gbps(v, 2))
+            } else {
+                fmt::req_s(v)
+            });
         }
         if side == Role::Client {
             c.p99_ns = hist::decode(&r.latency)
                 .ok()
-                .filter(|h| !h.is_empty())
-                .map(|h| h.value_at_quantile(0.99));
+                .as_ref()
+                .and_then(Percentiles::of)
+                .map(|p| p.p99);
         }
         self.redraw();
     }

@@ -8,9 +8,9 @@
 //! repetition) is broken, never passed by default.
 
 use crate::fmt;
-use crate::result::{IntervalResult, RepResult, ScenarioResult, SloCheck, decode_b64};
+use crate::result::{IntervalResult, Quantile, RepResult, ScenarioResult, SloCheck};
 use cnibench_proto::slo::Slo;
-use cnibench_proto::units::Rate;
+use cnibench_proto::units::{Dur, Rate};
 
 #[derive(Clone, Copy)]
 enum Bound {
@@ -20,13 +20,49 @@ enum Bound {
     AtLeast,
 }
 
-/// How an objective reads a value from a repetition and from an interval.
+/// What an objective measures, on a repetition and on each of its intervals.
+#[derive(Clone, Copy)]
+enum Measure {
+    /// Client latency at a percentile, ns.
+    Latency(Quantile),
+    /// Failures over failures and transactions, percent.
+    ErrorRate,
+    /// Net datagram loss, percent.
+    Loss,
+    /// Goodput, bit/s.
+    Goodput,
+    /// Transactions per second.
+    Transactions,
+}
+
+impl Measure {
+    fn rep(self, r: &RepResult) -> Option<f64> {
+        match self {
+            Measure::Latency(q) => r.latency_ns.as_ref().map(|l| (q.of)(l) as f64),
+            Measure::ErrorRate => error_rate(r.errors(), r.client.transactions),
+            Measure::Loss => r.udp.as_ref().and_then(|u| u.loss_pct),
+            Measure::Goodput => r.throughput_bps,
+            Measure::Transactions => r.requests_per_s,
+        }
+    }
+
+    fn interval(self, i: &IntervalResult) -> Option<f64> {
+        match self {
+            Measure::Latency(q) => i.latency_ns(q).map(|v| v as f64),
+            Measure::ErrorRate => error_rate(i.errors, i.transactions),
+            Measure::Loss => i.loss_pct,
+            Measure::Goodput => i.throughput_bps,
+            Measure::Transactions => i.requests_per_s,
+        }
+    }
+}
+
+/// One objective: its name, limit, and which side of the limit holds.
 struct Objective {
     name: &'static str,
     limit: f64,
     bound: Bound,
-    rep: fn(&RepResult) -> Option<f64>,
-    interval: fn(&IntervalResult) -> Option<f64>,
+    measure: Measure,
 }
 
 fn error_rate(errors: u64, transactions: u64) -> Option<f64> {
@@ -34,74 +70,46 @@ fn error_rate(errors: u64, transactions: u64) -> Option<f64> {
     (total > 0).then(|| errors as f64 * 100.0 / total as f64)
 }
 
+/// Reads one objective of `slo:`.
+type Field = fn(&Slo) -> Option<Dur>;
+
+/// The latency objectives of `slo:` and their percentiles.
+const LATENCY: [(Quantile, Field); 3] = [
+    (Quantile::P50, |s| s.p50),
+    (Quantile::P99, |s| s.p99),
+    (Quantile::P999, |s| s.p999),
+];
+
 fn objectives(slo: &Slo) -> Vec<Objective> {
-    let ns = |d: cnibench_proto::units::Dur| d.0.as_nanos() as f64;
-    let mut out = Vec::new();
-    if let Some(d) = slo.p50 {
-        out.push(Objective {
-            name: "p50",
-            limit: ns(d),
-            bound: Bound::AtMost,
-            rep: |r| r.latency_ns.as_ref().map(|l| l.p50 as f64),
-            interval: |i| i.p50_ns.map(|v| v as f64),
-        });
-    }
-    if let Some(d) = slo.p99 {
-        out.push(Objective {
-            name: "p99",
-            limit: ns(d),
-            bound: Bound::AtMost,
-            rep: |r| r.latency_ns.as_ref().map(|l| l.p99 as f64),
-            interval: |i| i.p99_ns.map(|v| v as f64),
-        });
-    }
-    if let Some(d) = slo.p999 {
-        out.push(Objective {
-            name: "p999",
-            limit: ns(d),
-            bound: Bound::AtMost,
-            rep: |r| r.latency_ns.as_ref().map(|l| l.p999 as f64),
-            interval: |i| {
-                let h = decode_b64(i.histogram.as_deref()?)?;
-                (!h.is_empty()).then(|| h.value_at_quantile(0.999) as f64)
-            },
-        });
-    }
-    if let Some(p) = slo.error_rate {
-        out.push(Objective {
-            name: "error_rate",
-            limit: p.0,
-            bound: Bound::AtMost,
-            rep: |r| error_rate(r.errors(), r.client.transactions),
-            interval: |i| error_rate(i.errors, i.transactions),
-        });
-    }
-    if let Some(p) = slo.loss {
-        out.push(Objective {
-            name: "loss",
-            limit: p.0,
-            bound: Bound::AtMost,
-            rep: |r| r.udp.as_ref().and_then(|u| u.loss_pct),
-            interval: |i| i.loss_pct,
-        });
-    }
-    match slo.min_throughput {
-        Some(Rate::BitsPerSecond(b)) => out.push(Objective {
-            name: "min_throughput",
-            limit: b,
-            bound: Bound::AtLeast,
-            rep: |r| r.throughput_bps,
-            interval: |i| i.throughput_bps,
-        }),
-        Some(Rate::PerSecond(n)) => out.push(Objective {
-            name: "min_throughput",
-            limit: n,
-            bound: Bound::AtLeast,
-            rep: |r| r.requests_per_s,
-            interval: |i| i.requests_per_s,
-        }),
-        Some(Rate::Max) | None => {}
-    }
+    let at_most = |name, limit, measure| Objective {
+        name,
+        limit,
+        bound: Bound::AtMost,
+        measure,
+    };
+    let mut out: Vec<Objective> = LATENCY
+        .iter()
+        .filter_map(|(q, objective)| {
+            let limit = objective(slo)?.0.as_nanos() as f64;
+            Some(at_most(q.name, limit, Measure::Latency(*q)))
+        })
+        .collect();
+    out.extend(
+        slo.error_rate
+            .map(|p| at_most("error_rate", p.0, Measure::ErrorRate)),
+    );
+    out.extend(slo.loss.map(|p| at_most("loss", p.0, Measure::Loss)));
+    let (limit, measure) = match slo.min_throughput {
+        Some(Rate::BitsPerSecond(b)) => (b, Measure::Goodput),
+        Some(Rate::PerSecond(n)) => (n, Measure::Transactions),
+        Some(Rate::Max) | None => return out,
+    };
+    out.push(Objective {
+        name: "min_throughput",
+        limit,
+        bound: Bound::AtLeast,
+        measure,
+    });
     out
 }
 
@@ -117,7 +125,7 @@ pub fn check(slo: &Slo, rep: &RepResult) -> Vec<SloCheck> {
     objectives(slo)
         .into_iter()
         .map(|o| {
-            let measured = (o.rep)(rep);
+            let measured = o.measure.rep(rep);
             let ok = measured.is_some_and(|v| holds(o.bound, o.limit, v));
             let excess_pct = measured.filter(|_| o.limit > 0.0).map(|v| match o.bound {
                 Bound::AtMost => (v - o.limit) * 100.0 / o.limit,
@@ -127,7 +135,11 @@ pub fn check(slo: &Slo, rep: &RepResult) -> Vec<SloCheck> {
                 .intervals
                 .iter()
                 .filter(|i| !i.warmup)
-                .filter(|i| (o.interval)(i).is_some_and(|v| !holds(o.bound, o.limit, v)))
+                .filter(|i| {
+                    o.measure
+                        .interval(i)
+                        .is_some_and(|v| !holds(o.bound, o.limit, v))
+                })
                 .map(|i| i.seq)
                 .collect();
             SloCheck {
@@ -145,7 +157,7 @@ pub fn check(slo: &Slo, rep: &RepResult) -> Vec<SloCheck> {
 /// A value of `objective` in its unit, for people.
 pub fn show(objective: &str, v: f64) -> String {
     match objective {
-        "p50" | "p99" | "p999" => fmt::ns(v as u64),
+        _ if LATENCY.iter().any(|(q, _)| q.name == objective) => fmt::ns(v as u64),
         "error_rate" | "loss" => fmt::pct(v),
         _ if v >= 1e6 => fmt::gbit_s(v),
         _ => fmt::per_s(v),
@@ -242,7 +254,62 @@ pub fn broken(scenarios: &[ScenarioResult]) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn objectives_read_the_repetition_and_name_the_intervals_that_broke_them() {
+        use crate::result::fixtures::{job, report, spec};
+        use crate::result::{Collected, rep_result};
+        use cnibench_proto::msg::Role;
+        use cnibench_proto::units::Percent;
+        use std::time::Duration;
+        // Interval 1: 100 samples of 10 us; interval 2: 99 of 10 us and one of 5 ms.
+        let mut slow = vec![10_000u64; 99];
+        slow.push(5_000_000);
+        let client = vec![
+            report(0, &[], true),
+            report(1, &[10_000; 100], false),
+            report(2, &slow, false),
+        ];
+        let server = (0..3).map(|q| report(q, &[], q == 0)).collect();
+        let rep = rep_result(
+            &spec(),
+            1,
+            Collected {
+                jobs: vec![
+                    job(Role::Client, client, Some(3)),
+                    job(Role::Server, server, Some(3)),
+                ],
+                failures: vec![],
+            },
+        );
+        let us = |n| Some(Dur(Duration::from_micros(n)));
+        let slo = Slo {
+            p99: us(20),
+            p999: us(1000),
+            error_rate: Some(Percent(1.0)),
+            min_throughput: Some(Rate::PerSecond(150.0)),
+            ..Slo::default()
+        };
+        let checks = check(&slo, &rep);
+        let by = |name: &str| checks.iter().find(|c| c.objective == name).unwrap();
+        assert_eq!(checks.len(), 4);
+        assert!(
+            by("p99").ok && by("p99").intervals.is_empty(),
+            "{:?}",
+            by("p99")
+        );
+        // The merged p99.9 is the slow sample; only interval 2 held it, read
+        // from that interval's histogram.
+        let p999 = by("p999");
+        assert!(!p999.ok && p999.measured > Some(4.9e6), "{p999:?}");
+        assert_eq!(p999.intervals, [2]);
+        assert!(by("error_rate").ok);
+        let rate = by("min_throughput");
+        assert_eq!((rate.ok, rate.measured), (false, Some(100.0)));
+        assert_eq!(rate.intervals, [1, 2]);
+    }
 
     #[test]
     fn ranges_compress_runs() {

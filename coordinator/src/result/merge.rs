@@ -4,7 +4,9 @@
 
 use super::cpu::{cpu_cost, interval_node_cores};
 use super::delay::one_way_delay;
-use super::{CpuCost, IntervalResult, Percentiles, RepResult, Stat, Status, UdpResult, encode_b64};
+use super::{
+    CpuCost, IntervalResult, Percentiles, Quantile, RepResult, Stat, Status, UdpResult, encode_b64,
+};
 use cnibench_proto::clock::ClockEstimate;
 use cnibench_proto::hist;
 use cnibench_proto::msg::{Counters, CpuUsage, IntervalReport, Role, ScheduleStats, UdpStats};
@@ -116,6 +118,20 @@ pub fn net_loss(u: &UdpStats) -> (u64, u64) {
 fn loss_pct(u: &UdpStats) -> Option<f64> {
     let (lost, expected) = net_loss(u);
     (expected > 0).then(|| lost as f64 * 100.0 / expected as f64)
+}
+
+/// The headline rate of one side's interval report, for live views: goodput
+/// received by the server (stream kinds) or transactions per second completed
+/// by the client (the other kinds); `None` from the other side or for an empty
+/// interval.
+pub fn live_rate(traffic: Traffic, side: Role, r: &IntervalReport) -> Option<f64> {
+    let len_ns = r.t_end_ns.saturating_sub(r.t_start_ns);
+    let per_s = |x: u64| (len_ns > 0).then(|| x as f64 / secs(len_ns));
+    match (traffic.is_stream(), side) {
+        (true, Role::Server) => per_s(r.counters.bytes_received * 8),
+        (false, Role::Client) => per_s(r.counters.transactions),
+        _ => None,
+    }
 }
 
 /// Open-loop operations per second a client side achieved, in the unit of the
@@ -357,9 +373,9 @@ fn interval_result(
             cl.and(per_s(transactions))
         },
         transactions,
-        p50_ns: at(lat, 0.5),
-        p99_ns: at(lat, 0.99),
-        service_p99_ns: at(cl.map(|s| &s.service), 0.99),
+        p50_ns: at(lat, Quantile::P50.q),
+        p99_ns: at(lat, Quantile::P99.q),
+        service_p99_ns: at(cl.map(|s| &s.service), Quantile::P99.q),
         loss_pct: udp.as_ref().and_then(loss_pct),
         jitter_ns: udp.and_then(|u| u.jitter_ns),
         node_cores: None,

@@ -24,7 +24,7 @@ pub mod summary;
 #[cfg(test)]
 pub(crate) mod fixtures;
 
-pub use merge::{Collected, JobData, achieved_rate, rep_result};
+pub use merge::{Collected, JobData, achieved_rate, live_rate, net_loss, rep_result};
 pub use summary::summarize;
 
 use base64::Engine as _;
@@ -185,6 +185,60 @@ pub struct Percentiles {
     pub max: u64,
 }
 
+/// A latency percentile that result.json records: where it is in
+/// [`Percentiles`] and in an [`IntervalResult`], and its names.
+#[derive(Debug, Clone, Copy)]
+pub struct Quantile {
+    /// Its name in result.json and in `slo:`: `p50`, `p999`.
+    pub name: &'static str,
+    /// For people: `p50`, `p99.9`.
+    pub label: &'static str,
+    /// The quantile: 0.5, 0.999.
+    pub q: f64,
+    /// Its value in a [`Percentiles`].
+    pub of: fn(&Percentiles) -> u64,
+    /// Its field in an [`IntervalResult`], when the interval has one (others
+    /// are read from the interval's histogram).
+    interval: Option<fn(&IntervalResult) -> Option<u64>>,
+}
+
+impl Quantile {
+    /// The median.
+    pub const P50: Quantile = Quantile {
+        name: "p50",
+        label: "p50",
+        q: 0.5,
+        of: |p| p.p50,
+        interval: Some(|i| i.p50_ns),
+    };
+    /// The 90th percentile.
+    pub const P90: Quantile = Quantile {
+        name: "p90",
+        label: "p90",
+        q: 0.9,
+        of: |p| p.p90,
+        interval: None,
+    };
+    /// The 99th percentile.
+    pub const P99: Quantile = Quantile {
+        name: "p99",
+        label: "p99",
+        q: 0.99,
+        of: |p| p.p99,
+        interval: Some(|i| i.p99_ns),
+    };
+    /// The 99.9th percentile.
+    pub const P999: Quantile = Quantile {
+        name: "p999",
+        label: "p99.9",
+        q: 0.999,
+        of: |p| p.p999,
+        interval: None,
+    };
+    /// Every percentile of [`Percentiles`], in order (min, mean and max apart).
+    pub const ALL: [Quantile; 4] = [Quantile::P50, Quantile::P90, Quantile::P99, Quantile::P999];
+}
+
 /// One repetition of one scenario.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RepResult {
@@ -277,6 +331,18 @@ pub struct IntervalResult {
     /// This interval's client latency histogram, HdrHistogram V2 compressed, base64
     /// (what `.hlog` files are written from).
     pub histogram: Option<String>,
+}
+
+impl IntervalResult {
+    /// This interval's client latency at `q`, ns: its field when it has one,
+    /// else read from its histogram; `None` without samples.
+    pub fn latency_ns(&self, q: Quantile) -> Option<u64> {
+        if let Some(field) = q.interval {
+            return field(self);
+        }
+        let h = decode_b64(self.histogram.as_deref()?)?;
+        (!h.is_empty()).then(|| h.value_at_quantile(q.q))
+    }
 }
 
 /// CPU cost of a repetition over its measured intervals, in cores (CPU seconds
