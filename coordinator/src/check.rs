@@ -17,7 +17,7 @@
 
 use crate::compare::Metric;
 use crate::history::RepRow;
-use crate::result::Stat;
+use crate::result::{Stat, Status};
 use cnibench_proto::plan::Traffic;
 use std::fmt::Write as _;
 
@@ -58,15 +58,6 @@ pub struct Finding {
     pub why: String,
 }
 
-fn value(r: &RepRow, m: Metric) -> Option<f64> {
-    match m {
-        Metric::ThroughputBps => r.throughput_bps,
-        Metric::RequestsPerS => r.requests_per_s,
-        Metric::P99Ns => r.p99_ns,
-        Metric::LossPct => r.loss_pct,
-    }
-}
-
 fn higher_is_better(m: Metric) -> bool {
     matches!(m, Metric::ThroughputBps | Metric::RequestsPerS)
 }
@@ -98,7 +89,7 @@ pub fn check(baseline: &[RepRow], candidate: &[RepRow]) -> Vec<Finding> {
     for (name, traffic) in names {
         let ok = |rows: &[RepRow]| -> Vec<RepRow> {
             rows.iter()
-                .filter(|r| r.scenario == name && r.status == "ok")
+                .filter(|r| r.scenario == name && r.status == Status::Ok)
                 .cloned()
                 .collect()
         };
@@ -121,8 +112,8 @@ pub fn check(baseline: &[RepRow], candidate: &[RepRow]) -> Vec<Finding> {
         }
         for &m in Metric::for_traffic(traffic) {
             let (Some(bs), Some(cs)) = (
-                Stat::of(b.iter().map(|r| value(r, m))),
-                Stat::of(c.iter().map(|r| value(r, m))),
+                Stat::of(b.iter().map(|r| m.of(r))),
+                Stat::of(c.iter().map(|r| m.of(r))),
             ) else {
                 continue;
             };
@@ -194,7 +185,7 @@ mod tests {
             scenario: scenario.into(),
             cni: "x".into(),
             traffic: Traffic::TcpRr,
-            status: "ok".into(),
+            status: Status::Ok,
             throughput_bps: None,
             requests_per_s: Some(rps),
             p99_ns: Some(p99_us * 1e3),
@@ -227,7 +218,7 @@ mod tests {
     fn a_missing_or_failed_scenario_is_a_regression() {
         let base = [row("a", 1000.0, 300.0), row("b", 1000.0, 300.0)];
         let mut failed = row("b", 0.0, 0.0);
-        failed.status = "failed".into();
+        failed.status = Status::Failed;
         let f = check(&base, &[row("a", 1000.0, 300.0), failed]);
         let b = f.iter().find(|f| f.scenario == "b").unwrap();
         assert_eq!(

@@ -7,6 +7,7 @@
 //! the cell says so.
 
 use crate::fmt;
+use crate::history::{self, RepRow};
 use crate::result::{RunResult, Stat, Status};
 use cnibench_proto::plan::Traffic;
 use serde::Serialize;
@@ -48,6 +49,16 @@ impl Metric {
         }
     }
 
+    /// This metric of a repetition.
+    pub fn of(self, r: &RepRow) -> Option<f64> {
+        match self {
+            Metric::ThroughputBps => r.throughput_bps,
+            Metric::RequestsPerS => r.requests_per_s,
+            Metric::P99Ns => r.p99_ns,
+            Metric::LossPct => r.loss_pct,
+        }
+    }
+
     /// The metrics compared for a traffic kind.
     pub fn for_traffic(traffic: Traffic) -> &'static [Metric] {
         match traffic {
@@ -71,6 +82,30 @@ pub struct Cell {
     pub significant: Option<bool>,
     /// Repetitions whose status was not `ok` (their values are still included).
     pub not_ok: usize,
+}
+
+impl Cell {
+    /// The cell for people: `median [min..max] xRATIO` and the marks of the
+    /// legend (`≈` within noise, `?` no noise estimate, `!N` repetitions not ok).
+    pub fn text(&self, m: Metric) -> String {
+        let s = &self.stat;
+        let mut t = m.show(s.median);
+        if s.n >= 2 {
+            let _ = write!(t, " [{}..{}]", m.show(s.min), m.show(s.max));
+        }
+        if let Some(ratio) = self.ratio {
+            let _ = write!(t, " x{ratio:.2}");
+        }
+        match self.significant {
+            Some(false) => t.push_str(" ≈"),
+            None if self.ratio.is_some() => t.push_str(" ?"),
+            _ => {}
+        }
+        if self.not_ok > 0 {
+            let _ = write!(t, " !{}", self.not_ok);
+        }
+        t
+    }
 }
 
 /// One row of the table.
@@ -116,21 +151,6 @@ pub fn load(dirs: &[PathBuf]) -> anyhow::Result<Vec<(String, RunResult)>> {
         .collect()
 }
 
-fn values(r: &crate::result::ScenarioResult, m: Metric) -> Vec<(Option<f64>, Status)> {
-    r.repetitions
-        .iter()
-        .map(|rep| {
-            let v = match m {
-                Metric::ThroughputBps => rep.throughput_bps,
-                Metric::RequestsPerS => rep.requests_per_s,
-                Metric::P99Ns => rep.latency_ns.as_ref().map(|l| l.p99 as f64),
-                Metric::LossPct => rep.udp.as_ref().and_then(|u| u.loss_pct),
-            };
-            (v, rep.status)
-        })
-        .collect()
-}
-
 /// Build the comparison; `baseline` defaults to `hostnet` if present, else the
 /// first label seen.
 pub fn compare(runs: &[(String, RunResult)], baseline: Option<&str>) -> Comparison {
@@ -155,20 +175,19 @@ pub fn compare(runs: &[(String, RunResult)], baseline: Option<&str>) -> Comparis
         let b = labels.remove(i);
         labels.insert(0, b);
     }
+    let all: Vec<RepRow> = runs.iter().flat_map(|(_, r)| history::rows_of(r)).collect();
     let mut rows = Vec::new();
     for (name, traffic) in &scenarios {
         for &m in Metric::for_traffic(*traffic) {
             let stats: Vec<Option<(Stat, usize)>> = labels
                 .iter()
                 .map(|label| {
-                    let vs: Vec<(Option<f64>, Status)> = runs
+                    let reps: Vec<&RepRow> = all
                         .iter()
-                        .flat_map(|(_, r)| r.scenarios.iter())
-                        .filter(|s| &s.name == name && &s.cni == label)
-                        .flat_map(|s| values(s, m))
+                        .filter(|row| &row.scenario == name && &row.cni == label)
                         .collect();
-                    let not_ok = vs.iter().filter(|(_, st)| *st != Status::Ok).count();
-                    Stat::of(vs.iter().map(|(v, _)| *v)).map(|s| (s, not_ok))
+                    let not_ok = reps.iter().filter(|row| row.status != Status::Ok).count();
+                    Stat::of(reps.iter().map(|row| m.of(row))).map(|s| (s, not_ok))
                 })
                 .collect();
             let base_stat = stats.first().cloned().flatten().map(|(s, _)| s);
@@ -222,28 +241,7 @@ pub fn markdown(c: &Comparison) -> String {
         let cells: Vec<String> = r
             .cells
             .iter()
-            .map(|cell| match cell {
-                None => "-".into(),
-                Some(cell) => {
-                    let s = &cell.stat;
-                    let mut t = r.metric.show(s.median);
-                    if s.n >= 2 {
-                        let _ = write!(t, " [{}..{}]", r.metric.show(s.min), r.metric.show(s.max));
-                    }
-                    if let Some(ratio) = cell.ratio {
-                        let _ = write!(t, " x{ratio:.2}");
-                    }
-                    match cell.significant {
-                        Some(false) => t.push_str(" ≈"),
-                        None if cell.ratio.is_some() => t.push_str(" ?"),
-                        _ => {}
-                    }
-                    if cell.not_ok > 0 {
-                        let _ = write!(t, " !{}", cell.not_ok);
-                    }
-                    t
-                }
-            })
+            .map(|cell| cell.as_ref().map_or("-".into(), |c| c.text(r.metric)))
             .collect();
         let _ = writeln!(
             out,

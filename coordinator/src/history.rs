@@ -8,12 +8,11 @@
 //! The schema is versioned with SQLite's `user_version`; a database written by
 //! a newer cnibench is refused rather than misread.
 
-use crate::result::{RepResult, RunResult};
+use crate::result::{RepResult, RunResult, ScenarioResult, Status};
 use anyhow::{Context as _, bail};
 use cnibench_proto::plan::Traffic;
 use rusqlite::{Connection, OptionalExtension as _, params};
-use serde::Deserialize as _;
-use serde::de::IntoDeserializer as _;
+use serde::de::{DeserializeOwned, IntoDeserializer as _};
 use std::path::{Path, PathBuf};
 
 /// Schema version this build writes and reads.
@@ -85,8 +84,8 @@ pub struct RepRow {
     pub cni: String,
     /// Traffic kind.
     pub traffic: Traffic,
-    /// `ok`, `partial` or `failed`.
-    pub status: String,
+    /// Ok, partial or failed.
+    pub status: Status,
     /// Goodput, bit/s.
     pub throughput_bps: Option<f64>,
     /// Transactions per second.
@@ -275,8 +274,8 @@ impl History {
             Ok(RepRow {
                 scenario: r.get(0)?,
                 cni: r.get(1)?,
-                traffic: traffic(r, 2)?,
-                status: r.get(3)?,
+                traffic: word(r, 2)?,
+                status: word(r, 3)?,
                 throughput_bps: r.get(4)?,
                 requests_per_s: r.get(5)?,
                 p99_ns: r.get::<_, Option<i64>>(6)?.map(|v| v as f64),
@@ -287,13 +286,28 @@ impl History {
     }
 }
 
-/// Column `i`: a traffic kind in its plan spelling.
-fn traffic(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Traffic> {
+/// Column `i`: a word stored as result.json spells it (a traffic kind, a status).
+fn word<T: DeserializeOwned>(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<T> {
     let text: String = r.get(i)?;
-    let de = text.as_str().into_deserializer();
-    Traffic::deserialize(de).map_err(|e: serde::de::value::Error| {
+    T::deserialize(text.into_deserializer()).map_err(|e: serde::de::value::Error| {
         rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
     })
+}
+
+impl RepRow {
+    /// The figures of repetition `rep` of scenario `s`.
+    pub fn of(s: &ScenarioResult, rep: &RepResult) -> RepRow {
+        RepRow {
+            scenario: s.name.clone(),
+            cni: s.cni.clone(),
+            traffic: s.traffic,
+            status: rep.status,
+            throughput_bps: rep.throughput_bps,
+            requests_per_s: rep.requests_per_s,
+            p99_ns: rep.latency_ns.as_ref().map(|l| l.p99 as f64),
+            loss_pct: rep.udp.as_ref().and_then(|u| u.loss_pct),
+        }
+    }
 }
 
 /// The stored figures of a repetition held in memory (a run directory given to
@@ -301,17 +315,6 @@ fn traffic(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Traffic> {
 pub fn rows_of(r: &RunResult) -> Vec<RepRow> {
     r.scenarios
         .iter()
-        .flat_map(|s| {
-            s.repetitions.iter().map(move |rep: &RepResult| RepRow {
-                scenario: s.name.clone(),
-                cni: s.cni.clone(),
-                traffic: s.traffic,
-                status: rep.status.as_str().to_string(),
-                throughput_bps: rep.throughput_bps,
-                requests_per_s: rep.requests_per_s,
-                p99_ns: rep.latency_ns.as_ref().map(|l| l.p99 as f64),
-                loss_pct: rep.udp.as_ref().and_then(|u| u.loss_pct),
-            })
-        })
+        .flat_map(|s| s.repetitions.iter().map(|rep| RepRow::of(s, rep)))
         .collect()
 }

@@ -1,7 +1,7 @@
 //! Writing a run: `result.json`, `summary.csv` and the table printed at the end.
 
 use crate::fmt;
-use crate::result::{RunResult, Stat, Status, Summary};
+use crate::result::{Percentiles, Quantile, RunResult, Stat, Status, Summary};
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -36,9 +36,17 @@ pub fn summary_csv(r: &RunResult) -> String {
                     .map(move |f| format!("rep{}: {f}", rep.repetition))
             })
             .collect();
+        // p50_us .. p999_us, max_us
+        let max: fn(&Percentiles) -> u64 = |l| l.max;
+        let latency: Vec<String> = Quantile::ALL
+            .iter()
+            .map(|q| q.of)
+            .chain([max])
+            .map(|f| fmt::fixed(us(lat.map(f)), 1))
+            .collect();
         let _ = write!(
             out,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{}",
             csv_field(&s.cni),
             csv_field(&s.name),
             s.traffic,
@@ -48,11 +56,7 @@ pub fn summary_csv(r: &RunResult) -> String {
             fmt::fixed(m.throughput_bps.as_ref().map(|t| t.median / 1e9), 4),
             fmt::fixed(m.requests_per_s.as_ref().map(|t| t.median), 1),
             fmt::fixed(m.connections_per_s.as_ref().map(|t| t.median), 1),
-            fmt::fixed(us(lat.map(|l| l.p50)), 1),
-            fmt::fixed(us(lat.map(|l| l.p90)), 1),
-            fmt::fixed(us(lat.map(|l| l.p99)), 1),
-            fmt::fixed(us(lat.map(|l| l.p999)), 1),
-            fmt::fixed(us(lat.map(|l| l.max)), 1),
+            latency.join(","),
             m.errors,
             csv_field(&flags.join("; ")),
         );
@@ -116,21 +120,20 @@ fn cpu_cost_cell(m: &Summary) -> String {
         .unwrap_or_else(|| "-".into())
 }
 
+/// The percentiles the printed table shows.
+const SHOWN: [Quantile; 3] = [Quantile::P50, Quantile::P99, Quantile::P999];
+
 /// The table printed at the end of a run.
 pub fn table(r: &RunResult) -> String {
-    let mut rows = vec![
-        [
-            "scenario", "cni", "reps", "Gbit/s", "req/s", "p50", "p99", "p99.9", "loss%", "cpu",
-            "errors", "status",
-        ]
-        .map(String::from)
-        .to_vec(),
-    ];
+    let mut head = vec!["scenario", "cni", "reps", "Gbit/s", "req/s"];
+    head.extend(SHOWN.map(|q| q.label));
+    head.extend(["loss%", "cpu", "errors", "status"]);
+    let mut rows = vec![head.into_iter().map(String::from).collect::<Vec<_>>()];
     for s in &r.scenarios {
         let m = &s.summary;
         let lat = m.latency_ns.as_ref();
         let dash = || "-".to_string();
-        rows.push(vec![
+        let mut row = vec![
             s.name.clone(),
             s.cni.clone(),
             s.repetitions.len().to_string(),
@@ -141,9 +144,9 @@ pub fn table(r: &RunResult) -> String {
             m.requests_per_s
                 .as_ref()
                 .map_or_else(dash, |t| fmt::whole(t.median)),
-            lat.map_or_else(dash, |l| fmt::ns(l.p50)),
-            lat.map_or_else(dash, |l| fmt::ns(l.p99)),
-            lat.map_or_else(dash, |l| fmt::ns(l.p999)),
+        ];
+        row.extend(SHOWN.map(|q| lat.map_or_else(dash, |l| fmt::ns((q.of)(l)))));
+        row.extend([
             m.loss_pct
                 .as_ref()
                 .map_or_else(dash, |l| format!("{:.2}", l.median)),
@@ -155,6 +158,7 @@ pub fn table(r: &RunResult) -> String {
                 m.status.as_str().to_string()
             },
         ]);
+        rows.push(row);
     }
     let widths: Vec<usize> = (0..rows[0].len())
         .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))

@@ -128,32 +128,11 @@ fn comparison_table(c: &Comparison) -> Table {
     let mut t = Table::new(&heads.iter().map(String::as_str).collect::<Vec<_>>());
     for r in &c.rows {
         let mut cells = vec![r.scenario.clone(), Metric::label(r.metric).to_string()];
-        cells.extend(r.cells.iter().map(|cell| {
-            let Some(cell) = cell else {
-                return MISSING.to_string();
-            };
-            let s = &cell.stat;
-            let mut t = Metric::show(r.metric, s.median);
-            if s.n >= 2 {
-                t += &format!(
-                    " [{}..{}]",
-                    Metric::show(r.metric, s.min),
-                    Metric::show(r.metric, s.max)
-                );
-            }
-            if let Some(ratio) = cell.ratio {
-                t += &format!(" x{ratio:.2}");
-            }
-            match cell.significant {
-                Some(false) => t.push_str(" ≈"),
-                None if cell.ratio.is_some() => t.push_str(" ?"),
-                _ => {}
-            }
-            if cell.not_ok > 0 {
-                t += &format!(" !{}", cell.not_ok);
-            }
-            t
-        }));
+        cells.extend(
+            r.cells
+                .iter()
+                .map(|cell| cell.as_ref().map_or(MISSING.into(), |c| c.text(r.metric))),
+        );
         t.push(cells);
     }
     t
