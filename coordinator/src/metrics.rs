@@ -347,38 +347,31 @@ impl Progress for Metrics {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::result::{Collected, CpuCost, JobData, rep_result};
-    use cnibench_proto::msg::{Counters, ScheduleStats, UdpStats};
+    use crate::result::fixtures::{self, job};
+    use crate::result::{Collected, CpuCost, rep_result};
+    use cnibench_proto::msg::{Counters, UdpStats};
 
+    /// One second of 100 transactions with a client latency of 250 us, and 1%
+    /// datagram loss at the server.
     fn report(role: Role) -> IntervalReport {
-        let mut h = hist::new_latency();
-        hist::record(&mut h, 250_000);
+        let latency: &[u64] = if role == Role::Client {
+            &[250_000]
+        } else {
+            &[]
+        };
         IntervalReport {
-            job: 1,
-            seq: 0,
-            warmup: false,
-            t_start_ns: 0,
-            t_end_ns: 1_000_000_000,
-            latency: if role == Role::Client {
-                hist::encode(&h)
-            } else {
-                Vec::new()
-            },
-            service: Vec::new(),
-            transit: Vec::new(),
             counters: Counters {
                 transactions: 100,
                 bytes_received: 100,
                 bytes_sent: 100,
                 ..Default::default()
             },
-            schedule: ScheduleStats::default(),
             udp: (role == Role::Server).then(|| UdpStats {
                 received: 99,
                 lost: 1,
                 ..Default::default()
             }),
-            cpu: None,
+            ..fixtures::report(0, latency, false)
         }
     }
 
@@ -398,21 +391,14 @@ mod tests {
         let (client, server) = (report(Role::Client), report(Role::Server));
         m.interval(&spec, Role::Client, &client);
         m.interval(&spec, Role::Server, &server);
-        let job = |role, r: IntervalReport| JobData {
-            role,
-            worker: format!("{role:?}"),
-            reports: vec![r],
-            done: Some(1),
-            baseline: None,
-            machine: None,
-            cpus: 2,
-            clock: None,
-        };
         let mut rep = rep_result(
             &spec,
             1,
             Collected {
-                jobs: vec![job(Role::Server, server), job(Role::Client, client)],
+                jobs: vec![
+                    job(Role::Server, vec![server], Some(1)),
+                    job(Role::Client, vec![client], Some(1)),
+                ],
                 failures: Vec::new(),
             },
         );

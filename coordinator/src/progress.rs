@@ -175,7 +175,8 @@ impl<W: Write> Progress for LiveProgress<W> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use cnibench_proto::msg::{Counters, ScheduleStats};
+    use crate::result::fixtures;
+    use cnibench_proto::msg::Counters;
     use cnibench_proto::plan;
 
     fn spec(traffic: &str) -> ScenarioSpec {
@@ -186,23 +187,9 @@ mod tests {
     }
 
     fn report(seq: u32, latency_ns: &[u64], counters: Counters) -> IntervalReport {
-        let mut h = hist::new_latency();
-        for v in latency_ns {
-            hist::record(&mut h, *v);
-        }
         IntervalReport {
-            job: 1,
-            seq,
-            warmup: seq == 0,
-            t_start_ns: u64::from(seq) * 1_000_000_000,
-            t_end_ns: u64::from(seq + 1) * 1_000_000_000,
-            latency: hist::encode(&h),
-            service: Vec::new(),
-            transit: Vec::new(),
             counters,
-            schedule: ScheduleStats::default(),
-            udp: None,
-            cpu: None,
+            ..fixtures::report(seq, latency_ns, seq == 0)
         }
     }
 

@@ -259,7 +259,7 @@ mod tests {
 
     #[test]
     fn objectives_read_the_repetition_and_name_the_intervals_that_broke_them() {
-        use crate::result::fixtures::{job, report, spec};
+        use crate::result::fixtures::{idle, job, report, spec};
         use crate::result::{Collected, rep_result};
         use cnibench_proto::msg::Role;
         use cnibench_proto::units::Percent;
@@ -272,15 +272,11 @@ mod tests {
             report(1, &[10_000; 100], false),
             report(2, &slow, false),
         ];
-        let server = (0..3).map(|q| report(q, &[], q == 0)).collect();
         let rep = rep_result(
             &spec(),
             1,
             Collected {
-                jobs: vec![
-                    job(Role::Client, client, Some(3)),
-                    job(Role::Server, server, Some(3)),
-                ],
+                jobs: vec![job(Role::Client, client, Some(3)), idle(Role::Server, 3)],
                 failures: vec![],
             },
         );

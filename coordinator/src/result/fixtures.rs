@@ -57,3 +57,13 @@ pub(crate) fn job(role: Role, reports: Vec<IntervalReport>, done: Option<u32>) -
         clock: None,
     }
 }
+
+/// A job of `role` that reported `n` intervals without traffic (the first one
+/// warm-up) and finished.
+pub(crate) fn idle(role: Role, n: u32) -> JobData {
+    job(
+        role,
+        (0..n).map(|q| report(q, &[], q == 0)).collect(),
+        Some(n),
+    )
+}

@@ -532,7 +532,7 @@ fn cpu_bound(spec: &ScenarioSpec, jobs: &[JobData], cpu: Option<&CpuCost>) -> Op
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::result::fixtures::{job, report, spec};
+    use crate::result::fixtures::{idle, job, report, spec};
     use crate::result::summarize;
 
     #[test]
@@ -551,15 +551,7 @@ mod tests {
                     ],
                     Some(3),
                 ),
-                job(
-                    Role::Server,
-                    vec![
-                        report(0, &[], true),
-                        report(1, &[], false),
-                        report(2, &[], false),
-                    ],
-                    Some(3),
-                ),
+                idle(Role::Server, 3),
             ],
             failures: vec![],
         };
@@ -586,16 +578,11 @@ mod tests {
             report(1, &[9_000; 10], false),
             report(2, &[9_000; 10], false),
         ];
-        let s = vec![
-            report(0, &[], true),
-            report(1, &[], false),
-            report(2, &[], false),
-        ];
         let c = Collected {
             jobs: vec![
                 job(Role::Client, a, Some(3)),
                 job(Role::Client, b, Some(3)),
-                job(Role::Server, s, Some(3)),
+                idle(Role::Server, 3),
             ],
             failures: vec![],
         };
@@ -618,15 +605,7 @@ mod tests {
                     vec![report(0, &[1], true), report(1, &[], false)],
                     None,
                 ),
-                job(
-                    Role::Server,
-                    vec![
-                        report(0, &[], true),
-                        report(1, &[], false),
-                        report(2, &[], false),
-                    ],
-                    Some(3),
-                ),
+                idle(Role::Server, 3),
             ],
             failures: vec!["worker lost".into()],
         };
@@ -664,12 +643,11 @@ mod tests {
                 };
                 c.push(r);
             }
-            let s = (0..3).map(|q| report(q, &[], q == 0)).collect();
             rep_result(
                 &sp,
                 1,
                 Collected {
-                    jobs: vec![job(Role::Client, c, Some(3)), job(Role::Server, s, Some(3))],
+                    jobs: vec![job(Role::Client, c, Some(3)), idle(Role::Server, 3)],
                     failures: vec![],
                 },
             )
@@ -703,11 +681,7 @@ mod tests {
                 ],
                 Some(3),
             ),
-            job(
-                Role::Server,
-                (0..3).map(|q| report(q, &[], q == 0)).collect(),
-                Some(3),
-            ),
+            idle(Role::Server, 3),
         ];
         let flags = completeness(&mut jobs, 3);
         let seqs: Vec<u32> = jobs[0].reports.iter().map(|r| r.seq).collect();
