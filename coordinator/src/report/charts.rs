@@ -61,6 +61,16 @@ fn svg(size: (u32, u32), draw: impl FnOnce(&Root<'_>) -> Drawn) -> Result<String
     Ok(buf)
 }
 
+/// A chart on `root` with the margins and label areas of every chart.
+fn frame<'a, 'b, 's>(root: &'a Root<'s>) -> ChartBuilder<'a, 'b, SVGBackend<'s>> {
+    let mut b = ChartBuilder::on(root);
+    b.margin(12)
+        .margin_right(30)
+        .x_label_area_size(40)
+        .y_label_area_size(64);
+    b
+}
+
 /// One line of a line chart; `None` y values leave a gap.
 #[derive(Debug)]
 pub(crate) struct Line {
@@ -171,12 +181,7 @@ fn line_chart(
     legend: SeriesLabelPosition,
 ) -> Result<String, String> {
     svg(SIZE, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .margin(12)
-            .margin_right(30)
-            .x_label_area_size(40)
-            .y_label_area_size(64)
-            .build_cartesian_2d(x.coord(), y.coord())?;
+        let mut chart = frame(root).build_cartesian_2d(x.coord(), y.coord())?;
         let (xl, yl) = (&x.label, &y.label);
         chart
             .configure_mesh()
@@ -370,18 +375,13 @@ pub(crate) fn bars(unit: &str, scale: f64, bars: &[Bar<'_>]) -> Result<String, S
     let y = zero_based(y_max * 1.15, 5, unit.to_string());
     let labels: Vec<String> = bars.iter().map(|b| b.0.clone()).collect();
     svg(SIZE, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .margin(12)
-            .margin_right(30)
-            .x_label_area_size(40)
-            .y_label_area_size(64)
-            .build_cartesian_2d(
-                Ticked {
-                    range: -0.5..n as f64 - 0.5,
-                    ticks: (0..n).map(|i| i as f64).collect(),
-                },
-                y.coord(),
-            )?;
+        let mut chart = frame(root).build_cartesian_2d(
+            Ticked {
+                range: -0.5..n as f64 - 0.5,
+                ticks: (0..n).map(|i| i as f64).collect(),
+            },
+            y.coord(),
+        )?;
         let yl = &y.label;
         chart
             .configure_mesh()
