@@ -2,11 +2,24 @@
 //! clients and servers, starts them together, collects interval reports, merges
 //! histograms exactly and writes results.
 //!
-//! Layout: [`cli`] (commands and exit codes), [`link`] (one worker connection),
-//! [`run`] (connecting, placement, the I/O-free repetition state machine and its
-//! driver, assembling the result), [`result`] (result model
-//! and exact merge), [`output`] (result.json, summary.csv, the printed table),
-//! [`compare`] (one table across runs labelled by CNI).
+//! # Layout
+//!
+//! - [`cli`]: commands and exit codes; [`discovery`]: the worker list (static
+//!   or from DNS).
+//! - [`link`]: one worker connection; [`run`] (folder): connecting, placement,
+//!   the I/O-free repetition state machine and its driver, assembling the
+//!   result; [`progress`] and [`metrics`]: what a run shows while it goes
+//!   (stderr, Prometheus).
+//! - [`result`] (folder): the `result.json` schema in `mod.rs`, and the exact
+//!   merge of a repetition (`merge`), its CPU cost (`cpu`), one-way delay
+//!   (`delay`) and the statistics over repetitions (`summary`).
+//! - [`slo`], [`sweep`], [`soak`]: objectives, rate sweeps and soaks, built on
+//!   the result types.
+//! - [`output`]: `result.json`, `summary.csv` and the table printed after a run;
+//!   [`report`] (folder): `report.md`, `report.html` and `.hlog` files;
+//!   [`fmt`]: how numbers are spelled in all of them.
+//! - [`compare`]: one table across runs labelled by CNI; [`history`]: runs in
+//!   SQLite; [`check`]: a run against a baseline run.
 //!
 //! The framed control connection, local system info and the shutdown signal come
 //! from `cnibench_net`, which the worker uses too; the coordinator does not link the

@@ -147,8 +147,8 @@ pub fn achieved_rate(spec: &ScenarioSpec, client: &Counters, d: f64) -> f64 {
 }
 
 /// Build one repetition's result from what was collected, step by step:
-/// [`completeness`], [`merge_intervals`] (both sides of every interval), the
-/// rates, [`udp_result`], the CPU cost, and [`judge`] (status and validity).
+/// `completeness`, `merge_intervals` (both sides of every interval), the
+/// rates, `udp_result`, the CPU cost, and `judge` (status and validity).
 /// The scenario's objectives are left to [`crate::slo::check`].
 pub fn rep_result(spec: &ScenarioSpec, repetition: u32, mut c: Collected) -> RepResult {
     let mut flags = c.failures.clone();

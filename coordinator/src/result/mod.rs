@@ -9,7 +9,8 @@
 //!
 //! - [`merge`]: what arrived from the workers ([`Collected`]) into one
 //!   repetition ([`rep_result`]), step by step: completeness, the per-interval
-//!   merge of both sides, the validity judgement, the datagram accounting;
+//!   merge of both sides, the datagram accounting, the validity judgement (the
+//!   caller then checks the objectives with [`crate::slo::check`]);
 //! - `cpu`: the CPU cost of a repetition (node-wide, per machine once, and the
 //!   worker processes');
 //! - `delay`: one-way delay, when the clocks allow it;
