@@ -1,13 +1,18 @@
 //! cnibench worker: a control server that takes jobs from an authenticated
 //! coordinator and runs traffic engines, streaming interval measurements back.
 //!
-//! Layout: [`control`] (sessions, handshake, dead-man rule), [`job`] (one job's
-//! lifecycle and interval reports), [`engine`] (one trait, shared client drivers,
-//! one module per protocol; the HTTP/1.1 response decoder is [`engine::h1`]),
-//! [`recorder`] (per-interval histogram and counters), [`serve`] (one engine's
-//! server without a coordinator, for other tools' clients), [`cpu`] (CPU accounting
-//! from /proc), [`limits`] (allowed targets, rate and duration caps), [`cni`] and
-//! [`local_info`] (what the worker reports about its node and datapath).
+//! # Layout
+//!
+//! - [`control`]: sessions, the handshake, the dead-man rule; [`job`]: one job's
+//!   lifecycle and its interval reports; [`limits`]: allowed targets, rate and
+//!   duration caps.
+//! - [`engine`] (folder): one trait, the shared client drivers (`ctx`, `lane`,
+//!   `fan_out`) and one module per protocol (`tcp`, `udp`, `quic`, `http/` with
+//!   the I/O-free HTTP/1.1 response decoder [`engine::h1`]), plus precise timers.
+//! - [`recorder`]: per-interval histograms and counters the engines add to;
+//!   [`cpu`]: CPU accounting from /proc.
+//! - [`serve`]: one engine's server without a coordinator, for other tools' clients.
+//! - [`cni`] and [`local_info`]: what the worker reports about its node and datapath.
 //!
 //! What the coordinator needs too lives outside this crate, so that it links no
 //! engines: the framed control connection, local system info and the shutdown
