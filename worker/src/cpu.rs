@@ -46,7 +46,7 @@ pub fn parse_proc_stat(text: &str) -> Option<NodeTicks> {
     })
 }
 
-/// Parse user+system ticks from /proc/[pid]/stat (the command name may contain
+/// Parse user+system ticks from /proc/PID/stat (the command name may contain
 /// spaces and parentheses, so fields are counted after the last `)`).
 pub fn parse_pid_stat(text: &str) -> Option<u64> {
     let rest = &text[text.rfind(')')? + 1..];
