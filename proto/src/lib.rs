@@ -12,6 +12,8 @@
 //!   plan/           the test plan (YAML) and what a worker is asked to run
 //!     mod.rs        the model: Plan, ScenarioSpec, Traffic, PathKind, Stall, limits; load()
 //!     raw.rs        the YAML as written, and defaults resolved into a ScenarioSpec
+//!     matrix.rs     list-valued fields expanded into one scenario per value (MatrixPoint)
+//!     yaml.rs       Plan::to_yaml, a plan written back as YAML that loads to the same plan
 //!     validate.rs   one function per rule; validate::job() for a worker's job
 //!     location.rs   PlanError, and a serde error turned into file:line:column and field
 //!     slo.rs        objectives (also reachable as cnibench_proto::slo)

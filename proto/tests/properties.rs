@@ -103,6 +103,36 @@ proptest! {
     }
 
     #[test]
+    fn matrices_expand_to_their_product_or_say_where(
+        key in "(connections|rate|request_size|message_size)",
+        values in proptest::collection::vec("(0|1|2|-5|100/s|5Gbit/s|max|1KiB|1k|x|999999999999)", 0..6),
+        streams in proptest::collection::vec(1u32..20, 0..4),
+    ) {
+        let list = |v: Vec<String>| v.join(", ");
+        let text = format!(
+            "name: p\nscenarios:\n  - name: m\n    traffic: tcp-rr\n    path: pod-to-pod-cross-node\n    {key}: [{}]\n    streams: [{}]\n",
+            list(values.clone()),
+            list(streams.iter().map(u32::to_string).collect()),
+        );
+        match plan::load("p.yaml", &text) {
+            Ok(p) => {
+                prop_assert_eq!(p.scenarios.len(), values.len() * streams.len());
+                prop_assert!(p.scenarios.len() <= plan::MAX_SCENARIOS);
+                let mut names: Vec<&str> = p.scenarios.iter().map(|s| s.name.as_str()).collect();
+                names.sort_unstable();
+                names.dedup();
+                prop_assert_eq!(names.len(), p.scenarios.len());
+                for s in &p.scenarios {
+                    let m = s.matrix.as_ref().unwrap();
+                    prop_assert_eq!(m.params.len(), 2);
+                    prop_assert_eq!(&s.name, &format!("m/{}", m.label()));
+                }
+            }
+            Err(e) => prop_assert!(e.line.is_some() && e.field.is_some(), "{}", e),
+        }
+    }
+
+    #[test]
     fn loaded_plans_are_within_bounds(
         duration in (0u64..=u64::MAX, "(ns|us|ms|s|m|h)"),
         warmup in (0u64..=100_000, "(ns|ms|s|h)"),

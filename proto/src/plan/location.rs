@@ -46,7 +46,7 @@ pub(super) fn first_line(msg: &str) -> String {
 /// `{ name: a, rate: fast }` the last key that starts at or before the column.
 ///
 /// serde-saphyr points a bad value at the value, but a value of the wrong type
-/// (`request_size: [1, 2]`) or an unknown field at the key itself, so a key
+/// (`duration: [1s, 2s]`) or an unknown field at the key itself, so a key
 /// starting exactly at the column is the one meant. A `key:` counts only when
 /// the colon ends the line or is followed by a space (`target: nginx:80` has one
 /// key) and is outside quotes.
@@ -157,7 +157,9 @@ mod tests {
         // Type errors and unknown fields point at the key itself, value errors at
         // the value: either way the key at or before the column is the field.
         for (fields, field) in [
-            ("request_size: [1, 2]", "request_size"),
+            ("duration: [1s, 2s]", "duration"),
+            ("request_size: [1, lots]", "request_size"),
+            ("request_size: { a: 1 }", "request_size"),
             ("request_size: lots", "request_size"),
             ("bogus: 1", "bogus"),
             ("slo: { p99: [1] }", "p99"),

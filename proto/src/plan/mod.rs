@@ -11,12 +11,17 @@
 //!
 //! - `raw` (private): the YAML as written, and defaults resolved
 //!   into [`ScenarioSpec`]s;
+//! - [`matrix`]: fields written as lists, expanded into one scenario per
+//!   value (the cross product for several lists), each keeping its
+//!   [`MatrixPoint`];
 //! - [`validate`]: one function per rule; [`validate::scenario`] applies the
 //!   rules of a single scenario, and [`validate::job`] those a worker holds
 //!   every job it receives to;
 //! - `location` (private): [`PlanError`] and how a serde error is turned into a
 //!   file, line, column and field;
-//! - [`slo`]: the objectives a scenario may set.
+//! - [`slo`]: the objectives a scenario may set;
+//! - `yaml` (private): [`Plan::to_yaml`], a plan written back as YAML that
+//!   loads to the same plan.
 //!
 //! ```
 //! let plan = cnibench_proto::plan::load("demo.yaml", "
@@ -28,11 +33,14 @@
 //! ```
 
 mod location;
+pub mod matrix;
 mod raw;
 pub mod slo;
 pub mod validate;
+mod yaml;
 
 pub use location::PlanError;
+pub use matrix::{MAX_SCENARIOS, MatrixParam, MatrixPoint};
 
 use crate::pacing::Arrival;
 use crate::units::{Dur, Rate, Size, Sweep};
@@ -208,6 +216,10 @@ pub struct ScenarioSpec {
     pub interval: Dur,
     /// How many times the scenario is repeated.
     pub repetitions: u32,
+    /// The point of a parameter matrix this scenario is, when the plan wrote
+    /// some of its fields as lists; `None` for a plain scenario.
+    #[serde(default)]
+    pub matrix: Option<MatrixPoint>,
 }
 
 impl ScenarioSpec {

@@ -2,6 +2,7 @@
 //! plan may leave out, and how the defaults fill them in to give a fully
 //! specified [`ScenarioSpec`].
 
+use super::matrix::{self, Axis, Misplaced, OneOrList, Value};
 use super::slo::Slo;
 use super::{PathKind, ScenarioSpec, Stall, Traffic, UDP_HEADER};
 use crate::pacing::Arrival;
@@ -33,7 +34,8 @@ pub(super) struct RawDefaults {
     slo: Option<Slo>,
 }
 
-/// A scenario as written: whatever is left out comes from the defaults.
+/// A scenario as written: whatever is left out comes from the defaults; the
+/// fields of [`matrix::FIELDS`] may be lists.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawScenario {
@@ -43,13 +45,13 @@ pub(super) struct RawScenario {
     target: Option<std::net::SocketAddr>,
     clients: Option<u32>,
     servers: Option<u32>,
-    streams: Option<u32>,
-    connections: Option<u32>,
+    streams: Option<OneOrList<u32>>,
+    connections: Option<OneOrList<u32>>,
     threads: Option<u32>,
-    request_size: Option<Size>,
-    response_size: Option<Size>,
-    message_size: Option<Size>,
-    rate: Option<RateOrSweep>,
+    request_size: Option<OneOrList<Size>>,
+    response_size: Option<OneOrList<Size>>,
+    message_size: Option<OneOrList<Size>>,
+    rate: Option<OneOrList<RateOrSweep>>,
     arrival: Option<Arrival>,
     server_delay: Option<Dur>,
     server_stall: Option<Stall>,
@@ -84,10 +86,30 @@ impl RawDefaults {
 }
 
 impl RawScenario {
+    /// The fields written as lists, in [`matrix::FIELDS`] order, or what is
+    /// wrong with one of them.
+    pub(super) fn axes(&self) -> Result<Vec<Axis>, Misplaced> {
+        let name = self.name.trim();
+        let mut axes = Vec::new();
+        let count = |v: u32| Ok(Value::Count(v));
+        let size = |v: Size| Ok(Value::Size(v));
+        let a = &mut axes;
+        matrix::push_axis(a, name, "connections", self.connections.as_ref(), count)?;
+        matrix::push_axis(a, name, "message_size", self.message_size.as_ref(), size)?;
+        matrix::push_axis(a, name, "rate", self.rate.as_ref(), matrix::fixed_rate)?;
+        matrix::push_axis(a, name, "request_size", self.request_size.as_ref(), size)?;
+        matrix::push_axis(a, name, "response_size", self.response_size.as_ref(), size)?;
+        matrix::push_axis(a, name, "streams", self.streams.as_ref(), count)?;
+        Ok(axes)
+    }
+
     /// The scenario with every field set: its own value, else the plan's
-    /// default, else the built-in one. Nothing is checked here.
+    /// default, else the built-in one; a list gives its first value (each
+    /// point of the matrix then sets its own). Nothing is checked here.
     pub(super) fn resolve(self, d: &Defaults) -> ScenarioSpec {
         let s = self;
+        let first = |v: Option<OneOrList<Size>>| v.as_ref().and_then(OneOrList::first);
+        let rate = s.rate.as_ref().and_then(OneOrList::first);
         ScenarioSpec {
             name: s.name.trim().to_string(),
             traffic: s.traffic,
@@ -95,32 +117,36 @@ impl RawScenario {
             target: s.target,
             clients: s.clients.unwrap_or(1),
             servers: s.servers.unwrap_or(1),
-            streams: s.streams.unwrap_or(1),
-            connections: s.connections.unwrap_or(1),
+            streams: s.streams.as_ref().and_then(OneOrList::first).unwrap_or(1),
+            connections: s
+                .connections
+                .as_ref()
+                .and_then(OneOrList::first)
+                .unwrap_or(1),
             threads: s.threads,
             // Datagrams carry a sequence number and a timestamp.
-            request_size: s.request_size.unwrap_or(Size(if s.traffic.is_udp() {
+            request_size: first(s.request_size).unwrap_or(Size(if s.traffic.is_udp() {
                 UDP_HEADER
             } else {
                 1
             })),
-            response_size: s.response_size.unwrap_or(Size(if s.traffic.is_udp() {
+            response_size: first(s.response_size).unwrap_or(Size(if s.traffic.is_udp() {
                 UDP_HEADER
             } else {
                 1
             })),
-            message_size: s.message_size.unwrap_or(if s.traffic.is_udp() {
+            message_size: first(s.message_size).unwrap_or(if s.traffic.is_udp() {
                 // Fits the smallest common pod MTU (VXLAN 1450) without fragmenting.
                 Size(1400)
             } else {
                 Size(128 << 10)
             }),
-            rate: match s.rate {
+            rate: match rate {
                 Some(RateOrSweep::Rate(r)) => r,
                 Some(RateOrSweep::Sweep(sw)) => sw.from,
                 None => Rate::default(),
             },
-            sweep: match s.rate {
+            sweep: match rate {
                 Some(RateOrSweep::Sweep(sw)) => Some(sw),
                 _ => None,
             },
@@ -133,6 +159,7 @@ impl RawScenario {
             warmup: s.warmup.unwrap_or(d.warmup),
             interval: s.interval.unwrap_or(d.interval),
             repetitions: s.repetitions.unwrap_or(d.repetitions),
+            matrix: None,
         }
     }
 }

@@ -3,7 +3,10 @@
 //!
 //! [`scenario`] applies the rules of a single scenario in a fixed order, the
 //! first broken one wins; the plan loader adds the rules that need the whole
-//! plan (a name, at least one scenario, unique scenario names). A worker calls
+//! plan (a name, at least one scenario, at most
+//! [`MAX_SCENARIOS`] once matrices are expanded, unique
+//! scenario names) and applies the single-scenario rules to every point of a
+//! matrix. A worker calls
 //! [`job`] on every job it receives, so a hand-made `Prepare` is held to the
 //! same rules as a plan, except those about repeating a scenario (soak windows
 //! and sweep steps are jobs the coordinator derives from one).
@@ -20,11 +23,12 @@
 //! assert_eq!(validate::scenario(&spec).unwrap_err().field, "connections");
 //! ```
 
+use super::matrix::{self, Axis};
 use super::raw::RawPlan;
 use super::{
     MAX_CLIENT_BUFFERS, MAX_CLIENTS, MAX_INTERVALS, MAX_PARALLEL, MAX_PAYLOAD, MAX_REPETITIONS,
-    MAX_RUN, MAX_THREADS, MAX_TIMEOUT, PathKind, Plan, PlanError, ScenarioSpec, Traffic,
-    UDP_HEADER, UDP_MAX,
+    MAX_RUN, MAX_SCENARIOS, MAX_THREADS, MAX_TIMEOUT, PathKind, Plan, PlanError, ScenarioSpec,
+    Traffic, UDP_HEADER, UDP_MAX,
 };
 use crate::units::{Rate, Size};
 use std::time::Duration;
@@ -97,9 +101,9 @@ pub fn job(spec: &ScenarioSpec) -> Result<(), Invalid> {
         .try_for_each(|(_, rule)| rule(spec))
 }
 
-/// Resolve the defaults of a raw plan and check it: the plan's own rules, then
-/// each scenario in order, the first broken rule being the error, located at
-/// its scenario.
+/// Resolve the defaults of a raw plan, expand its matrices and check it: the
+/// plan's own rules, then each scenario in order, the first broken rule being
+/// the error, located at its scenario (or at the list element it is about).
 pub(super) fn plan(file: &str, raw: RawPlan) -> Result<Plan, PlanError> {
     let located = |at: Option<&serde_saphyr::Location>, e: Invalid| PlanError {
         file: file.to_string(),
@@ -113,14 +117,28 @@ pub(super) fn plan(file: &str, raw: RawPlan) -> Result<Plan, PlanError> {
     has_scenarios(raw.scenarios.len()).map_err(|e| located(None, e))?;
     let mut out: Vec<ScenarioSpec> = Vec::with_capacity(raw.scenarios.len());
     for sp in raw.scenarios {
-        let spec = sp.value.resolve(&defaults);
-        // Uniqueness before the scenario's own rules: an empty name cannot be a
-        // duplicate (the earlier one would have been refused), so `named` still
-        // decides first for it.
-        unique_name(&spec, &out)
-            .and_then(|()| scenario(&spec))
-            .map_err(|e| located(Some(&sp.referenced), e))?;
-        out.push(spec);
+        let at = sp.referenced;
+        let axes = sp
+            .value
+            .axes()
+            .map_err(|(el, e)| located(Some(el.as_ref().unwrap_or(&at)), e))?;
+        let base = sp.value.resolve(&defaults);
+        // The name before expansion: `/streams=2` would not be empty.
+        named(&base)
+            .and_then(|()| within_limit(&base.name, &axes, out.len()))
+            .map_err(|e| located(Some(&at), e))?;
+        for (spec, elements) in matrix::expand(&base, &axes) {
+            // Uniqueness before the scenario's own rules: an empty name cannot be a
+            // duplicate (the earlier one would have been refused), so `named` still
+            // decides first for it.
+            unique_name(&spec, &out)
+                .and_then(|()| scenario(&spec))
+                .map_err(|e| {
+                    let el = elements.iter().find(|(f, _)| *f == e.field);
+                    located(Some(el.map_or(&at, |(_, l)| l)), e)
+                })?;
+            out.push(spec);
+        }
     }
     Ok(Plan {
         name: raw.name,
@@ -141,6 +159,32 @@ fn has_scenarios(count: usize) -> Result<(), Invalid> {
         return broken("scenarios", "plan has no scenarios".into());
     }
     Ok(())
+}
+
+/// The scenarios `axes` expand to, after the `before` already in the plan,
+/// stay within [`MAX_SCENARIOS`]; the error names the longest list.
+fn within_limit(name: &str, axes: &[Axis], before: usize) -> Result<(), Invalid> {
+    let n = matrix::count(axes);
+    if before.saturating_add(n) <= MAX_SCENARIOS {
+        return Ok(());
+    }
+    let Some(longest) = axes.iter().rev().max_by_key(|a| a.values.len()) else {
+        return broken(
+            "name",
+            format!("scenario `{name}`: the plan holds more than {MAX_SCENARIOS} scenarios"),
+        );
+    };
+    let fields: Vec<&str> = axes.iter().map(|a| a.field).collect();
+    let lens: Vec<String> = axes.iter().map(|a| a.values.len().to_string()).collect();
+    broken(
+        longest.field,
+        format!(
+            "scenario `{name}`: {} = {} expands to {n} scenarios; with the {before} before it the plan would hold {}, more than {MAX_SCENARIOS} scenarios per plan",
+            fields.join(" x "),
+            lens.join(" x "),
+            before.saturating_add(n)
+        ),
+    )
 }
 
 fn unique_name(spec: &ScenarioSpec, earlier: &[ScenarioSpec]) -> Result<(), Invalid> {
