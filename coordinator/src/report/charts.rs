@@ -5,6 +5,8 @@
 //!   and 99.99% are evenly spaced; y = latency on a log scale.
 //! - [`timeline`]: a rate per measured interval over time.
 //! - [`bars`]: a median per label with a min..max whisker.
+//! - [`by_param`]: a measure against a matrix parameter (log scale for values
+//!   spanning a factor of 10 or more), ticks at the values run.
 //! - [`cpu_chart`]: CPU cost bars, or a strip saying "CPU not measured".
 
 use super::doc::Chart;
@@ -260,6 +262,81 @@ fn zero_based_lines(
     line_chart(x, y, &lines, legend)
 }
 
+/// A tick on a parameter axis: the value and how the scenario names spell it.
+pub(crate) type ParamTick = (f64, String);
+
+/// Whether parameter values (all positive) are drawn on a log scale: when
+/// they span a factor of 10 or more, as size sweeps do.
+pub(crate) fn log_scale(ticks: &[ParamTick]) -> bool {
+    let lo = ticks.iter().map(|t| t.0).fold(f64::INFINITY, f64::min);
+    let hi = ticks.iter().map(|t| t.0).fold(0.0, f64::max);
+    lo > 0.0 && hi / lo >= 10.0
+}
+
+/// A measure against a matrix parameter: `lines` in data units (y divided by
+/// `scale`, shown in `unit`), x ticks at `ticks` labelled as the scenario
+/// names spell them (labels too close to the previous one are left out), on
+/// a log scale per [`log_scale`].
+pub(crate) fn by_param(
+    x_desc: &str,
+    ticks: &[ParamTick],
+    unit: &str,
+    scale: f64,
+    mut lines: Vec<Line>,
+) -> Result<String, String> {
+    let log = log_scale(ticks);
+    let tx = |v: f64| if log { v.log10() } else { v };
+    for l in &mut lines {
+        for p in &mut l.points {
+            p.0 = tx(p.0);
+            p.1 = p.1.map(|v| v / scale);
+        }
+    }
+    let all = || lines.iter().flat_map(|l| l.points.iter());
+    if ticks.is_empty() || all().all(|p| p.1.is_none()) {
+        return message("nothing measured", SIZE.1);
+    }
+    let xs: Vec<f64> = ticks.iter().map(|t| tx(t.0)).collect();
+    let lo = xs.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let pad = if hi > lo { (hi - lo) * 0.06 } else { 1.0 };
+    let mut labels: Vec<(f64, String)> = Vec::new();
+    let mut sorted: Vec<(f64, &str)> = xs
+        .iter()
+        .zip(ticks)
+        .map(|(x, t)| (*x, t.1.as_str()))
+        .collect();
+    sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
+    for (x, text) in sorted {
+        let crowded = labels
+            .last()
+            .is_some_and(|(prev, _)| x - prev < (hi - lo + 2.0 * pad) / 12.0);
+        if !crowded {
+            labels.push((x, text.to_string()));
+        }
+    }
+    let x = Axis {
+        range: lo - pad..hi + pad,
+        ticks: xs,
+        label: Box::new(move |v| {
+            labels
+                .iter()
+                .find(|(x, _)| (x - v).abs() < 1e-9)
+                .map_or_else(String::new, |(_, l)| l.clone())
+        }),
+        desc: if log {
+            format!("{x_desc} (log scale)")
+        } else {
+            x_desc.to_string()
+        },
+    };
+    let y_max = all().filter_map(|p| p.1).fold(0.0, f64::max);
+    // Room above the lines for the legend, a row per line.
+    let headroom = (1.1 + 0.1 * lines.len() as f64).clamp(1.25, 1.7);
+    let y = zero_based(y_max * headroom, 5, unit.to_string());
+    line_chart(x, y, &lines, SeriesLabelPosition::UpperRight)
+}
+
 /// The percentiles labelled on the spectrum's x axis.
 const SPECTRUM_TICKS: [(f64, &str); 5] = [
     (0.5, "50%"),
@@ -485,6 +562,47 @@ mod tests {
             assert!(svg.contains(label), "{label}");
         }
         assert!(!svg.contains("href"), "no external references");
+    }
+
+    #[test]
+    fn a_measure_against_a_parameter() {
+        let ticks: Vec<ParamTick> = [1.0, 1024.0, 16384.0, 65536.0]
+            .into_iter()
+            .zip(["1", "1KiB", "16KiB", "64KiB"])
+            .map(|(v, t)| (v, t.to_string()))
+            .collect();
+        assert!(log_scale(&ticks));
+        assert!(!log_scale(&ticks[1..2]));
+        assert!(!log_scale(&[(1.0, "1".into()), (8.0, "8".into())]));
+        let line = Line {
+            label: "vxlan".into(),
+            color: color(0),
+            width: 2,
+            points: vec![
+                (1.0, Some(50_000.0)),
+                (1024.0, Some(60_000.0)),
+                (16384.0, None),
+                (65536.0, Some(250_000.0)),
+            ],
+        };
+        let svg = by_param("request_size, bytes", &ticks, "p50, us", 1e3, vec![line]).unwrap();
+        for text in [
+            "1KiB",
+            "64KiB",
+            "vxlan",
+            "request_size, bytes (log scale)",
+            "p50, us",
+        ] {
+            assert!(svg.contains(text), "{text}");
+        }
+        let empty = Line {
+            label: "x".into(),
+            color: color(1),
+            width: 2,
+            points: vec![(1.0, None)],
+        };
+        let svg = by_param("streams", &ticks[..1], "Gbit/s", 1e9, vec![empty]).unwrap();
+        assert!(svg.contains("nothing measured"));
     }
 
     #[test]

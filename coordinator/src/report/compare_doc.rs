@@ -60,13 +60,14 @@ pub(crate) fn build(runs: &[(String, RunResult)], c: &Comparison) -> Doc {
         Block::Heading(2, "Plan".into()),
     ];
     let (specs, differ) = plan(runs);
-    blocks.push(Block::Table(tables::plan_table(specs)));
+    blocks.push(Block::Table(tables::plan_table(specs.iter().copied())));
     if !differ.is_empty() {
         blocks.push(Block::Text(format!(
             "Scenario parameters differ between runs (the table shows the first run's): {}.",
             differ.join(", ")
         )));
     }
+    blocks.extend(super::matrix::compare_blocks(&specs, runs, &c.columns));
     blocks.extend([
         Block::Heading(2, "Results per scenario".into()),
         Block::Text(tables::LEGEND.into()),

@@ -13,15 +13,21 @@
 //! comparison table, every run's environment, and per scenario one row, one
 //! spectrum line and one bar per CNI label.
 //!
+//! Both reports group the scenarios of a parameter matrix again and plot each
+//! measure against the parameter (`matrix`).
+//!
 //! Layout: `doc` (the document model and its Markdown rendering), `html`
 //! (HTML rendering), `tables` (aggregation and the shared tables), `charts`
-//! (plotters SVG), `run_doc` and `compare_doc` (the two documents), [`hlog`].
+//! (plotters SVG), `run_doc` and `compare_doc` (the two documents), `matrix`
+//! (their matrix sections), `env_doc` ([`environment`]), [`hlog`].
 
 mod charts;
 mod compare_doc;
 mod doc;
+mod env_doc;
 pub mod hlog;
 mod html;
+mod matrix;
 mod run_doc;
 mod tables;
 
@@ -64,4 +70,10 @@ pub fn write_compare(
     c: &Comparison,
 ) -> anyhow::Result<Vec<PathBuf>> {
     write_doc(dir, &compare_doc::build(runs, c))
+}
+
+/// Where `runs` ran, as Markdown (a bundle's `ENVIRONMENT.md`); `runs` are
+/// (name, result).
+pub fn environment(runs: &[(&str, &RunResult)]) -> String {
+    env_doc::build(runs).markdown()
 }

@@ -25,6 +25,9 @@ pub(crate) fn build(r: &RunResult) -> Doc {
         Block::Table(tables::workers_table(&[(None, r)])),
         Block::Heading(2, "Plan".into()),
         Block::Table(tables::plan_table(&r.plan.scenarios)),
+    ]);
+    blocks.extend(super::matrix::run_blocks(r));
+    blocks.extend([
         Block::Heading(2, "Results".into()),
         Block::Text(tables::LEGEND.into()),
     ]);
