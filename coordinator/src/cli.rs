@@ -1,6 +1,6 @@
 //! Command line: `cnibench run PLAN --workers A,B --token-file F --out DIR`,
 //! `cnibench soak PLAN --duration 6h ...` (same flags), `cnibench compare DIR...
-//! [--out DIR]`, `cnibench report DIR`.
+//! [--out DIR]`, `cnibench report DIR`, `cnibench bundle DIR... --out FILE`.
 
 use crate::progress::LiveProgress;
 use crate::run::{self, RunError};
@@ -21,7 +21,7 @@ pub const EXIT_DEGRADED: u8 = 1;
 
 /// Distributed load generator for comparing Kubernetes network datapaths.
 #[derive(Debug, Parser)]
-#[command(name = "cnibench", version)]
+#[command(name = "cnibench", version = crate::VERSION)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -93,6 +93,19 @@ enum Command {
     Report {
         /// Run directory (holding result.json).
         run: PathBuf,
+    },
+    /// Pack runs and a comparison into one archive to publish: plans,
+    /// result.json, .hlog logs, reports, environments, versions, SHA256SUMS
+    /// and a README saying how to re-render and re-run them.
+    Bundle {
+        /// Run directories (holding result.json), and at most one output of
+        /// `cnibench compare --out` (holding compare.json; the runs it
+        /// compared come along).
+        #[arg(required = true, value_name = "DIR")]
+        dirs: Vec<PathBuf>,
+        /// The archive to write, NAME.tar.gz (it unpacks into NAME/).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
     },
 }
 
@@ -184,6 +197,7 @@ pub fn main(cli: Cli) -> Result<u8, Failure> {
             out,
         } => cmd_compare(&runs, baseline.as_deref(), out),
         Command::Report { run } => cmd_report(&run),
+        Command::Bundle { dirs, out } => cmd_bundle(&dirs, &out),
         Command::History {
             scenario,
             limit,
@@ -219,6 +233,31 @@ fn cmd_report(dir: &Path) -> Result<u8, Failure> {
         dir.parent().unwrap_or(Path::new("."))
     };
     write_reports(dir, &result)?;
+    Ok(0)
+}
+
+fn cmd_bundle(dirs: &[PathBuf], out: &Path) -> Result<u8, Failure> {
+    crate::bundle::top_dir(out).map_err(usage)?;
+    let inputs = crate::bundle::gather(dirs).map_err(usage)?;
+    let n = crate::bundle::write(&inputs, out).map_err(write_failure)?;
+    println!(
+        "bundle: {} ({n} files: {} run(s){}; verify with sha256sum -c SHA256SUMS, see README.md inside)",
+        out.display(),
+        inputs.runs.len(),
+        if inputs.compare.is_some() {
+            " and a comparison"
+        } else {
+            ""
+        }
+    );
+    for r in &inputs.runs {
+        if let crate::bundle::PlanOrigin::Regenerated(why) = &r.plan_origin {
+            eprintln!(
+                "cnibench: note: runs/{}/plan.yaml written out from result.json: {why}",
+                r.name
+            );
+        }
+    }
     Ok(0)
 }
 

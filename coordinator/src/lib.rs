@@ -20,11 +20,14 @@
 //!   [`fmt`]: how numbers are spelled in all of them.
 //! - [`compare`]: one table across runs labelled by CNI; [`history`]: runs in
 //!   SQLite; [`check`]: a run against a baseline run.
+//! - [`bundle`]: runs, their plans, reports and environments, and a
+//!   comparison in one checksummed archive that re-renders.
 //!
 //! The framed control connection, local system info and the shutdown signal come
 //! from `cnibench_net`, which the worker uses too; the coordinator does not link the
 //! worker crate (only its tests do, to run in-process workers).
 
+pub mod bundle;
 pub mod check;
 pub mod cli;
 pub mod compare;
@@ -41,3 +44,15 @@ pub mod run;
 pub mod slo;
 pub mod soak;
 pub mod sweep;
+
+/// The git revision this binary was built from: `$CNIBENCH_GIT_REV` at build
+/// time, else `git rev-parse HEAD`, else `unknown` (see `build.rs`).
+pub const GIT_REVISION: &str = env!("CNIBENCH_GIT_REV");
+
+/// Version and git revision, as `cnibench --version` prints them.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (git ",
+    env!("CNIBENCH_GIT_REV"),
+    ")"
+);
