@@ -6,10 +6,13 @@
 
 use bytes::BytesMut;
 use cnibench_proto::codec::{self, MAX_FRAME};
-use cnibench_proto::msg::Msg;
-use cnibench_proto::units::Dur;
+use cnibench_proto::msg::{
+    Counters, CpuUsage, IntervalReport, Job, Msg, NodeCpu, Role, ScheduleStats, UdpStats,
+};
+use cnibench_proto::units::{Dur, Rate};
 use cnibench_proto::{hist, plan};
 use proptest::prelude::*;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 fn config() -> ProptestConfig {
@@ -19,9 +22,154 @@ fn config() -> ProptestConfig {
     }
 }
 
-/// Messages built from arbitrary field values.
+/// A scenario as a worker receives it: values a validated plan can hold
+/// (quantities cross the wire in their plan spelling and are parsed again).
+fn any_scenario() -> impl Strategy<Value = plan::ScenarioSpec> {
+    let base = plan::load(
+        "p.yaml",
+        "name: p\nscenarios:\n  - { name: s, traffic: tcp-rr, path: pod-to-pod-cross-node }\n",
+    )
+    .unwrap()
+    .scenarios
+    .remove(0);
+    (
+        1u32..100_000,
+        1u32..1000,
+        proptest::option::of(1u32..1000),
+        1u64..=64 << 20,
+        prop_oneof![
+            Just(Rate::Max),
+            (1u32..10_000_000).prop_map(|r| Rate::PerSecond(f64::from(r))),
+            (1u64..100_000_000_000).prop_map(|b| Rate::BitsPerSecond(b as f64)),
+        ],
+        100u64..86_400_000,
+        "[a-z0-9-]{1,20}",
+    )
+        .prop_map(
+            move |(connections, clients, threads, size, rate, ms, name)| plan::ScenarioSpec {
+                name,
+                connections,
+                clients,
+                threads,
+                request_size: cnibench_proto::units::Size(size),
+                rate,
+                duration: Dur(Duration::from_millis(ms)),
+                ..base.clone()
+            },
+        )
+}
+
+/// Arbitrary bytes where a histogram goes.
+fn any_bytes() -> impl Strategy<Value = Vec<u8>> {
+    proptest::collection::vec(any::<u8>(), 0..48)
+}
+
+/// Counters with arbitrary values and error kinds.
+fn any_counters() -> impl Strategy<Value = Counters> {
+    (
+        any::<[u64; 4]>(),
+        proptest::collection::btree_map("[a-z0-9-]{1,12}", any::<u64>(), 0..4),
+        proptest::collection::btree_map("[1-5]xx", any::<u64>(), 0..3),
+    )
+        .prop_map(
+            |(n, errors, status): (_, BTreeMap<_, _>, BTreeMap<_, _>)| Counters {
+                bytes_sent: n[0],
+                bytes_received: n[1],
+                transactions: n[2],
+                connections: n[3],
+                errors,
+                status,
+            },
+        )
+}
+
+/// An interval report with arbitrary counters, histograms and CPU figures.
+fn any_interval() -> impl Strategy<Value = IntervalReport> {
+    (
+        (any::<u64>(), any::<u32>(), any::<bool>(), any::<[u64; 2]>()),
+        (any_bytes(), any_bytes(), any_bytes()),
+        any_counters(),
+        any::<[u64; 4]>(),
+        proptest::option::of((any::<[u64; 5]>(), proptest::option::of(any::<u64>()))),
+        proptest::option::of((any::<[u64; 7]>(), any::<[Option<u64>; 2]>())),
+    )
+        .prop_map(
+            |((job, seq, warmup, t), (latency, service, transit), counters, s, udp, cpu)| {
+                IntervalReport {
+                    job,
+                    seq,
+                    warmup,
+                    t_start_ns: t[0],
+                    t_end_ns: t[1],
+                    latency,
+                    service,
+                    transit,
+                    counters,
+                    schedule: ScheduleStats {
+                        intended: s[0],
+                        queued: s[1],
+                        late: s[2],
+                        max_lag_ns: s[3],
+                    },
+                    udp: udp.map(|(u, jitter_ns)| UdpStats {
+                        received: u[0],
+                        lost: u[1],
+                        reordered: u[2],
+                        duplicates: u[3],
+                        jitter_ns,
+                        transit_negative: u[4],
+                    }),
+                    cpu: cpu.map(|(c, [process_ns, cgroup_ns])| CpuUsage {
+                        window_ns: c[0],
+                        node: Some(NodeCpu {
+                            user_ns: c[1],
+                            system_ns: c[2],
+                            softirq_ns: c[3],
+                            irq_ns: c[4],
+                            steal_ns: c[5],
+                            idle_ns: c[6],
+                        }),
+                        process_ns,
+                        cgroup_ns,
+                    }),
+                }
+            },
+        )
+}
+
+/// A job with an arbitrary scenario, role, target and peers.
+fn any_job() -> impl Strategy<Value = Job> {
+    (
+        any::<u64>(),
+        any::<bool>(),
+        any_scenario(),
+        // serde carries IPv6 addresses without flow label and scope.
+        proptest::option::of(
+            (any::<std::net::IpAddr>(), any::<u16>()).prop_map(std::net::SocketAddr::from),
+        ),
+        any_bytes(),
+        any::<i64>(),
+        proptest::collection::vec(any::<std::net::IpAddr>(), 0..3),
+    )
+        .prop_map(
+            |(id, client, scenario, target, server_cert, clock_correction_ns, peers)| Job {
+                id,
+                role: if client { Role::Client } else { Role::Server },
+                scenario,
+                target,
+                server_cert,
+                clock_correction_ns,
+                peers,
+            },
+        )
+}
+
+/// Messages built from arbitrary field values, among them the two large ones a
+/// session carries most: jobs and interval reports.
 fn any_msg() -> impl Strategy<Value = Msg> {
     prop_oneof![
+        any_job().prop_map(Msg::Prepare),
+        any_interval().prop_map(Msg::Interval),
         (any::<u32>(), any::<[u8; 32]>()).prop_map(|(v, n)| Msg::Challenge {
             proto_version: v,
             nonce: n
@@ -47,11 +195,44 @@ proptest! {
     #![proptest_config(config())]
 
     #[test]
-    fn decoder_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+    fn decoder_never_panics(
+        len in prop_oneof![any::<u32>(), 0u32..2048, (MAX_FRAME as u32 - 8)..(MAX_FRAME as u32 + 8)],
+        rest in proptest::collection::vec(any::<u8>(), 0..512),
+    ) {
+        // A length in front: arbitrary, small, or about the largest allowed.
+        let bytes = [&len.to_be_bytes()[..], &rest].concat();
         let mut buf = BytesMut::from(&bytes[..]);
         // Decode until it needs more bytes or fails; either is fine, a panic is not.
-        while let Ok(Some(_)) = codec::decode(&mut buf) {}
-        prop_assert!(buf.capacity() <= MAX_FRAME + 1024 || buf.capacity() <= bytes.len() * 2 + 1024);
+        let last = loop {
+            match codec::decode(&mut buf) {
+                Ok(Some(_)) => continue,
+                other => break other,
+            }
+        };
+        // The length the frame at the front announces, where the decoder stopped.
+        let announced = (buf.len() >= 4).then(|| u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize);
+        match last {
+            // An oversized frame is refused as it is announced, before anything
+            // is reserved for it.
+            Err(codec::DecodeError::TooLarge { len }) => {
+                prop_assert_eq!(announced, Some(len));
+                prop_assert!(len > MAX_FRAME);
+                prop_assert!(buf.capacity() <= 2 * bytes.len().max(1), "{} reserved", buf.capacity());
+            }
+            // Waiting for the rest of a frame: room for that frame at most
+            // (the buffer's own growth doubles at most what it held).
+            Ok(None) => {
+                let frame = announced.map_or(0, |n| n + 4);
+                prop_assert!(frame <= MAX_FRAME + 4, "waits for a frame of {frame} bytes");
+                prop_assert!(
+                    buf.capacity() <= frame.max(2 * bytes.len().max(1)),
+                    "{} reserved for a frame of {frame} bytes from {} bytes of input",
+                    buf.capacity(),
+                    bytes.len()
+                );
+            }
+            _ => {}
+        }
     }
 
     #[test]

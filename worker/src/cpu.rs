@@ -195,26 +195,40 @@ mod tests {
 
     #[test]
     fn measures_own_busy_loop() {
+        // Burn until the kernel has charged this process 300 ms of CPU more (by
+        // its own account, not by the clock: on a busy machine that takes longer),
+        // then check the sampler saw it in the right unit.
+        let own_ticks = || {
+            std::fs::read_to_string("/proc/self/stat")
+                .ok()
+                .as_deref()
+                .and_then(parse_pid_stat)
+                .unwrap()
+        };
         let a = Snapshot::take();
-        let start = Instant::now();
+        let (from, start) = (own_ticks(), Instant::now());
         let mut x = 0u64;
-        while start.elapsed().as_millis() < 300 {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+        while own_ticks() < from + 30 {
+            for _ in 0..100_000 {
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+            }
+            assert!(start.elapsed().as_secs() < 60, "no CPU for a minute");
         }
         std::hint::black_box(x);
         let u = usage(&a, &Snapshot::take());
-        let own = u.process_ns.unwrap() as f64 / u.window_ns as f64;
-        // At least the busy loop (ticks are 10 ms: 0.7 allows for rounding); other
-        // tests' threads in this process may add more, but never beyond the
-        // machine's CPUs (which a wrong tick unit would).
-        let cpus = cnibench_net::sysinfo::cpus() as f64;
-        assert!(own >= 0.7 && own <= cpus + 0.2, "own cores {own} of {cpus}");
-        let node = u.node.unwrap();
-        let busy = node.user_ns + node.system_ns;
+        let own = u.process_ns.unwrap();
+        assert!(own >= 300_000_000, "own {own} ns");
+        // Never beyond the machine's CPUs over the window (a wrong tick unit
+        // would be off by a factor of ten or more).
+        let cpus = cnibench_net::sysinfo::cpus() as u64;
         assert!(
-            busy as f64 >= 0.6 * u.window_ns as f64,
-            "node busy {busy} of {}",
+            own <= (cpus + 1) * u.window_ns,
+            "own {own} ns in {} ns on {cpus} CPUs",
             u.window_ns
         );
+        // The node counters include this process's time.
+        let node = u.node.unwrap();
+        let busy = node.user_ns + node.system_ns;
+        assert!(busy >= own / 2, "node busy {busy} ns, own {own} ns");
     }
 }

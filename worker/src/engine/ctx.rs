@@ -105,18 +105,25 @@ impl Ctx {
     /// Server side: wait the plan's `server_delay`, and out a stall window. These
     /// delays are part of what is measured, so they use the precise timer.
     pub async fn server_pause(&self) {
+        if let Some(at) = self.answer_at(Instant::now()) {
+            timer::sleep_until(at).await;
+        }
+    }
+
+    /// When a server answers a request it has at `now`: at the end of the stall
+    /// window if `now` falls in it, plus `server_delay`; `None` to answer at once.
+    fn answer_at(&self, now: Instant) -> Option<Instant> {
+        let mut at = now;
         if let Some(stall) = self.spec.server_stall
             && let Some(t0) = self.t0.get()
         {
             let (from, to) = (*t0 + stall.at.0, *t0 + stall.at.0 + stall.length.0);
-            let now = Instant::now();
             if now >= from && now < to {
-                timer::sleep_until(to).await;
+                at = to;
             }
         }
-        if !self.spec.server_delay.0.is_zero() {
-            timer::sleep(self.spec.server_delay.0).await;
-        }
+        at += self.spec.server_delay.0;
+        (at > now).then_some(at)
     }
 }
 
@@ -125,24 +132,35 @@ mod tests {
     use super::super::test_ctx;
     use super::*;
 
-    #[tokio::test]
-    async fn server_pause_applies_delay_and_stall() {
+    #[tokio::test(start_paused = true)]
+    async fn a_server_answers_after_its_delay_and_after_a_stall() {
         let c =
             test_ctx("traffic: tcp-rr, server_delay: 2ms, server_stall: { at: 100ms, for: 500ms }");
+        let ms = |n| Duration::from_millis(n);
         let t0 = Instant::now();
+        // Before the job starts there is no stall window, only the delay.
+        assert_eq!(c.answer_at(t0 + ms(200)), Some(t0 + ms(202)));
         c.t0.set(t0).unwrap();
-        c.server_pause().await;
-        let d = t0.elapsed();
-        assert!(
-            d >= Duration::from_millis(2) && d < Duration::from_micros(2_800),
-            "{d:?}"
-        );
-        tokio::time::sleep_until(t0 + Duration::from_millis(200)).await;
-        c.server_pause().await;
-        let d = t0.elapsed();
-        assert!(
-            d >= Duration::from_millis(602) && d < Duration::from_millis(604),
-            "{d:?}"
-        );
+        assert_eq!(c.answer_at(t0), Some(t0 + ms(2)));
+        assert_eq!(c.answer_at(t0 + ms(99)), Some(t0 + ms(101)));
+        // In the window: its end, then the delay, once.
+        for into in [100, 200, 599] {
+            assert_eq!(c.answer_at(t0 + ms(into)), Some(t0 + ms(602)), "{into}");
+        }
+        assert_eq!(c.answer_at(t0 + ms(600)), Some(t0 + ms(602)));
+        let plain = test_ctx("traffic: tcp-rr");
+        plain.t0.set(t0).unwrap();
+        assert_eq!(plain.answer_at(t0 + ms(5)), None);
+    }
+
+    #[tokio::test]
+    async fn server_pause_is_never_early() {
+        let c = test_ctx("traffic: tcp-rr, server_delay: 2ms");
+        c.t0.set(Instant::now()).unwrap();
+        for _ in 0..5 {
+            let t = std::time::Instant::now();
+            c.server_pause().await;
+            assert!(t.elapsed() >= Duration::from_millis(2), "{:?}", t.elapsed());
+        }
     }
 }

@@ -200,20 +200,34 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn two_milliseconds_are_two_milliseconds() {
+    async fn sleeps_are_never_early() {
+        for _ in 0..20 {
+            let t0 = Instant::now();
+            sleep(Duration::from_millis(2)).await;
+            assert!(
+                t0.elapsed() >= Duration::from_millis(2),
+                "{:?}",
+                t0.elapsed()
+            );
+        }
+    }
+
+    /// How precise: a claim about a quiet machine, so a benchmark rather than a
+    /// test (`scripts/bench-timer.sh` runs it).
+    #[tokio::test]
+    #[ignore = "a benchmark: needs a quiet machine (scripts/bench-timer.sh)"]
+    async fn precision() {
         let mut late = Vec::new();
-        for _ in 0..50 {
+        for _ in 0..200 {
             let t0 = Instant::now();
             sleep(Duration::from_millis(2)).await;
             late.push(t0.elapsed() - Duration::from_millis(2));
         }
         late.sort();
-        // Never early; the median overshoot is far below tokio's ~1.1 ms.
-        assert!(
-            late[25] < Duration::from_micros(400),
-            "median overshoot {:?}",
-            late[25]
-        );
+        let (p50, p99) = (late[100], late[198]);
+        println!("timer: 2 ms sleeps overshoot by {p50:?} (median), {p99:?} (p99)");
+        // tokio's own timer overshoots a 2 ms sleep by ~1.1 ms.
+        assert!(p50 < Duration::from_micros(400), "median overshoot {p50:?}");
     }
 
     #[test]
