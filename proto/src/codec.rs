@@ -205,6 +205,7 @@ mod tests {
                     connections: 4,
                     errors,
                     status: BTreeMap::from([("2xx".to_string(), 3)]),
+                    clamped: 1,
                 },
                 schedule: ScheduleStats {
                     intended: 5,

@@ -10,7 +10,9 @@ use hdrhistogram::Histogram;
 use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
 use std::io::Read;
 
-/// Highest trackable latency: 100 s, in ns. Larger values are clamped and flagged.
+/// Highest trackable latency: 100 s, in ns. Larger values are clamped; [`record`]
+/// says so, and the recorder counts them (`Counters::clamped`) for the result to
+/// flag.
 pub const HIGHEST_NS: u64 = 100_000_000_000;
 /// Significant digits kept for every histogram.
 pub const SIGFIG: u8 = 3;
@@ -107,9 +109,11 @@ pub fn decode(bytes: &[u8]) -> Result<Histogram<u64>, HistError> {
     Ok(out)
 }
 
-/// Record `ns` into `h`, clamping to the trackable range.
-pub fn record(h: &mut Histogram<u64>, ns: u64) {
+/// Record `ns` into `h`, clamping to the trackable range; `true` when the value
+/// was above it (recorded as [`HIGHEST_NS`]).
+pub fn record(h: &mut Histogram<u64>, ns: u64) -> bool {
     h.saturating_record(ns.clamp(1, HIGHEST_NS));
+    ns > HIGHEST_NS
 }
 
 #[cfg(test)]
@@ -120,9 +124,9 @@ mod tests {
     fn round_trip() {
         let mut h = new_latency();
         for v in [1, 1000, 1_000_000, 123_456_789, HIGHEST_NS] {
-            record(&mut h, v);
+            assert!(!record(&mut h, v), "{v} is in range");
         }
-        record(&mut h, u64::MAX);
+        assert!(record(&mut h, u64::MAX), "clamped");
         let bytes = encode(&h);
         let back = decode(&bytes).unwrap();
         assert_eq!(back, h);

@@ -198,6 +198,9 @@ pub struct Counters {
     pub errors: BTreeMap<String, u64>,
     /// HTTP responses by status class (`2xx`, `3xx`, `4xx`, `5xx`).
     pub status: BTreeMap<String, u64>,
+    /// Histogram samples above the highest trackable value (100 s), recorded
+    /// as that value.
+    pub clamped: u64,
 }
 
 impl Counters {
@@ -213,6 +216,7 @@ impl Counters {
         for (k, v) in &o.status {
             *self.status.entry(k.clone()).or_default() += v;
         }
+        self.clamped += o.clamped;
     }
 
     /// Total failures of all kinds.

@@ -67,7 +67,7 @@ fn any_bytes() -> impl Strategy<Value = Vec<u8>> {
 /// Counters with arbitrary values and error kinds.
 fn any_counters() -> impl Strategy<Value = Counters> {
     (
-        any::<[u64; 4]>(),
+        any::<[u64; 5]>(),
         proptest::collection::btree_map("[a-z0-9-]{1,12}", any::<u64>(), 0..4),
         proptest::collection::btree_map("[1-5]xx", any::<u64>(), 0..3),
     )
@@ -79,6 +79,7 @@ fn any_counters() -> impl Strategy<Value = Counters> {
                 connections: n[3],
                 errors,
                 status,
+                clamped: n[4],
             },
         )
 }

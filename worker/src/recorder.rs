@@ -86,10 +86,11 @@ impl Recorder {
     ) {
         let ns = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
         self.with(|w| {
-            hist::record(&mut w.latency, ns(latency));
+            let mut clamped = hist::record(&mut w.latency, ns(latency));
             if let Some(s) = service {
-                hist::record(&mut w.service, ns(s));
+                clamped |= hist::record(&mut w.service, ns(s));
             }
+            w.counters.clamped += u64::from(clamped);
             w.counters.transactions += 1;
             w.counters.bytes_sent += sent;
             w.counters.bytes_received += received;
@@ -123,7 +124,9 @@ impl Recorder {
             w.counters.bytes_received += payload;
             let u = w.udp.get_or_insert_with(UdpStats::default);
             match transit_ns {
-                Some(t) if t > 0 => hist::record(&mut w.transit, t as u64),
+                Some(t) if t > 0 => {
+                    w.counters.clamped += u64::from(hist::record(&mut w.transit, t as u64));
+                }
                 Some(_) => u.transit_negative += 1,
                 None => {}
             }
@@ -238,14 +241,17 @@ mod tests {
             20,
         );
         r.error("reset");
+        // Beyond the histograms' range: recorded as 100 s, and counted.
+        r.transaction(Duration::from_secs(200), None, 0, 0);
         r.scheduled(true, Duration::ZERO);
         r.scheduled(false, Duration::from_millis(6));
         let w = r.take();
-        assert_eq!((w.latency.len(), w.service.len()), (1, 1));
+        assert_eq!((w.latency.len(), w.service.len()), (2, 1));
+        assert!(w.latency.equivalent(w.latency.max(), hist::HIGHEST_NS));
         let c = w.counters;
         assert_eq!(
-            (c.transactions, c.bytes_sent, c.bytes_received),
-            (1, 10, 20)
+            (c.transactions, c.bytes_sent, c.bytes_received, c.clamped),
+            (2, 10, 20, 1)
         );
         assert_eq!(c.errors["reset"], 1);
         assert_eq!(

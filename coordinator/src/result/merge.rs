@@ -422,7 +422,7 @@ struct Verdict {
     /// The generator, not the path, limited the numbers.
     client_saturated: bool,
     /// Why, in order: schedule lag, a missed target rate, node CPU not
-    /// computed, clients out of CPU.
+    /// computed, clamped samples, clients out of CPU.
     flags: Vec<String>,
 }
 
@@ -449,6 +449,7 @@ fn judge(
         client_saturated |= saturated;
     }
     flags.extend(cpu.and_then(|x| x.node_unavailable.clone()));
+    flags.extend(clamped(t));
     if !client_saturated && let Some(why) = cpu_bound(spec, jobs, cpu) {
         client_saturated = true;
         flags.push(why);
@@ -465,6 +466,16 @@ fn judge(
         client_saturated,
         flags,
     }
+}
+
+/// Samples beyond the histograms' range: recorded as its highest value, so the
+/// maximum (and the percentiles that reach them) are lower bounds.
+fn clamped(t: &Totals) -> Option<String> {
+    let n = t.client.clamped + t.server.clamped;
+    let s = hist::HIGHEST_NS / 1_000_000_000;
+    (n > 0).then(|| {
+        format!("{n} samples above {s}s were recorded as {s}s: the maximum is at least that")
+    })
 }
 
 /// More than 1% of sends left more than 5 ms late on a free connection.
@@ -667,6 +678,35 @@ mod tests {
         assert_eq!(slow.status, Status::Ok);
         // Half the rate with free connections and no lag: the generator could not.
         assert!(run(0, 0, 50).client_saturated);
+    }
+
+    #[test]
+    fn samples_beyond_the_histogram_are_flagged() {
+        let mut client = vec![report(0, &[], true), report(1, &[1_000], false)];
+        client.push(IntervalReport {
+            counters: Counters {
+                clamped: 2,
+                ..report(2, &[hist::HIGHEST_NS], false).counters
+            },
+            ..report(2, &[hist::HIGHEST_NS], false)
+        });
+        let r = rep_result(
+            &spec(),
+            1,
+            Collected {
+                jobs: vec![job(Role::Client, client, Some(3)), idle(Role::Server, 3)],
+                failures: vec![],
+            },
+        );
+        assert_eq!(r.status, Status::Ok);
+        assert!(
+            r.flags
+                .iter()
+                .any(|f| f
+                    == "2 samples above 100s were recorded as 100s: the maximum is at least that"),
+            "{:?}",
+            r.flags
+        );
     }
 
     #[test]
