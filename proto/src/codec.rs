@@ -171,6 +171,7 @@ mod tests {
                 server_cert: vec![],
                 clock_correction_ns: -3,
                 peers: vec!["127.0.0.3".parse().unwrap()],
+                client_index: 1,
             }),
             Msg::Ready {
                 job: 42,

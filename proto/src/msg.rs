@@ -181,6 +181,10 @@ pub struct Job {
     /// Data-plane addresses of the run's workers: without an operator allow-list,
     /// a client only sends to these.
     pub peers: Vec<IpAddr>,
+    /// Clients: this worker's place among the scenario's `clients` client
+    /// workers (0-based), so that their pacers interleave instead of sending in
+    /// lockstep ([`crate::pacing::Slot`]); 0 for servers.
+    pub client_index: u32,
 }
 
 /// Counters of one interval.

@@ -71,6 +71,46 @@ pub fn share(total: f64, parts: u32) -> f64 {
     total / f64::from(parts.max(1))
 }
 
+/// Where one pacer sits among all the pacers of a scenario: lane `lane` of the
+/// `lanes` of client worker `client` of `clients`. All client workers start at
+/// one instant, so their pacers must be told apart: the phases of every lane of
+/// every client interleave (uniform arrivals), and every lane has a seed of its
+/// own (Poisson).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Slot {
+    /// This client worker, 0-based.
+    pub client: u32,
+    /// Client workers of the scenario.
+    pub clients: u32,
+    /// This lane of the worker, 0-based.
+    pub lane: u32,
+    /// Lanes of each client worker.
+    pub lanes: u32,
+}
+
+impl Slot {
+    /// This pacer's place among all of them, and how many there are: lane by
+    /// lane, the workers in turn (with one lane each, worker `c` is place `c`).
+    fn place(self) -> (u64, u64) {
+        let clients = u64::from(self.clients.max(1));
+        let client = self.client.min(self.clients.saturating_sub(1));
+        let place = u64::from(self.lane) * clients + u64::from(client);
+        (place, u64::from(self.lanes.max(1)) * clients)
+    }
+
+    /// The pacer of this slot, at the client worker's share `worker_rate` of the
+    /// scenario's rate (split evenly over its lanes); `seed` is the scenario's.
+    pub fn pacer(self, worker_rate: f64, arrival: Arrival, seed: u64) -> Pacer {
+        let (i, n) = self.place();
+        Pacer::new(
+            share(worker_rate, self.lanes),
+            arrival,
+            i as f64 / n as f64,
+            seed ^ i.wrapping_mul(0x2545_f491_4f6c_dd1d),
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,6 +140,47 @@ mod tests {
             }
         }
         assert_eq!(count, 20_000);
+    }
+
+    /// The first `n` intended times of each of `clients` x `lanes` pacers
+    /// sharing `total` per second, merged and sorted.
+    fn merged(total: f64, arrival: Arrival, clients: u32, lanes: u32, n: usize) -> Vec<u64> {
+        let mut all = Vec::new();
+        for client in 0..clients {
+            for lane in 0..lanes {
+                let slot = Slot {
+                    client,
+                    clients,
+                    lane,
+                    lanes,
+                };
+                let mut p = slot.pacer(share(total, clients), arrival, 7);
+                all.extend((0..n).map(|_| p.next_ns()));
+            }
+        }
+        all.sort_unstable();
+        all
+    }
+
+    #[test]
+    fn clients_interleave_instead_of_sending_in_lockstep() {
+        // 4 client workers x 1 lane at 4000/s in all: one send every 250 us, not
+        // bursts of 4 every millisecond.
+        let t = merged(4000.0, Arrival::Uniform, 4, 1, 100);
+        let gaps: Vec<u64> = t.windows(2).map(|w| w[1] - w[0]).collect();
+        assert!(gaps.iter().all(|&g| g == 250_000), "{:?}", &gaps[..8]);
+        // 2 workers x 3 lanes: the same 6 slots, evenly spaced.
+        let t = merged(6000.0, Arrival::Uniform, 2, 3, 50);
+        assert!(
+            t.windows(2)
+                .all(|w| w[1] - w[0] == 166_666 || w[1] - w[0] == 166_667),
+            "{:?}",
+            &t[..8]
+        );
+        // Poisson: every lane of every worker draws its own gaps.
+        let t = merged(4000.0, Arrival::Poisson, 4, 1, 1000);
+        let same = t.windows(2).filter(|w| w[0] == w[1]).count();
+        assert!(same < 10, "{same} coinciding sends");
     }
 
     #[test]

@@ -150,10 +150,21 @@ fn any_job() -> impl Strategy<Value = Job> {
         ),
         any_bytes(),
         any::<i64>(),
-        proptest::collection::vec(any::<std::net::IpAddr>(), 0..3),
+        (
+            proptest::collection::vec(any::<std::net::IpAddr>(), 0..3),
+            any::<u32>(),
+        ),
     )
         .prop_map(
-            |(id, client, scenario, target, server_cert, clock_correction_ns, peers)| Job {
+            |(
+                id,
+                client,
+                scenario,
+                target,
+                server_cert,
+                clock_correction_ns,
+                (peers, client_index),
+            )| Job {
                 id,
                 role: if client { Role::Client } else { Role::Server },
                 scenario,
@@ -161,6 +172,7 @@ fn any_job() -> impl Strategy<Value = Job> {
                 server_cert,
                 clock_correction_ns,
                 peers,
+                client_index,
             },
         )
 }

@@ -302,6 +302,7 @@ mod tests {
             server_cert: vec![],
             clock_correction_ns: 0,
             peers: vec![],
+            client_index: 0,
         };
         let limits = crate::limits::Limits::default();
         assert_eq!(admit(&limits, &job), Ok(()));

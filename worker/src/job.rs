@@ -58,6 +58,7 @@ pub fn prepare(
     let mut ctx = Ctx::new(job.scenario.clone(), session.child_token());
     ctx.server_cert = Arc::new(job.server_cert.clone());
     ctx.clock_correction_ns = job.clock_correction_ns;
+    ctx.client_index = job.client_index;
     let (server, port, cert) = match job.role {
         Role::Server => {
             let served = engine.serve(data_ip, ctx.clone()).map_err(|e| {

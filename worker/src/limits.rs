@@ -152,6 +152,7 @@ mod tests {
             server_cert: vec![],
             clock_correction_ns: 0,
             peers: peers.iter().map(|p| p.parse().unwrap()).collect(),
+            client_index: 0,
         }
     }
 

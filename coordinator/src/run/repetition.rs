@@ -378,13 +378,14 @@ impl<'a, W: Workers + ?Sized> Repetition<'a, W> {
                 server_cert: Vec::new(),
                 clock_correction_ns: first_client.map_or(0, |c| self.clock_correction(w, c)),
                 peers: Vec::new(),
+                client_index: 0,
             };
             self.outbox.push_back((w, Msg::Prepare(job)));
         }
     }
 
     /// Clients learn where to go (and which certificate to trust), each with its
-    /// share of the rate.
+    /// share of the rate and its place among the clients.
     fn queue_client_prepares(&mut self) {
         let share = ScenarioSpec {
             rate: rate_share(self.spec.rate, self.spec.clients),
@@ -414,6 +415,8 @@ impl<'a, W: Workers + ?Sized> Repetition<'a, W> {
                 server_cert: cert,
                 clock_correction_ns: 0,
                 peers: peers.clone(),
+                // Its place among the clients, for pacers that interleave.
+                client_index: n as u32,
             };
             self.outbox.push_back((w, Msg::Prepare(job)));
         }
@@ -610,8 +613,9 @@ mod tests {
         assert_eq!(step(&mut rep, at(t0, 0)), (vec![], wait(10_000, t0)));
         assert_eq!(rep.phase, Phase::ServerPrepare);
 
-        // Client i goes to server i mod M, with its share of the rate and the
-        // server's certificate; every worker's data IP is a peer.
+        // Client i goes to server i mod M, with its share of the rate, its place
+        // among the clients and the server's certificate; every worker's data IP
+        // is a peer.
         assert_eq!(rep.handle_event(1, ready(2, 5001)), None);
         let mut clients = Vec::new();
         while let Action::Send(w, Msg::Prepare(job)) = rep.poll(at(t0, 100)) {
@@ -619,8 +623,9 @@ mod tests {
         }
         assert_eq!(rep.phase, Phase::ClientPrepare);
         assert_eq!(clients.len(), 2);
-        for ((w, job), (want_w, want_id)) in clients.iter().zip([(0, 3), (2, 4)]) {
+        for (i, ((w, job), (want_w, want_id))) in clients.iter().zip([(0, 3), (2, 4)]).enumerate() {
             assert_eq!((*w, job.id, job.role), (want_w, want_id, Role::Client));
+            assert_eq!((job.client_index, job.scenario.clients), (i as u32, 2));
             assert_eq!(job.target, Some("10.0.0.2:5001".parse().unwrap()));
             assert_eq!(job.server_cert, [5001u16 as u8]);
             assert_eq!(job.scenario.rate, Rate::PerSecond(500.0));

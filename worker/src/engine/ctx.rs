@@ -4,7 +4,7 @@
 
 use super::timer;
 use crate::recorder::Recorder;
-use cnibench_proto::pacing::{self, Pacer};
+use cnibench_proto::pacing::{Pacer, Slot};
 use cnibench_proto::plan::ScenarioSpec;
 use cnibench_proto::units::Rate;
 use std::sync::{Arc, OnceLock};
@@ -27,6 +27,8 @@ pub struct Ctx {
     pub server_cert: Arc<Vec<u8>>,
     /// This worker's clock minus the sender's (UDP receivers' one-way delay).
     pub clock_correction_ns: i64,
+    /// This client worker's place among the scenario's `clients`, for pacing.
+    pub client_index: u32,
 }
 
 impl Ctx {
@@ -39,6 +41,7 @@ impl Ctx {
             t0: Arc::new(OnceLock::new()),
             server_cert: Arc::new(Vec::new()),
             clock_correction_ns: 0,
+            client_index: 0,
         }
     }
 
@@ -48,21 +51,30 @@ impl Ctx {
     }
 
     /// The pacer for lane `lane` of `lanes` parallel ones, or `None` in closed loop.
-    /// `unit_bits` converts a bitrate into operations (bits per operation).
+    /// `unit_bits` converts a bitrate into operations (bits per operation). Its
+    /// phase and seed depend on this client worker's place among the scenario's
+    /// too ([`Slot`]).
     pub fn pacer(&self, lane: u32, lanes: u32, unit_bits: u64) -> Option<Pacer> {
         let ops = match self.spec.rate {
             Rate::Max => return None,
             Rate::PerSecond(r) => r,
             Rate::BitsPerSecond(b) => b / unit_bits.max(1) as f64,
         };
-        let seed =
-            u64::from(lane).wrapping_mul(0x2545_f491_4f6c_dd1d) ^ self.spec.name.len() as u64;
-        Some(Pacer::new(
-            pacing::share(ops, lanes),
-            self.spec.arrival,
-            f64::from(lane) / f64::from(lanes.max(1)),
-            seed,
-        ))
+        let slot = Slot {
+            client: self.client_index,
+            clients: self.spec.clients,
+            lane,
+            lanes,
+        };
+        // FNV-1a of the scenario's name: its own arrivals, run after run.
+        let seed = self
+            .spec
+            .name
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+            });
+        Some(slot.pacer(ops, self.spec.arrival, seed))
     }
 
     /// Wait until `pacer`'s next intended time. `free_since` is when the lane
