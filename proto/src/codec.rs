@@ -203,6 +203,9 @@ mod tests {
                     bytes_sent: 1,
                     bytes_received: 2,
                     transactions: 3,
+                    attempts: 5,
+                    failed: 1,
+                    unfinished: 1,
                     connections: 4,
                     errors,
                     status: BTreeMap::from([("2xx".to_string(), 3)]),
@@ -213,6 +216,7 @@ mod tests {
                     queued: 1,
                     late: 1,
                     max_lag_ns: 9,
+                    unsent: 2,
                 },
                 udp: Some(UdpStats {
                     received: 9,

@@ -196,6 +196,15 @@ pub struct Counters {
     pub bytes_received: u64,
     /// Completed transactions (client) or served requests (server).
     pub transactions: u64,
+    /// Requests a client sent (request/response kinds; datagrams for
+    /// udp-stream): what its keeping up with a rate is judged against.
+    pub attempts: u64,
+    /// Of the attempts, those that failed (an error status, a failed connection,
+    /// no answer within `timeout`); each is counted in `errors` by kind too.
+    pub failed: u64,
+    /// Attempts still in flight when the job stopped: neither completed nor
+    /// failed.
+    pub unfinished: u64,
     /// Connections established.
     pub connections: u64,
     /// Failures by kind (`connect-refused`, `reset`, `timeout`, `http-5xx`, ...).
@@ -213,6 +222,9 @@ impl Counters {
         self.bytes_sent += o.bytes_sent;
         self.bytes_received += o.bytes_received;
         self.transactions += o.transactions;
+        self.attempts += o.attempts;
+        self.failed += o.failed;
+        self.unfinished += o.unfinished;
         self.connections += o.connections;
         for (k, v) in &o.errors {
             *self.errors.entry(k.clone()).or_default() += v;
@@ -265,16 +277,22 @@ pub struct IntervalReport {
 /// Open-loop schedule keeping of one interval (all zero in closed loop).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct ScheduleStats {
-    /// Operations whose intended time fell in this interval.
+    /// Operations whose intended time came: those the lanes reached in this
+    /// interval, and in a job's last one also those due by its end that were
+    /// never sent (`unsent`).
     pub intended: u64,
     /// Of those, due while the connection still waited for the previous response
-    /// (queueing caused by the server or network: latency counts from the intended time).
+    /// (queueing caused by the server or network: latency counts from the
+    /// intended time); the unsent ones among them.
     pub queued: u64,
     /// Of those, sent more than the lag bound after their time although the
     /// connection was free: the generator itself fell behind.
     pub late: u64,
     /// Largest such generator lag, ns.
     pub max_lag_ns: u64,
+    /// Due by the end of the job but never sent: their lane was still busy
+    /// (waiting for a response, or reconnecting) when the job stopped.
+    pub unsent: u64,
 }
 
 impl ScheduleStats {
@@ -284,6 +302,7 @@ impl ScheduleStats {
         self.queued += o.queued;
         self.late += o.late;
         self.max_lag_ns = self.max_lag_ns.max(o.max_lag_ns);
+        self.unsent += o.unsent;
     }
 }
 

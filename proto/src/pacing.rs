@@ -55,6 +55,27 @@ impl Pacer {
         at.min(u64::MAX as f64) as u64
     }
 
+    /// Skip every operation due at or before `t_ns`: how many there were. At the
+    /// end of a run, what was due but never sent. Poisson gaps are drawn for up
+    /// to [`SKIP_DRAWS`] operations; beyond that the rest is counted at the mean
+    /// rate (a lane stuck that long is reported, not replayed).
+    pub fn skip_until(&mut self, t_ns: u64) -> u64 {
+        let t = t_ns as f64;
+        let mut n = 0;
+        if self.arrival == Arrival::Poisson {
+            while self.next_ns <= t && n < SKIP_DRAWS {
+                self.next_ns();
+                n += 1;
+            }
+        }
+        if self.next_ns <= t && self.period_ns.is_finite() {
+            let rest = ((t - self.next_ns) / self.period_ns).floor() + 1.0;
+            self.next_ns += rest * self.period_ns;
+            n += rest.min(u64::MAX as f64) as u64;
+        }
+        n
+    }
+
     /// Uniform in (0, 1] from SplitMix64.
     fn uniform_open(&mut self) -> f64 {
         self.rng = self.rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
@@ -65,6 +86,9 @@ impl Pacer {
         ((z >> 11) as f64 + 1.0) / (1u64 << 53) as f64
     }
 }
+
+/// Most Poisson gaps [`Pacer::skip_until`] draws one by one.
+pub const SKIP_DRAWS: u64 = 1 << 20;
 
 /// Split a total rate over `parts` pacers: the rate each gets.
 pub fn share(total: f64, parts: u32) -> f64 {
@@ -121,6 +145,37 @@ mod tests {
         assert_eq!(p.next_ns(), 500_000);
         assert_eq!(p.next_ns(), 1_500_000);
         assert_eq!(p.next_ns(), 2_500_000);
+    }
+
+    #[test]
+    fn skipping_counts_what_was_due() {
+        let mut p = Pacer::new(1000.0, Arrival::Uniform, 0.5, 1);
+        assert_eq!(p.next_ns(), 500_000);
+        // Due at 1.5, 2.5, ... 9.5 ms: 9 of them.
+        assert_eq!(p.skip_until(10_000_000), 9);
+        assert_eq!(p.skip_until(10_000_000), 0);
+        assert_eq!(p.next_ns(), 10_500_000);
+        assert_eq!(p.skip_until(10_500_000), 0, "already taken");
+        assert_eq!(p.skip_until(11_500_000), 1, "due at the instant itself");
+        // Poisson: as many as drawing them one by one would give.
+        let (mut a, mut b) = (
+            Pacer::new(10_000.0, Arrival::Poisson, 0.0, 3),
+            Pacer::new(10_000.0, Arrival::Poisson, 0.0, 3),
+        );
+        let mut drawn = 0;
+        while a.next_ns() <= 50_000_000 {
+            drawn += 1;
+        }
+        assert_eq!(b.skip_until(50_000_000), drawn);
+        assert!((400..600).contains(&drawn), "{drawn}");
+        // A lane stuck for an hour at a million a second: counted, not drawn.
+        let mut c = Pacer::new(1e6, Arrival::Poisson, 0.0, 3);
+        let n = c.skip_until(3_600_000_000_000);
+        assert!((n as f64 / 3.6e9 - 1.0).abs() < 0.01, "{n}");
+        assert_eq!(
+            Pacer::new(0.0, Arrival::Uniform, 0.0, 1).skip_until(u64::MAX),
+            0
+        );
     }
 
     #[test]

@@ -4,6 +4,8 @@
 //! unbounded allocation; valid frames survive any split; a plan that loads is
 //! within the bounds a worker can run. 10,000 cases each.
 
+#![allow(clippy::unwrap_used)] // tests fail by panicking
+
 use bytes::BytesMut;
 use cnibench_proto::codec::{self, MAX_FRAME};
 use cnibench_proto::msg::{
@@ -67,7 +69,7 @@ fn any_bytes() -> impl Strategy<Value = Vec<u8>> {
 /// Counters with arbitrary values and error kinds.
 fn any_counters() -> impl Strategy<Value = Counters> {
     (
-        any::<[u64; 5]>(),
+        any::<[u64; 8]>(),
         proptest::collection::btree_map("[a-z0-9-]{1,12}", any::<u64>(), 0..4),
         proptest::collection::btree_map("[1-5]xx", any::<u64>(), 0..3),
     )
@@ -80,6 +82,9 @@ fn any_counters() -> impl Strategy<Value = Counters> {
                 errors,
                 status,
                 clamped: n[4],
+                attempts: n[5],
+                failed: n[6],
+                unfinished: n[7],
             },
         )
 }
@@ -90,7 +95,7 @@ fn any_interval() -> impl Strategy<Value = IntervalReport> {
         (any::<u64>(), any::<u32>(), any::<bool>(), any::<[u64; 2]>()),
         (any_bytes(), any_bytes(), any_bytes()),
         any_counters(),
-        any::<[u64; 4]>(),
+        any::<[u64; 5]>(),
         proptest::option::of((any::<[u64; 5]>(), proptest::option::of(any::<u64>()))),
         proptest::option::of((any::<[u64; 7]>(), any::<[Option<u64>; 2]>())),
     )
@@ -111,6 +116,7 @@ fn any_interval() -> impl Strategy<Value = IntervalReport> {
                         queued: s[1],
                         late: s[2],
                         max_lag_ns: s[3],
+                        unsent: s[4],
                     },
                     udp: udp.map(|(u, jitter_ns)| UdpStats {
                         received: u[0],

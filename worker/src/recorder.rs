@@ -134,6 +134,42 @@ impl Recorder {
         });
     }
 
+    /// A client sends a request (request/response kinds): an attempt, which
+    /// ends as a transaction, a failure ([`Recorder::failed`]) or, if the job
+    /// stops first, unfinished ([`Recorder::unfinished`]).
+    pub fn attempt(&self) {
+        self.with(|w| w.counters.attempts += 1);
+    }
+
+    /// An attempt failed, counted by kind; once the job is stopped, it is
+    /// unfinished instead (its connection was dropped on purpose).
+    pub fn failed(&self, kind: &str) {
+        self.with(|w| {
+            if self.stopped.is_cancelled() {
+                w.counters.unfinished += 1;
+            } else {
+                w.counters.failed += 1;
+                *w.counters.errors.entry(kind.to_string()).or_default() += 1;
+            }
+        });
+    }
+
+    /// An attempt was still in flight when the job stopped.
+    pub fn unfinished(&self) {
+        self.with(|w| w.counters.unfinished += 1);
+    }
+
+    /// At the end of an open-loop job: `n` operations were due by its end but
+    /// never sent (their lane was busy). They count as intended, and as queued.
+    pub fn unsent(&self, n: u64) {
+        self.with(|w| {
+            let s = &mut w.schedule;
+            s.intended += n;
+            s.queued += n;
+            s.unsent += n;
+        });
+    }
+
     /// A served request (server side of request/response kinds).
     pub fn served(&self, received: u64, sent: u64) {
         self.with(|w| {
@@ -171,14 +207,17 @@ impl Recorder {
         self.with(|w| *w.counters.status.entry(class.to_string()).or_default() += 1);
     }
 
-    /// An HTTP response of status class `class` that is a failure of kind `kind`:
-    /// both counted together, or, like [`Recorder::error`], neither once the job
-    /// is stopped (so the status and error counts always agree).
+    /// An attempt answered with an HTTP response of status class `class` that is
+    /// a failure of kind `kind`: counted together, or, like
+    /// [`Recorder::failed`], as unfinished once the job is stopped (so the
+    /// status, error and failed counts always agree).
     pub fn failed_status(&self, class: &str, kind: &str) {
-        if self.stopped.is_cancelled() {
-            return;
-        }
         self.with(|w| {
+            if self.stopped.is_cancelled() {
+                w.counters.unfinished += 1;
+                return;
+            }
+            w.counters.failed += 1;
             *w.counters.status.entry(class.to_string()).or_default() += 1;
             *w.counters.errors.entry(kind.to_string()).or_default() += 1;
         });
@@ -260,7 +299,8 @@ mod tests {
                 intended: 2,
                 queued: 1,
                 late: 1,
-                max_lag_ns: 6_000_000
+                max_lag_ns: 6_000_000,
+                unsent: 0,
             }
         );
         let w = r.take();
@@ -275,12 +315,19 @@ mod tests {
         let stop = CancellationToken::new();
         let r = Recorder::new(stop.clone());
         r.error("http-5xx");
+        r.attempt();
         r.failed_status("5xx", "http-5xx");
+        r.attempt();
+        r.failed("timeout");
+        r.attempt();
         stop.cancel();
         r.error("http-5xx");
         r.failed_status("5xx", "http-5xx");
         r.io_error(&io::ErrorKind::ConnectionRefused.into());
         let c = r.take().counters;
         assert_eq!((c.errors["http-5xx"], c.status["5xx"]), (2, 1));
+        assert_eq!(c.errors["timeout"], 1);
+        // Every attempt is accounted for: failed before the stop, unfinished after.
+        assert_eq!((c.attempts, c.failed, c.unfinished), (3, 2, 1));
     }
 }

@@ -650,7 +650,7 @@ mod tests {
                     intended: 100,
                     queued,
                     late,
-                    max_lag_ns: 0,
+                    ..ScheduleStats::default()
                 };
                 c.push(r);
             }

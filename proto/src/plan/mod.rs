@@ -206,7 +206,8 @@ pub struct ScenarioSpec {
     pub server_stall: Option<Stall>,
     /// Objectives each repetition must meet.
     pub slo: Slo,
-    /// A request without a response after this long counts as lost (udp-rr).
+    /// A request without a whole response after this long fails as `timeout`
+    /// (request/response kinds; udp-rr: `lost`).
     pub timeout: Dur,
     /// Measured time, after warm-up.
     pub duration: Dur,
@@ -287,8 +288,8 @@ pub const MAX_RUN: Duration = Duration::from_secs(24 * 3600);
 /// Most intervals one repetition reports: each carries histograms from every
 /// worker, all kept until the result is written (a day at 1s is 86,400).
 pub const MAX_INTERVALS: u64 = 100_000;
-/// Longest udp-rr `timeout`: a request unanswered for a minute is lost, and a
-/// longer wait would only hold its connection idle.
+/// Longest `timeout`: a request unanswered for a minute is lost, and a longer
+/// wait would only hold its connection idle.
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(60);
 /// Most payload buffer memory one client worker may need for a scenario:
 /// `connections x (request_size + response_size)` for request/response kinds,

@@ -310,6 +310,16 @@ fn timeout(spec: &ScenarioSpec) -> Result<(), Invalid> {
             ),
         );
     }
+    // Every request would time out waiting for the delay.
+    if !spec.traffic.is_stream() && spec.timeout.0 <= spec.server_delay.0 {
+        return broken(
+            "timeout",
+            format!(
+                "scenario `{}`: timeout {} must be longer than server_delay {} (every request would time out)",
+                spec.name, spec.timeout, spec.server_delay
+            ),
+        );
+    }
     Ok(())
 }
 
@@ -672,7 +682,7 @@ mod tests {
         let long = Dur(Duration::from_millis(10_001));
         check(
             server_delay,
-            spec("tcp-rr", ", server_delay: 10s"),
+            spec("tcp-rr", ", server_delay: 10s, timeout: 11s"),
             |s| s.server_delay = long,
             "server_delay",
         );
@@ -715,6 +725,14 @@ mod tests {
             timeout,
             spec("udp-rr", ", timeout: 1ms"),
             |s| s.timeout = short,
+            "timeout",
+        );
+        // Longer than the server's delay, or every request times out.
+        let delay = Dur(Duration::from_secs(1));
+        check(
+            timeout,
+            spec("tcp-rr", ", server_delay: 999ms"),
+            |s| s.server_delay = delay,
             "timeout",
         );
     }

@@ -94,6 +94,18 @@ impl Ctx {
         Some((due, queued))
     }
 
+    /// At the end of an open-loop lane: count what `pacer` still had due by the
+    /// end of the job (or by now, if it stopped early) as never sent.
+    pub fn count_unsent(&self, pacer: &mut Pacer) {
+        let start = self.start();
+        let end = start + self.spec.warmup.0 + self.spec.duration.0;
+        let by = Instant::now().min(end).saturating_duration_since(start);
+        let n = pacer.skip_until(u64::try_from(by.as_nanos()).unwrap_or(u64::MAX));
+        if n > 0 {
+            self.rec.unsent(n);
+        }
+    }
+
     /// [`Ctx::pace`] for a sender on a thread of its own (not a runtime thread):
     /// blocks through `waits` until the intended time, to tens of microseconds
     /// instead of tokio's 1 ms timer ticks, so operations are not sent in bursts.

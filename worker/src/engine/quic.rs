@@ -128,17 +128,14 @@ impl Writer for StreamWriter {
             let send = conn.open_uni().await?;
             Ok::<_, Failure>((conn, send))
         };
-        match open.await {
-            Ok(c) => Ok(c),
-            Err(f) => Err(TxError::Io(f.retryable(ctx).await)),
-        }
+        open.await.map_err(Failure::into_tx)
     }
 
-    async fn write(&mut self, (_, send): &mut Self::Conn, ctx: &Ctx) -> Result<u64, TxError> {
+    async fn write(&mut self, (_, send): &mut Self::Conn, _ctx: &Ctx) -> Result<u64, TxError> {
         // Zero copy: quinn keeps a reference to the shared buffer.
         match send.write_chunk(self.chunk.clone()).await {
             Ok(()) => Ok(self.chunk.len() as u64),
-            Err(e) => Err(TxError::Io(Failure::from(e).retryable(ctx).await)),
+            Err(e) => Err(Failure::from(e).into_tx()),
         }
     }
 }
@@ -234,9 +231,15 @@ impl Exchange for RrClient {
             Ok(got) => Ok((self.request.len() as u64, got)),
             Err(f) => {
                 self.conn = None;
-                Err(TxError::Io(f.retryable(ctx).await))
+                Err(f.into_tx())
             }
         }
+    }
+
+    /// The exchange's stream is reset when dropped; the connection stays (if
+    /// it is dead, its idle timeout ends it and the lane reconnects).
+    fn timed_out(&mut self) -> &'static str {
+        "timeout"
     }
 }
 
@@ -464,16 +467,13 @@ impl Failure {
         }
     }
 
-    /// Client side: the error for the caller to count before it retries. A TLS
-    /// failure is counted here instead and never returns (the lane waits to be
-    /// stopped): the certificate cannot change during the job.
-    async fn retryable(self, ctx: &Ctx) -> io::Error {
+    /// Client side: the error for the lane to count. A TLS failure is fatal to
+    /// the lane (it waits to be stopped): the certificate cannot change during
+    /// the job, so retrying cannot help.
+    fn into_tx(self) -> TxError {
         match self {
-            Failure::Closed(e) | Failure::Io(e) => e,
-            Failure::Tls => {
-                ctx.rec.error("tls");
-                std::future::pending().await
-            }
+            Failure::Closed(e) | Failure::Io(e) => TxError::Io(e),
+            Failure::Tls => TxError::Fatal("tls"),
         }
     }
 }

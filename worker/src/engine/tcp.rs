@@ -239,6 +239,13 @@ impl Exchange for RrClient {
         }
         Ok(self.sizes())
     }
+
+    /// The byte stream stopped somewhere in a request or response: out of step,
+    /// so the next exchange dials a new connection.
+    fn timed_out(&mut self) -> &'static str {
+        self.conn = None;
+        "timeout"
+    }
 }
 
 /// Connect, request, response, close: one transaction per connection.
@@ -271,5 +278,48 @@ impl Exchange for CrrClient {
             return Err(io::Error::other("server sent more than the response").into());
         }
         Ok(c.sizes())
+    }
+
+    /// Its connection was dropped with the exchange.
+    fn timed_out(&mut self) -> &'static str {
+        "timeout"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::test_ctx;
+    use std::time::Duration;
+    use tokio::time::Instant;
+
+    #[tokio::test]
+    async fn a_request_never_answered_times_out_on_a_new_connection_each_time() {
+        // A server that reads requests and never answers.
+        let l = listen([127, 0, 0, 1].into()).unwrap();
+        let target = l.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = l.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 64];
+                    while matches!(s.read(&mut buf).await, Ok(n) if n > 0) {}
+                });
+            }
+        });
+        let c = test_ctx("traffic: tcp-rr, timeout: 50ms");
+        c.t0.set(Instant::now()).unwrap();
+        let task = tokio::spawn(Rr.client(target, c.clone()));
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        c.stop.cancel();
+        task.await.unwrap();
+        let w = c.rec.take().counters;
+        let timeouts = w.errors.get("timeout").copied().unwrap_or(0);
+        assert!(timeouts >= 3, "{w:?}");
+        assert_eq!(w.errors.len(), 1, "{w:?}");
+        // The stream is out of step after a timeout: every request after one
+        // goes on a new connection.
+        assert!(w.connections > timeouts, "{w:?}");
+        assert_eq!((w.transactions, w.failed), (0, timeouts));
+        assert_eq!(w.attempts, w.failed + w.unfinished);
     }
 }

@@ -452,20 +452,19 @@ impl Exchange for RrClient {
         self.seq += 1;
         write_header(&mut self.req, self.seq);
         sock.send(&self.req).await?;
-        let wait = async {
-            loop {
-                let n = sock.recv(&mut self.resp).await?;
-                // Answers to earlier, timed-out requests are skipped.
-                if read_header(&self.resp[..n]).is_some_and(|(s, _)| s == self.seq) {
-                    return Ok::<usize, io::Error>(n);
-                }
+        loop {
+            let n = sock.recv(&mut self.resp).await?;
+            // Answers to earlier, timed-out requests are skipped.
+            if read_header(&self.resp[..n]).is_some_and(|(s, _)| s == self.seq) {
+                return Ok((self.req.len() as u64, n as u64));
             }
-        };
-        match tokio::time::timeout(ctx.spec.timeout.0, wait).await {
-            Ok(Ok(n)) => Ok((self.req.len() as u64, n as u64)),
-            Ok(Err(e)) => Err(e.into()),
-            Err(_) => Err(TxError::Lost),
         }
+    }
+
+    /// A datagram without an answer is lost; a late answer is skipped by its
+    /// sequence number, so the socket stays.
+    fn timed_out(&mut self) -> &'static str {
+        "lost"
     }
 }
 

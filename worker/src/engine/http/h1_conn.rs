@@ -130,6 +130,10 @@ impl Sender for H1Conn {
         self.closed
     }
 
+    fn survives_abandon(&self) -> bool {
+        false
+    }
+
     async fn round_trip(&mut self, req: &RequestTemplate) -> Result<(StatusCode, u64), Failure> {
         if self.at != self.buf.len() {
             // Bytes nobody asked for: the connection is out of step.

@@ -19,6 +19,10 @@ impl Sender for client2::SendRequest<Body> {
         client2::SendRequest::is_closed(self)
     }
 
+    fn survives_abandon(&self) -> bool {
+        true
+    }
+
     async fn round_trip(&mut self, req: &RequestTemplate) -> Result<(StatusCode, u64), Failure> {
         let exchange = async {
             let resp = self.send_request(req.build()).await?;

@@ -13,6 +13,10 @@ use std::io;
 pub(super) trait Sender: Send + 'static {
     /// The connection has ended.
     fn is_closed(&mut self) -> bool;
+    /// An exchange abandoned midway (a timeout) leaves the connection usable:
+    /// true for a multiplexed one, whose stream is reset when dropped; false
+    /// for an HTTP/1.1 byte stream, out of step until closed.
+    fn survives_abandon(&self) -> bool;
     /// Send one request and read the whole response: its status and body length.
     fn round_trip(
         &mut self,
@@ -70,8 +74,7 @@ impl<D: Dial> Exchange for Lane<D> {
                     ctx.rec.status(class);
                     Ok((self.req.body.len() as u64, received))
                 } else {
-                    ctx.rec.failed_status(class, kind);
-                    Err(TxError::Counted)
+                    Err(TxError::Status { class, kind })
                 }
             }
             Err(f) => {
@@ -79,6 +82,13 @@ impl<D: Dial> Exchange for Lane<D> {
                 Err(failure(f).await)
             }
         }
+    }
+
+    fn timed_out(&mut self) -> &'static str {
+        if !self.sender.as_ref().is_some_and(Sender::survives_abandon) {
+            self.sender = None;
+        }
+        "timeout"
     }
 }
 

@@ -34,9 +34,13 @@
 //! spawned per request, and request bodies are `Bytes` clones of one buffer.
 //!
 //! A response with a non-2xx status is a completed exchange but not a successful
-//! transaction: its class (`status`) and its error kind (`http-4xx`, `http-5xx`...)
-//! are counted together, and it fails as
-//! [`TxError::Counted`](super::TxError::Counted), keeping the connection. hyper
+//! transaction: it fails as [`TxError::Status`](super::TxError::Status), whose
+//! class (`status`) and error kind (`http-4xx`, `http-5xx`...) the driver
+//! counts together, and the connection is kept. A request without a whole
+//! response within the plan's `timeout` fails as `timeout`: an HTTP/1.1
+//! connection is then closed (its byte stream is out of step) and the next
+//! request dials a new one; an HTTP/2 stream is reset and the connection kept.
+//! hyper
 //! errors are counted under the stable I/O kinds
 //! (`connect-refused`, `reset`, `eof`, `timeout`...) when they come from the
 //! socket or the connection closing, else as `http2-reset`, `http2-goaway` or
@@ -369,6 +373,43 @@ pub(super) mod tests {
         assert_eq!(c.errors.get("http-5xx"), Some(&failed), "{:?}", c.errors);
         // No back-off, no reconnect: the connection is fine.
         assert_eq!(c.connections, 1);
+    }
+
+    /// A service that never answers.
+    async fn never(_req: Request<Incoming>) -> Result<Response<Body>, hyper::Error> {
+        std::future::pending().await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn unanswered_requests_time_out_http1_redials_http2_resets_the_stream() {
+        let c = ctx("http1", ", timeout: 50ms");
+        let target = test_server(c.stop.clone(), |s| {
+            server1::Builder::new().serve_connection(TokioIo::new(s), service_fn(never))
+        })
+        .await;
+        let w = load(&Http1, target, &c, Duration::from_millis(400))
+            .await
+            .counters;
+        let timeouts = w.errors.get("timeout").copied().unwrap_or(0);
+        assert!(timeouts >= 3 && w.errors.len() == 1, "{w:?}");
+        // An HTTP/1.1 connection is out of step after a timeout: a new one each time.
+        assert!(w.connections > timeouts, "{w:?}");
+        assert_eq!((w.transactions, w.failed), (0, timeouts));
+
+        let c = ctx("http2", ", timeout: 50ms, streams: 2");
+        let target = test_server(c.stop.clone(), |s| {
+            server2::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(s), service_fn(never))
+        })
+        .await;
+        let w = load(&Http2, target, &c, Duration::from_millis(400))
+            .await
+            .counters;
+        let timeouts = w.errors.get("timeout").copied().unwrap_or(0);
+        assert!(timeouts >= 6 && w.errors.len() == 1, "{w:?}");
+        // HTTP/2: the stream is reset, the connection kept.
+        assert_eq!(w.connections, 1, "{w:?}");
+        assert_eq!(w.attempts, w.failed + w.unfinished);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
