@@ -94,13 +94,16 @@ impl Ctx {
         Some((due, queued))
     }
 
-    /// At the end of an open-loop lane: count what `pacer` still had due by the
-    /// end of the job (or by now, if it stopped early) as never sent.
-    pub fn count_unsent(&self, pacer: &mut Pacer) {
+    /// At the end of an open-loop lane: count what was due by the end of the
+    /// job (or by now, if it stopped early) and never sent: `drawn`, a time the
+    /// lane took from `pacer` but did not send at, and what `pacer` still has.
+    pub fn count_unsent(&self, pacer: &mut Pacer, drawn: Option<Instant>) {
         let start = self.start();
-        let end = start + self.spec.warmup.0 + self.spec.duration.0;
-        let by = Instant::now().min(end).saturating_duration_since(start);
-        let n = pacer.skip_until(u64::try_from(by.as_nanos()).unwrap_or(u64::MAX));
+        let by = Instant::now().min(start + self.spec.warmup.0 + self.spec.duration.0);
+        let n = u64::from(drawn.is_some_and(|d| d <= by))
+            + pacer.skip_until(
+                u64::try_from(by.saturating_duration_since(start).as_nanos()).unwrap_or(u64::MAX),
+            );
         if n > 0 {
             self.rec.unsent(n);
         }

@@ -115,7 +115,7 @@ async fn rr_lane(ctx: Ctx, lane: u32, lanes: u32, mut ex: impl Exchange) {
         }
     }
     if let Some(p) = pacer.as_mut() {
-        ctx.count_unsent(p);
+        ctx.count_unsent(p, None);
     }
 }
 

@@ -8,26 +8,35 @@
 //! interarrival jitter, J += (|D| - J) / 16, from send and receive times (clock
 //! offset between the hosts cancels out in D).
 //!
-//! `udp-rr`: one outstanding request per lane; a response that does not come
-//! within the plan's `timeout` counts as lost, never as a latency.
+//! `udp-rr`: a response that does not come within the plan's `timeout` counts
+//! as lost, never as a latency. In closed loop (`rate: max`) each lane has one
+//! request outstanding at a time, like netperf's UDP_RR. In open loop the
+//! requests of a lane are independent, as datagrams are: a lane sends each on
+//! its schedule whatever is still outstanding, matches answers by sequence
+//! number ([`Outstanding`]), and counts a request unanswered after `timeout` as
+//! lost; a loss holds up nothing.
 
 use super::{
     Ctx, Engine, Exchange, RETRY_PAUSE, Served, Task, TxError, fan_out, rr_clients, timer,
 };
+use crate::recorder::error_kind;
 use cnibench_proto::clock::unix_now_ns;
 use cnibench_proto::pacing::Pacer;
 use cnibench_proto::plan::UDP_HEADER;
+use cnibench_proto::units::Rate;
 use nix::sys::socket::{
     ControlMessageOwned, MsgFlags, SockaddrStorage, recvmsg, setsockopt, sockopt,
 };
 use socket2::{Domain, Protocol, Socket, Type};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io::{self, IoSliceMut};
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
+use tokio::time::Instant;
 
 const HEADER: usize = UDP_HEADER as usize;
 /// Socket buffers: deep enough for bursts at multi-Gbit/s rates.
@@ -383,13 +392,19 @@ impl Engine for Rr {
             ctx.spec.response_size.0 as usize,
         );
         let lanes = ctx.spec.connections;
-        rr_clients(ctx, lanes, move |_| RrClient {
-            target,
-            sock: None,
-            seq: 0,
-            req: vec![0x5a; req],
-            resp: vec![0; resp.max(HEADER)],
-        })
+        if ctx.spec.rate == Rate::Max {
+            return rr_clients(ctx, lanes, move |_| RrClient {
+                target,
+                sock: None,
+                seq: 0,
+                req: vec![0x5a; req],
+                resp: vec![0; resp.max(HEADER)],
+            });
+        }
+        let loops: Vec<_> = (0..lanes)
+            .map(|lane| rr_open_lane(ctx.clone(), lane, lanes, target, req, resp))
+            .collect();
+        Box::pin(fan_out(ctx.spec.threads, loops))
     }
 }
 
@@ -429,6 +444,170 @@ async fn answer(sock: Arc<UdpSocket>, ctx: Ctx) {
             reply.await;
         }
     }
+}
+
+/// The requests of an open-loop udp-rr lane that are still outstanding, by
+/// sequence number (consecutive, from 1): without I/O, so it is tested on
+/// numbers. Answers may come in any order; a request leaves when answered or
+/// when it expires.
+#[derive(Debug)]
+struct Outstanding {
+    /// Sequence number of the front entry.
+    first: u64,
+    /// When each request from `first` on was sent; `None` once answered.
+    sent: VecDeque<Option<Instant>>,
+    /// Entries not answered yet.
+    waiting: usize,
+}
+
+impl Outstanding {
+    fn new() -> Self {
+        Outstanding {
+            first: 1,
+            sent: VecDeque::new(),
+            waiting: 0,
+        }
+    }
+
+    /// Sequence number the next request gets.
+    fn next_seq(&self) -> u64 {
+        self.first + self.sent.len() as u64
+    }
+
+    /// Request [`Outstanding::next_seq`] was sent at `at`.
+    fn sent(&mut self, at: Instant) {
+        self.sent.push_back(Some(at));
+        self.waiting += 1;
+    }
+
+    /// The answer to `seq` arrived: when its request was sent, if it is still
+    /// outstanding (not a duplicate, a late answer to an expired one, or junk).
+    fn answer(&mut self, seq: u64) -> Option<Instant> {
+        let i = usize::try_from(seq.checked_sub(self.first)?).ok()?;
+        let at = self.sent.get_mut(i)?.take()?;
+        self.waiting -= 1;
+        self.trim();
+        Some(at)
+    }
+
+    /// Requests sent `timeout` or more before `now` and still unanswered are
+    /// lost: remove them, and say how many.
+    fn expire(&mut self, now: Instant, timeout: Duration) -> u64 {
+        let mut lost = 0;
+        while let Some(&Some(at)) = self.sent.front() {
+            if now.saturating_duration_since(at) < timeout {
+                break;
+            }
+            self.sent.pop_front();
+            self.first += 1;
+            self.waiting -= 1;
+            lost += 1;
+            self.trim();
+        }
+        lost
+    }
+
+    /// When the oldest unanswered request expires.
+    fn next_expiry(&self, timeout: Duration) -> Option<Instant> {
+        self.sent.front().copied().flatten().map(|at| at + timeout)
+    }
+
+    /// Drop answered entries from the front.
+    fn trim(&mut self) {
+        while matches!(self.sent.front(), Some(None)) {
+            self.sent.pop_front();
+            self.first += 1;
+        }
+    }
+}
+
+/// One open-loop udp-rr lane: sends on its schedule, whatever is outstanding;
+/// answers are matched by sequence number and timed from their request's send;
+/// a request unanswered after `timeout` is lost. Requests still outstanding at
+/// the stop are unfinished, and those due but not sent (the socket could not be
+/// opened, or sends failed) are counted as never sent.
+async fn rr_open_lane(
+    ctx: Ctx,
+    lane: u32,
+    lanes: u32,
+    target: SocketAddr,
+    req: usize,
+    resp: usize,
+) {
+    let Some(mut pacer) = ctx.pacer(lane, lanes, 1) else {
+        return;
+    };
+    let timeout = ctx.spec.timeout.0;
+    let (mut req, mut resp) = (vec![0x5a_u8; req], vec![0u8; resp.max(HEADER)]);
+    let pause = async || {
+        tokio::select! {
+            _ = ctx.stop.cancelled() => false,
+            _ = tokio::time::sleep(RETRY_PAUSE) => true,
+        }
+    };
+    let sock = loop {
+        match client_socket(target).await {
+            Ok(s) => break s,
+            Err(e) => {
+                ctx.rec.io_error(&e);
+                if !pause().await {
+                    ctx.count_unsent(&mut pacer, None);
+                    return;
+                }
+            }
+        }
+    };
+    ctx.rec.connection();
+    let mut out = Outstanding::new();
+    let mut due = ctx.start() + Duration::from_nanos(pacer.next_ns());
+    let mut free_since = ctx.start();
+    loop {
+        let expiry = out.next_expiry(timeout);
+        tokio::select! {
+            biased;
+            _ = ctx.stop.cancelled() => break,
+            r = sock.recv(&mut resp) => match r {
+                Ok(n) => {
+                    let done = Instant::now();
+                    if let Some((seq, _)) = read_header(&resp[..n])
+                        && let Some(sent) = out.answer(seq)
+                    {
+                        let service = done - sent;
+                        ctx.rec.transaction(service, Some(service), req.len() as u64, n as u64);
+                    }
+                }
+                // An ICMP error for an earlier datagram (connected socket).
+                Err(e) => ctx.rec.io_error(&e),
+            },
+            _ = tokio::time::sleep_until(due) => {
+                let now = Instant::now();
+                let queued = due < free_since;
+                ctx.rec.scheduled(queued, now.saturating_duration_since(due.max(free_since)));
+                write_header(&mut req, out.next_seq());
+                ctx.rec.attempt();
+                match sock.send(&req).await {
+                    Ok(_) => out.sent(Instant::now()),
+                    Err(e) => {
+                        ctx.rec.failed(error_kind(&e));
+                        if !pause().await {
+                            break;
+                        }
+                        free_since = Instant::now();
+                    }
+                }
+                due = ctx.start() + Duration::from_nanos(pacer.next_ns());
+            }
+            _ = tokio::time::sleep_until(expiry.unwrap_or(due)), if expiry.is_some() => {
+                for _ in 0..out.expire(Instant::now(), timeout) {
+                    ctx.rec.failed("lost");
+                }
+            }
+        }
+    }
+    for _ in 0..out.waiting {
+        ctx.rec.unfinished();
+    }
+    ctx.count_unsent(&mut pacer, Some(due));
 }
 
 struct RrClient {
@@ -471,6 +650,133 @@ impl Exchange for RrClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::test_ctx;
+    use crate::recorder::Window;
+    use std::time::Duration;
+    use tokio::time::Instant;
+
+    /// A relay on 127.0.0.1 between one client and `server` that drops every
+    /// `nth` datagram on the way to the server (none if 0); returns its address.
+    async fn lossy_relay(
+        server: SocketAddr,
+        nth: u64,
+        stop: tokio_util::sync::CancellationToken,
+    ) -> SocketAddr {
+        let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let addr = sock.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut client, mut n) = (None, 0u64);
+            let mut buf = vec![0u8; 65_536];
+            loop {
+                let (len, from) = tokio::select! {
+                    _ = stop.cancelled() => return,
+                    r = sock.recv_from(&mut buf) => r.unwrap(),
+                };
+                if from == server {
+                    if let Some(c) = client {
+                        let _ = sock.send_to(&buf[..len], c).await;
+                    }
+                    continue;
+                }
+                client = Some(from);
+                n += 1;
+                if nth == 0 || n % nth != 0 {
+                    let _ = sock.send_to(&buf[..len], server).await;
+                }
+            }
+        });
+        addr
+    }
+
+    /// An udp-rr server and a client of `fields` through a relay dropping every
+    /// `nth` request, for 1 s.
+    async fn rr_through_relay(fields: &str, nth: u64) -> Window {
+        let ip: IpAddr = [127, 0, 0, 1].into();
+        let sc = test_ctx(&format!("traffic: udp-rr, {fields}"));
+        let served = Rr.serve(ip, sc.clone()).unwrap();
+        let server = tokio::spawn(served.task);
+        let relay = lossy_relay(SocketAddr::new(ip, served.port), nth, sc.stop.clone()).await;
+        let c = test_ctx(&format!("traffic: udp-rr, {fields}"));
+        c.t0.set(Instant::now()).unwrap();
+        let client = tokio::spawn(Rr.client(relay, c.clone()));
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        c.stop.cancel();
+        client.await.unwrap();
+        sc.stop.cancel();
+        server.await.unwrap();
+        c.rec.take()
+    }
+
+    #[tokio::test]
+    async fn open_loop_udp_rr_loss_is_loss_not_latency() {
+        // 200/s on one socket, a 100 ms timeout, every 5th request dropped: with
+        // one request outstanding at a time, each loss would hold the lane for
+        // 100 ms and the 20 requests due meanwhile would wait (latency from
+        // their intended time). Independent requests: the loss is loss.
+        let fields = "rate: 200/s, timeout: 100ms";
+        let clean = rr_through_relay(fields, 0).await;
+        let lossy = rr_through_relay(fields, 5).await;
+        let p50 = |w: &Window| Duration::from_nanos(w.latency.value_at_quantile(0.5));
+        eprintln!(
+            "udp-rr p50 without loss {:?}, with 20% loss {:?}",
+            p50(&clean),
+            p50(&lossy)
+        );
+        assert!(
+            p50(&lossy) < p50(&clean) * 3 + Duration::from_millis(2),
+            "p50 {:?} with loss, {:?} without",
+            p50(&lossy),
+            p50(&clean)
+        );
+        let c = &lossy.counters;
+        let lost = c.errors.get("lost").copied().unwrap_or(0);
+        // Every 5th request that reached the relay; the last ones may be in
+        // flight at the stop.
+        assert!(c.attempts >= 180, "{c:?}");
+        assert!(
+            lost + c.unfinished >= c.attempts / 5 && lost <= c.attempts / 5,
+            "{c:?}"
+        );
+        assert_eq!(c.failed, lost, "{c:?}");
+        assert_eq!(
+            c.attempts,
+            c.transactions + c.failed + c.unfinished,
+            "{c:?}"
+        );
+        assert_eq!(lossy.latency.len(), c.transactions);
+        // Nothing queued behind a lost request (what the stop found due and
+        // unsent counts as queued too).
+        let s = &lossy.schedule;
+        assert_eq!(s.queued, s.unsent, "{s:?}");
+        assert_eq!(s.intended, c.attempts + s.unsent, "{s:?}");
+    }
+
+    #[test]
+    fn outstanding_requests_leave_when_answered_or_expired() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let timeout = ms(100);
+        let mut o = Outstanding::new();
+        for i in 0..4 {
+            assert_eq!(o.next_seq(), i + 1);
+            o.sent(t0 + ms(10 * i));
+        }
+        // Out of order, and only once.
+        assert_eq!(o.answer(3), Some(t0 + ms(20)));
+        assert_eq!(o.answer(3), None, "a duplicate");
+        assert_eq!((o.answer(0), o.answer(99)), (None, None), "junk");
+        assert_eq!(o.answer(1), Some(t0));
+        assert_eq!((o.first, o.waiting), (2, 2));
+        assert_eq!(o.next_expiry(timeout), Some(t0 + ms(110)));
+        // Request 2 expires at 110 ms; 3 was answered; 4 expires at 130 ms.
+        assert_eq!(o.expire(t0 + ms(109), timeout), 0);
+        assert_eq!(o.expire(t0 + ms(125), timeout), 1);
+        assert_eq!(o.next_expiry(timeout), Some(t0 + ms(130)));
+        assert_eq!(o.answer(2), None, "too late");
+        assert_eq!(o.expire(t0 + ms(130), timeout), 1);
+        assert_eq!((o.waiting, o.sent.len(), o.next_seq()), (0, 0, 5));
+        assert_eq!(o.next_expiry(timeout), None);
+    }
 
     #[test]
     fn loss_reorder_duplicates_like_iperf3() {
