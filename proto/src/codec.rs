@@ -199,6 +199,7 @@ mod tests {
                 latency: vec![1, 2, 3],
                 service: vec![4],
                 transit: vec![5],
+                send_lag: vec![6],
                 counters: Counters {
                     bytes_sent: 1,
                     bytes_received: 2,

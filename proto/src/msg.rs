@@ -264,6 +264,10 @@ pub struct IntervalReport {
     /// empty otherwise. Samples that come out negative are counted in
     /// `UdpStats::transit_negative`, not recorded.
     pub transit: Vec<u8>,
+    /// Open loop, clients: how late each send left after it could have (its
+    /// intended time, or when its connection came free if later), ns; empty
+    /// otherwise.
+    pub send_lag: Vec<u8>,
     /// Counters.
     pub counters: Counters,
     /// How well the client kept its open-loop schedule.

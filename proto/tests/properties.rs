@@ -93,14 +93,21 @@ fn any_counters() -> impl Strategy<Value = Counters> {
 fn any_interval() -> impl Strategy<Value = IntervalReport> {
     (
         (any::<u64>(), any::<u32>(), any::<bool>(), any::<[u64; 2]>()),
-        (any_bytes(), any_bytes(), any_bytes()),
+        (any_bytes(), any_bytes(), any_bytes(), any_bytes()),
         any_counters(),
         any::<[u64; 5]>(),
         proptest::option::of((any::<[u64; 5]>(), proptest::option::of(any::<u64>()))),
         proptest::option::of((any::<[u64; 7]>(), any::<[Option<u64>; 2]>())),
     )
         .prop_map(
-            |((job, seq, warmup, t), (latency, service, transit), counters, s, udp, cpu)| {
+            |(
+                (job, seq, warmup, t),
+                (latency, service, transit, send_lag),
+                counters,
+                s,
+                udp,
+                cpu,
+            )| {
                 IntervalReport {
                     job,
                     seq,
@@ -110,6 +117,7 @@ fn any_interval() -> impl Strategy<Value = IntervalReport> {
                     latency,
                     service,
                     transit,
+                    send_lag,
                     counters,
                     schedule: ScheduleStats {
                         intended: s[0],

@@ -164,6 +164,7 @@ async fn drive(p: Prepared, t0: Instant, idle_from: cpu::Snapshot, out: mpsc::Se
             latency: hist::encode(&w.latency),
             service: hist::encode(&w.service),
             transit: hist::encode(&w.transit),
+            send_lag: hist::encode(&w.send_lag),
             counters: w.counters,
             schedule: w.schedule,
             udp: w.udp,

@@ -21,6 +21,9 @@ pub struct Window {
     pub service: Histogram<u64>,
     /// One-way transit (receiver clock - sender clock + shift), UDP receivers.
     pub transit: Histogram<u64>,
+    /// Open loop: how late each send left, from when it could have (its
+    /// intended time, or when its lane came free if that was later).
+    pub send_lag: Histogram<u64>,
     /// Counters.
     pub counters: Counters,
     /// Open-loop schedule keeping.
@@ -35,6 +38,7 @@ impl Window {
             latency: hist::new_latency(),
             service: hist::new_latency(),
             transit: hist::new_latency(),
+            send_lag: hist::new_latency(),
             counters: Counters::default(),
             schedule: ScheduleStats::default(),
             udp: None,
@@ -99,10 +103,13 @@ impl Recorder {
 
     /// An open-loop operation reached its intended time. `queued`: the connection
     /// was still busy with the previous one; `lag`: how late the generator sent it
-    /// although the connection was free.
+    /// after it could have (its intended time, or when the connection came free),
+    /// recorded for every send.
     pub fn scheduled(&self, queued: bool, lag: Duration) {
         let lag_ns = u64::try_from(lag.as_nanos()).unwrap_or(u64::MAX);
         self.with(|w| {
+            // A lag of 0 is recorded as the histogram's lowest value, 1 ns.
+            w.counters.clamped += u64::from(hist::record(&mut w.send_lag, lag_ns));
             let s = &mut w.schedule;
             s.intended += 1;
             if queued {
@@ -303,8 +310,11 @@ mod tests {
                 unsent: 0,
             }
         );
+        // Every send's lag: 0 (queued, sent as soon as the lane was free) and 6 ms.
+        assert_eq!(w.send_lag.len(), 2);
+        assert_eq!(w.send_lag.max() / 1_000_000, 6);
         let w = r.take();
-        assert!(w.latency.is_empty());
+        assert!(w.latency.is_empty() && w.send_lag.is_empty());
         assert_eq!(w.counters, Counters::default());
         r.drain();
         r.io_error(&io::ErrorKind::ConnectionReset.into());

@@ -33,6 +33,7 @@ pub(crate) fn report(seq: u32, values: &[u64], warmup: bool) -> IntervalReport {
         latency: hist::encode(&h),
         service: Vec::new(),
         transit: Vec::new(),
+        send_lag: Vec::new(),
         counters: Counters {
             transactions: values.len() as u64,
             bytes_received: values.len() as u64,

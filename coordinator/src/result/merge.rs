@@ -61,6 +61,7 @@ struct Side {
     latency: Histogram<u64>,
     service: Histogram<u64>,
     transit: Histogram<u64>,
+    send_lag: Histogram<u64>,
 }
 
 /// Merge the reports of `role` with sequence number `seq` (exactly: counters are
@@ -82,6 +83,7 @@ fn merge_side(c: &Collected, role: Role, seq: u32, flags: &mut Vec<String>) -> O
             latency: hist::new_latency(),
             service: hist::new_latency(),
             transit: hist::new_latency(),
+            send_lag: hist::new_latency(),
         });
         s.counters.add(&r.counters);
         s.schedule.add(&r.schedule);
@@ -92,6 +94,7 @@ fn merge_side(c: &Collected, role: Role, seq: u32, flags: &mut Vec<String>) -> O
             (&r.latency, &mut s.latency, "latency"),
             (&r.service, &mut s.service, "service-time"),
             (&r.transit, &mut s.transit, "transit"),
+            (&r.send_lag, &mut s.send_lag, "send-lag"),
         ] {
             match hist::decode(bytes) {
                 Ok(h) => {
@@ -179,7 +182,8 @@ pub fn rep_result(spec: &ScenarioSpec, repetition: u32, mut c: Collected) -> Rep
         None
     };
     let cpu = cpu_cost(spec, &c, throughput_bps, requests_per_s, connections_per_s);
-    let verdict = judge(spec, &c.jobs, t, cpu.as_ref(), incomplete);
+    let mut verdict = judge(spec, &c.jobs, t, cpu.as_ref(), incomplete);
+    verdict.flags.extend(lag_share(&m.send_lag, &m.latency));
     flags.extend(verdict.flags);
     RepResult {
         repetition,
@@ -192,6 +196,7 @@ pub fn rep_result(spec: &ScenarioSpec, repetition: u32, mut c: Collected) -> Rep
         connections_per_s,
         latency_ns: Percentiles::of(&m.latency),
         service_ns: Percentiles::of(&m.service),
+        send_lag_ns: Percentiles::of(&m.send_lag),
         histogram: encode_b64(&m.latency),
         udp: udp_result(spec.traffic, t),
         one_way_delay: one_way_delay(&c, &m.transit, t.transit_negative),
@@ -270,6 +275,8 @@ struct Merged {
     service: Histogram<u64>,
     /// Receiver transit times over the measured intervals.
     transit: Histogram<u64>,
+    /// The clients' send lag over the measured intervals.
+    send_lag: Histogram<u64>,
     /// Some histogram could not be decoded (its flag says which).
     corrupt: bool,
 }
@@ -284,6 +291,7 @@ impl Merged {
             t.duration_ns += r.len_ns;
             let _ = self.latency.add(&r.latency);
             let _ = self.service.add(&r.service);
+            let _ = self.send_lag.add(&r.send_lag);
         }
         if let Some(r) = sv {
             t.server.add(&r.counters);
@@ -307,6 +315,7 @@ fn merge_intervals(spec: &ScenarioSpec, c: &Collected, flags: &mut Vec<String>) 
         latency: hist::new_latency(),
         service: hist::new_latency(),
         transit: hist::new_latency(),
+        send_lag: hist::new_latency(),
         corrupt: false,
     };
     for seq in 0..spec.interval_count() {
@@ -376,6 +385,8 @@ fn interval_result(
         p50_ns: at(lat, Quantile::P50.q),
         p99_ns: at(lat, Quantile::P99.q),
         service_p99_ns: at(cl.map(|s| &s.service), Quantile::P99.q),
+        send_lag_p99_ns: at(cl.map(|s| &s.send_lag), Quantile::P99.q),
+        send_lag_max_ns: at(cl.map(|s| &s.send_lag), 1.0),
         loss_pct: udp.as_ref().and_then(loss_pct),
         jitter_ns: udp.and_then(|u| u.jitter_ns),
         node_cores: None,
@@ -475,6 +486,31 @@ fn clamped(t: &Totals) -> Option<String> {
     let s = hist::HIGHEST_NS / 1_000_000_000;
     (n > 0).then(|| {
         format!("{n} samples above {s}s were recorded as {s}s: the maximum is at least that")
+    })
+}
+
+/// The send lag's p99 above this share of the latency's p99 is flagged: the
+/// load that reached the path was not the one planned.
+pub const LAG_SHARE: f64 = 0.1;
+
+/// The generator's send lag is a noticeable share of the latency it measured
+/// (p99 against p99, above [`LAG_SHARE`]): sends left bunched or late by more
+/// than the scale of what is measured, so the latency describes another load
+/// than the one planned (a burstier one, typically: tokio's timer wakes a
+/// lane on 1 ms ticks).
+fn lag_share(lag: &Histogram<u64>, latency: &Histogram<u64>) -> Option<String> {
+    if lag.is_empty() || latency.is_empty() {
+        return None;
+    }
+    let (l, p) = (lag.value_at_quantile(0.99), latency.value_at_quantile(0.99));
+    (l as f64 > LAG_SHARE * p as f64).then(|| {
+        format!(
+            "send lag: p99 {} is {:.0}% of the latency p99 {} (max {}): the sends left off their schedule by more than a tenth of what was measured",
+            crate::fmt::ns(l),
+            l as f64 * 100.0 / p.max(1) as f64,
+            crate::fmt::ns(p),
+            crate::fmt::ns(lag.max())
+        )
     })
 }
 
@@ -681,6 +717,50 @@ mod tests {
     }
 
     #[test]
+    fn send_lag_is_reported_and_flagged_when_it_rivals_the_latency() {
+        let lag = |ns: u64| {
+            let mut h = hist::new_latency();
+            for _ in 0..100 {
+                hist::record(&mut h, ns);
+            }
+            hist::encode(&h)
+        };
+        let run = |lag_ns| {
+            let client = (0..3)
+                .map(|q| IntervalReport {
+                    send_lag: lag(lag_ns),
+                    ..report(q, &[100_000; 100], q == 0)
+                })
+                .collect();
+            rep_result(
+                &spec(),
+                1,
+                Collected {
+                    jobs: vec![job(Role::Client, client, Some(3)), idle(Role::Server, 3)],
+                    failures: vec![],
+                },
+            )
+        };
+        // 5 us of lag against 100 us of latency: reported, not flagged.
+        let r = run(5_000);
+        let l = r.send_lag_ns.as_ref().unwrap();
+        assert_eq!((l.count, l.p99 / 1000), (200, 5), "warm-up excluded");
+        assert_eq!(r.intervals[1].send_lag_p99_ns.map(|v| v / 1000), Some(5));
+        assert_eq!(r.intervals[1].send_lag_max_ns.map(|v| v / 1000), Some(5));
+        assert!(r.flags.is_empty(), "{:?}", r.flags);
+        // 1 ms of lag against 100 us: the load was not the one planned.
+        let r = run(1_000_000);
+        assert!(
+            r.flags
+                .iter()
+                .any(|f| f.starts_with("send lag: p99 1.00ms is 1000% of the latency p99 100.0us")),
+            "{:?}",
+            r.flags
+        );
+        assert_eq!(r.status, Status::Ok);
+    }
+
+    #[test]
     fn samples_beyond_the_histogram_are_flagged() {
         let mut client = vec![report(0, &[], true), report(1, &[1_000], false)];
         client.push(IntervalReport {
@@ -753,6 +833,7 @@ mod tests {
             latency: hist::new_latency(),
             service: hist::new_latency(),
             transit: hist::new_latency(),
+            send_lag: hist::new_latency(),
         }
     }
 

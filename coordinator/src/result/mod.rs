@@ -265,6 +265,10 @@ pub struct RepResult {
     pub latency_ns: Option<Percentiles>,
     /// Service time (from the actual send), open loop only.
     pub service_ns: Option<Percentiles>,
+    /// Open loop: how late the generator sent, from when it could have (the
+    /// intended time, or when the connection came free if later); every send.
+    #[serde(default)]
+    pub send_lag_ns: Option<Percentiles>,
     /// The merged latency histogram, HdrHistogram V2 compressed, base64.
     pub histogram: Option<String>,
     /// Datagram loss and jitter (udp kinds).
@@ -317,6 +321,12 @@ pub struct IntervalResult {
     pub p99_ns: Option<u64>,
     /// 99th percentile service time of this interval (open loop).
     pub service_p99_ns: Option<u64>,
+    /// 99th percentile of the generator's send lag in this interval (open loop).
+    #[serde(default)]
+    pub send_lag_p99_ns: Option<u64>,
+    /// Largest send lag in this interval (open loop).
+    #[serde(default)]
+    pub send_lag_max_ns: Option<u64>,
     /// Net datagram loss, percent (udp-stream).
     pub loss_pct: Option<f64>,
     /// RFC 3550 jitter at the end of the interval, ns (udp-stream), as iperf3 reports it.

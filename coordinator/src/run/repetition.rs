@@ -584,6 +584,7 @@ mod tests {
             latency: Vec::new(),
             service: Vec::new(),
             transit: Vec::new(),
+            send_lag: Vec::new(),
             counters: Counters::default(),
             schedule: Default::default(),
             udp: None,

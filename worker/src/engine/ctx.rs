@@ -89,7 +89,9 @@ impl Ctx {
                 _ = tokio::time::sleep_until(due) => {}
             }
         }
-        let lag = Instant::now().saturating_duration_since(due);
+        // The generator's own lag: from when it could have sent (the intended
+        // time, or when the lane came free if that was later).
+        let lag = Instant::now().saturating_duration_since(due.max(free_since));
         self.rec.scheduled(queued, lag);
         Some((due, queued))
     }
@@ -124,7 +126,7 @@ impl Ctx {
         if !waits.wait_until(due, &self.stop) {
             return None;
         }
-        let lag = std::time::Instant::now().saturating_duration_since(due);
+        let lag = std::time::Instant::now().saturating_duration_since(due.max(free_since));
         self.rec.scheduled(queued, lag);
         Some((due, queued))
     }
