@@ -2,7 +2,8 @@
 //! repetition, soak window or sweep step.
 //!
 //! The verdict is on the whole repetition: its merged p99 against the p99
-//! objective, its error share against `error_rate`, and so on. The measured
+//! objective, its share of failed requests (`error_pct`, the clients' count:
+//! a failure both ends see counts once) against `error_rate`, and so on. The measured
 //! intervals in which an objective did not hold are listed with it, to say when
 //! it broke. An objective that could not be measured (no samples, a failed
 //! repetition) is broken, never passed by default.
@@ -25,7 +26,8 @@ enum Bound {
 enum Measure {
     /// Client latency at a percentile, ns.
     Latency(Quantile),
-    /// Failures over failures and transactions, percent.
+    /// Failed requests over failed and completed ones, percent, at the clients
+    /// (each failure counted once).
     ErrorRate,
     /// Net datagram loss, percent.
     Loss,
@@ -39,7 +41,10 @@ impl Measure {
     fn rep(self, r: &RepResult) -> Option<f64> {
         match self {
             Measure::Latency(q) => r.latency_ns.as_ref().map(|l| (q.of)(l) as f64),
-            Measure::ErrorRate => error_rate(r.errors(), r.client.transactions),
+            // Results of schema 1 had no error_pct: failures of both sides.
+            Measure::ErrorRate => r
+                .error_pct
+                .or_else(|| error_rate(r.errors(), r.client.transactions)),
             Measure::Loss => r.udp.as_ref().and_then(|u| u.loss_pct),
             Measure::Goodput => r.throughput_bps,
             Measure::Transactions => r.requests_per_s,
@@ -49,7 +54,7 @@ impl Measure {
     fn interval(self, i: &IntervalResult) -> Option<f64> {
         match self {
             Measure::Latency(q) => i.latency_ns(q).map(|v| v as f64),
-            Measure::ErrorRate => error_rate(i.errors, i.transactions),
+            Measure::ErrorRate => error_rate(i.failed, i.transactions),
             Measure::Loss => i.loss_pct,
             Measure::Goodput => i.throughput_bps,
             Measure::Transactions => i.requests_per_s,

@@ -6,13 +6,16 @@
 //! within [`PRECISION`] of the rate (at most [`MAX_REFINE`] more steps). A step
 //! holds when its repetition is `ok`, the client kept its schedule, the achieved
 //! rate is within 5% of the offered one, and every objective in `slo:` held. A
+//! step whose requests failed too often (see `result::DEFAULT_ERROR_PCT`) does
+//! not hold because of `errors`, which is said first: the server or path
+//! failing at that load is a finding about them, and the search goes on. A
 //! client that saturates ends the search: past that point the numbers describe
 //! the generator, not the path, and the result says so.
 //!
 //! The knee is the highest offered rate whose p99 stays within [`KNEE_FACTOR`]
 //! times the p99 at the lightest step: beyond it, queueing dominates.
 
-use crate::result::{RepResult, Status, SweepResult, SweepStep, achieved_rate};
+use crate::result::{DEFAULT_ERROR_PCT, RepResult, Status, SweepResult, SweepStep, achieved_rate};
 use cnibench_proto::plan::ScenarioSpec;
 use cnibench_proto::units::{Rate, Sweep};
 
@@ -25,10 +28,22 @@ pub const KNEE_FACTOR: f64 = 2.0;
 /// Shortfall of the achieved rate, relative to the offered one, that fails a step.
 const KEEP_UP: f64 = 0.95;
 
-/// Judge a step: `None` when it held, else why not.
+/// Judge a step: `None` when it held, else why not. Too many failed requests
+/// are said first: a server answering errors at a load is not a slow
+/// generator.
 fn judge(spec: &ScenarioSpec, offered: f64, r: &RepResult) -> (Option<f64>, Option<String>) {
     let achieved = (r.duration_s > 0.0).then(|| achieved_rate(spec, &r.client, r.duration_s));
-    let why = if r.status != Status::Ok {
+    let limit = spec.slo.error_rate.map_or(DEFAULT_ERROR_PCT, |p| p.0);
+    let why = if let Some(pct) = r.error_pct.filter(|p| *p > limit) {
+        // The merge's flag names the kinds.
+        Some(
+            r.flags
+                .iter()
+                .find(|f| f.starts_with("errors: "))
+                .cloned()
+                .unwrap_or_else(|| format!("errors: {pct:.1}% of requests failed")),
+        )
+    } else if r.status != Status::Ok {
         Some(format!("repetition {:?}: {}", r.status, r.flags.join("; ")))
     } else if r.client_saturated {
         Some("client saturated".to_string())

@@ -9,7 +9,7 @@ mod common;
 use common::*;
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
-use hyper::{Request, Response};
+use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -19,6 +19,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// An HTTP server answering every request with a 5-byte body; returns its
 /// address and its count of requests served. It lives as long as the test.
 fn http_server(h2: bool) -> (SocketAddr, Arc<AtomicU64>) {
+    http_server_answering(h2, StatusCode::OK)
+}
+
+/// [`http_server`] answering every request with `status`.
+fn http_server_answering(h2: bool, status: StatusCode) -> (SocketAddr, Arc<AtomicU64>) {
     let served = Arc::new(AtomicU64::new(0));
     let count = served.clone();
     let (tx, rx) = std::sync::mpsc::channel();
@@ -35,8 +40,10 @@ fn http_server(h2: bool) -> (SocketAddr, Arc<AtomicU64>) {
                 let count = count.clone();
                 let svc = hyper::service::service_fn(move |_req: Request<Incoming>| {
                     count.fetch_add(1, Ordering::Relaxed);
-                    async {
-                        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"hello"))))
+                    async move {
+                        let mut r = Response::new(Full::new(Bytes::from_static(b"hello")));
+                        *r.status_mut() = status;
+                        Ok::<_, Infallible>(r)
                     }
                 });
                 let io = TokioIo::new(s);
@@ -121,4 +128,78 @@ fn a_worker_refuses_an_external_target_it_was_not_allowed() {
         "{stdout}"
     );
     assert_eq!(served.load(Ordering::Relaxed), 0, "not one request sent");
+}
+
+#[test]
+fn a_server_answering_errors_fast_is_errors_not_a_slow_client() {
+    // nginx answering 503 to everything at an offered rate once made a run
+    // `ok`, 0 req/s, "client saturated" and "no progress (stall)", and a sweep
+    // stop on "the client saturated", while the client kept its schedule.
+    let (target, served) = http_server_answering(false, StatusCode::SERVICE_UNAVAILABLE);
+    let plan = format!(
+        "\
+name: errors
+defaults: {{ duration: 1500ms, warmup: 0s, interval: 500ms }}
+scenarios:
+  - {{ name: h1, traffic: http1, path: pod-to-external, target: {target}, connections: 4, rate: 400/s }}
+  - name: sweep
+    traffic: http1
+    path: pod-to-external
+    target: {target}
+    connections: 4
+    rate: sweep(100/s..400/s, x2)
+"
+    );
+    let (dir, token, plan_path) = setup("external-errors", &plan);
+    let w = start_worker_with(
+        "127.0.0.2",
+        "node-a",
+        &token,
+        &["--cni", "loopback", "--allow", "127.0.0.4/32"],
+    );
+    let out = dir.join("out");
+    let o = run(&plan_path, &token, &w.addr, &out);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{stdout}");
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("result.json")).unwrap()).unwrap();
+    let s = scenario(&r, "h1");
+    let rep = &s["repetitions"][0];
+    let flags = rep["flags"].to_string();
+    // Nothing succeeded: failed, and why.
+    assert_eq!(rep["status"], "failed", "{flags}");
+    assert!(flags.contains("errors: 100.0% of"), "{flags}");
+    assert!(flags.contains("http-5xx"), "{flags}");
+    assert_eq!(rep["client_saturated"], false, "{flags}");
+    assert!(
+        !flags.contains("saturated") && !flags.contains("stall"),
+        "{flags}"
+    );
+    assert_eq!(f(&rep["error_pct"]), 100.0);
+    // The client kept its schedule: 400/s sent, every one failed.
+    let c = &rep["client"];
+    let attempts = f(&c["attempts"]);
+    assert!((attempts / 600.0 - 1.0).abs() < 0.05, "{c}");
+    assert_eq!(f(&c["transactions"]), 0.0);
+    assert!(f(&c["failed"]) >= attempts - 4.0, "{c}");
+    assert_eq!(c["status"]["5xx"], c["failed"]);
+    assert_eq!(f(&rep["errors"]), f(&c["failed"]), "counted once");
+    assert!(served.load(Ordering::Relaxed) as f64 >= attempts - 4.0);
+    // Every request is accounted for.
+    let q = &rep["requests"];
+    assert_eq!(
+        f(&q["attempted"]),
+        f(&q["completed"]) + f(&q["failed"]) + f(&q["unfinished"]),
+        "{q}"
+    );
+    assert!(!flags.contains("add up"), "{flags}");
+    // The sweep stops on errors.
+    let sw = &scenario(&r, "sweep")["sweep"];
+    let first = &sw["steps"][0];
+    assert_eq!(first["holds"], false, "{sw}");
+    let why = first["why"].as_str().unwrap();
+    assert!(why.starts_with("errors: 100.0%"), "{why}");
+    assert!(sw["max_rate"].is_null(), "{sw}");
+    assert!(sw["limited_by"].is_null(), "{sw}");
+    assert_eq!(first["result"]["client_saturated"], false);
 }

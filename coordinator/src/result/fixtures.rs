@@ -18,7 +18,7 @@ pub(crate) fn spec() -> ScenarioSpec {
 }
 
 /// Interval `seq` of one second with `values` as latency samples, one
-/// transaction and one received byte each.
+/// request sent and completed and one received byte each.
 pub(crate) fn report(seq: u32, values: &[u64], warmup: bool) -> IntervalReport {
     let mut h = hist::new_latency();
     for v in values {
@@ -36,6 +36,7 @@ pub(crate) fn report(seq: u32, values: &[u64], warmup: bool) -> IntervalReport {
         send_lag: Vec::new(),
         counters: Counters {
             transactions: values.len() as u64,
+            attempts: values.len() as u64,
             bytes_received: values.len() as u64,
             ..Default::default()
         },

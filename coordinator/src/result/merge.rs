@@ -5,7 +5,8 @@
 use super::cpu::{cpu_cost, interval_node_cores};
 use super::delay::one_way_delay;
 use super::{
-    CpuCost, IntervalResult, Percentiles, Quantile, RepResult, Stat, Status, UdpResult, encode_b64,
+    CpuCost, IntervalResult, Percentiles, Quantile, RepResult, Requests, Stat, Status, UdpResult,
+    encode_b64,
 };
 use cnibench_proto::clock::ClockEstimate;
 use cnibench_proto::hist;
@@ -138,7 +139,7 @@ pub fn live_rate(traffic: Traffic, side: Role, r: &IntervalReport) -> Option<f64
 }
 
 /// Open-loop operations per second a client side achieved, in the unit of the
-/// plan's rate (requests, datagrams or bits).
+/// plan's rate (requests, datagrams or bits): requests completed successfully.
 pub fn achieved_rate(spec: &ScenarioSpec, client: &Counters, d: f64) -> f64 {
     match spec.rate {
         Rate::BitsPerSecond(_) => client.bytes_sent as f64 * 8.0 / d,
@@ -147,6 +148,36 @@ pub fn achieved_rate(spec: &ScenarioSpec, client: &Counters, d: f64) -> f64 {
         }
         _ => client.transactions as f64 / d,
     }
+}
+
+/// What a client side offered, per second, in the unit of the plan's rate:
+/// requests sent, whatever became of them (what keeping up with a schedule is
+/// judged against); as [`achieved_rate`] for the other kinds.
+pub fn attempted_rate(spec: &ScenarioSpec, client: &Counters, d: f64) -> f64 {
+    if spec.traffic.is_stream() {
+        achieved_rate(spec, client, d)
+    } else {
+        client.attempts as f64 / d
+    }
+}
+
+/// Share of failed requests, percent, above which a repetition of a scenario
+/// without an `error_rate` objective is flagged (see [`rep_result`]).
+pub const DEFAULT_ERROR_PCT: f64 = 1.0;
+
+/// Failed requests over requests with an outcome, percent (request/response
+/// kinds, the clients' counts).
+fn error_pct(traffic: Traffic, client: &Counters) -> Option<f64> {
+    let done = client.transactions + client.failed;
+    (!traffic.is_stream() && done > 0).then(|| client.failed as f64 * 100.0 / done as f64)
+}
+
+/// Requests that got no answer in time.
+fn timed_out(c: &Counters) -> u64 {
+    ["timeout", "lost"]
+        .iter()
+        .filter_map(|k| c.errors.get(*k))
+        .sum()
 }
 
 /// Build one repetition's result from what was collected, step by step:
@@ -184,6 +215,15 @@ pub fn rep_result(spec: &ScenarioSpec, repetition: u32, mut c: Collected) -> Rep
     let cpu = cpu_cost(spec, &c, throughput_bps, requests_per_s, connections_per_s);
     let mut verdict = judge(spec, &c.jobs, t, cpu.as_ref(), incomplete);
     verdict.flags.extend(lag_share(&m.send_lag, &m.latency));
+    let requests = requests(spec, &c.jobs);
+    if !incomplete {
+        verdict.flags.extend(requests.as_ref().and_then(unbalanced));
+    }
+    let errors = if spec.traffic.is_stream() {
+        t.server.error_total()
+    } else {
+        t.client.error_total()
+    };
     flags.extend(verdict.flags);
     RepResult {
         repetition,
@@ -193,6 +233,8 @@ pub fn rep_result(spec: &ScenarioSpec, repetition: u32, mut c: Collected) -> Rep
         duration_s: secs(t.duration_ns),
         throughput_bps,
         requests_per_s,
+        error_pct: error_pct(spec.traffic, &t.client),
+        errors: Some(errors),
         connections_per_s,
         latency_ns: Percentiles::of(&m.latency),
         service_ns: Percentiles::of(&m.service),
@@ -202,6 +244,7 @@ pub fn rep_result(spec: &ScenarioSpec, repetition: u32, mut c: Collected) -> Rep
         one_way_delay: one_way_delay(&c, &m.transit, t.transit_negative),
         cpu,
         schedule: t.schedule,
+        requests,
         client: m.totals.client,
         server: m.totals.server,
         intervals: m.intervals,
@@ -240,6 +283,55 @@ fn completeness(jobs: &mut [JobData], expected: u32) -> Vec<String> {
         }
     }
     flags
+}
+
+/// What became of the requests of all client jobs, over every interval they
+/// reported (request/response kinds).
+fn requests(spec: &ScenarioSpec, jobs: &[JobData]) -> Option<Requests> {
+    if spec.traffic.is_stream() {
+        return None;
+    }
+    let (mut c, mut s) = (Counters::default(), ScheduleStats::default());
+    for r in jobs
+        .iter()
+        .filter(|j| j.role == Role::Client)
+        .flat_map(|j| &j.reports)
+    {
+        c.add(&r.counters);
+        s.add(&r.schedule);
+    }
+    Some(Requests {
+        intended: (spec.rate != Rate::Max).then_some(s.intended),
+        attempted: c.attempts,
+        completed: c.transactions,
+        failed: c.failed,
+        timed_out: timed_out(&c),
+        unfinished: c.unfinished,
+        unsent: s.unsent,
+    })
+}
+
+/// Every request sent is completed, failed or unfinished, and every intended
+/// one sent or unsent: when they do not add up, say so.
+fn unbalanced(r: &Requests) -> Option<String> {
+    let outcomes = r.completed + r.failed + r.unfinished;
+    let sent = r.intended.map(|i| i.saturating_sub(r.unsent));
+    if outcomes == r.attempted && sent.is_none_or(|s| s == r.attempted) {
+        return None;
+    }
+    Some(format!(
+        "requests do not add up: {} sent = {} completed + {} failed + {} unfinished{}",
+        r.attempted,
+        r.completed,
+        r.failed,
+        r.unfinished,
+        r.intended
+            .map(|i| format!(
+                "; {i} intended = {} sent + {} never sent",
+                r.attempted, r.unsent
+            ))
+            .unwrap_or_default()
+    ))
 }
 
 /// The measured (not warm-up) intervals of a repetition added up.
@@ -355,10 +447,21 @@ fn interval_result(
     let counters = |s: Option<&Side>, f: fn(&Counters) -> u64| s.map_or(0, |s| f(&s.counters));
     let received = counters(cl, |c| c.bytes_received) + counters(sv, |c| c.bytes_received);
     let transactions = counters(cl, |c| c.transactions);
-    let errors = counters(cl, Counters::error_total) + counters(sv, Counters::error_total);
-    let per_s = |x: u64| (base.len_ns > 0).then(|| x as f64 / secs(base.len_ns));
     let stream = traffic.is_stream();
-    let progress = if stream { received } else { transactions };
+    // Counted once: where every request's outcome is known (the client), or
+    // where a stream arrives (the receiver).
+    let errors = if stream {
+        counters(sv, Counters::error_total)
+    } else {
+        counters(cl, Counters::error_total)
+    };
+    let per_s = |x: u64| (base.len_ns > 0).then(|| x as f64 / secs(base.len_ns));
+    // Answers of any kind are progress (an error answered at once is no
+    // stall); a timeout is no answer.
+    let answered = counters(cl, |c| {
+        c.transactions + c.failed.saturating_sub(timed_out(c))
+    });
+    let progress = if stream { received } else { answered };
     // Only both sides' reports can show a stall (the client's alone against an
     // external server); a missing side is reported as missing, not as zero
     // progress.
@@ -382,6 +485,8 @@ fn interval_result(
             cl.and(per_s(transactions))
         },
         transactions,
+        attempts: counters(cl, |c| c.attempts),
+        failed: counters(cl, |c| c.failed),
         p50_ns: at(lat, Quantile::P50.q),
         p99_ns: at(lat, Quantile::P99.q),
         service_p99_ns: at(cl.map(|s| &s.service), Quantile::P99.q),
@@ -465,18 +570,50 @@ fn judge(
         client_saturated = true;
         flags.push(why);
     }
-    let status = if !measured_any {
+    let mut status = if !measured_any {
         Status::Failed
     } else if incomplete {
         Status::Partial
     } else {
         Status::Ok
     };
+    if let Some((worse, why)) = failed_requests(spec, &t.client) {
+        status = status.max(worse);
+        flags.push(why);
+    }
     Verdict {
         status,
         client_saturated,
         flags,
     }
+}
+
+/// Too many failed requests: more than the scenario's `error_rate` objective
+/// allows, or [`DEFAULT_ERROR_PCT`] without one. The figures then describe the
+/// requests that succeeded: `partial`; or none did: `failed`.
+fn failed_requests(spec: &ScenarioSpec, client: &Counters) -> Option<(Status, String)> {
+    let pct = error_pct(spec.traffic, client)?;
+    let limit = spec.slo.error_rate.map_or(DEFAULT_ERROR_PCT, |p| p.0);
+    if pct <= limit {
+        return None;
+    }
+    let mut kinds: Vec<(&String, &u64)> = client.errors.iter().collect();
+    kinds.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{k} {n}")).collect();
+    let status = if client.transactions == 0 {
+        Status::Failed
+    } else {
+        Status::Partial
+    };
+    Some((
+        status,
+        format!(
+            "errors: {pct:.1}% of {} requests failed ({}), above the {}% allowed",
+            client.transactions + client.failed,
+            kinds.join(", "),
+            limit
+        ),
+    ))
 }
 
 /// Samples beyond the histograms' range: recorded as its highest value, so the
@@ -526,15 +663,17 @@ fn lagged(s: &ScheduleStats) -> Option<String> {
     })
 }
 
-/// A target rate missed by more than 5%: with more than 5% of sends queued
-/// behind the previous one the server or network is the bottleneck (`false`),
-/// otherwise the client could not keep up (`true`).
+/// A target rate missed by more than 5%, judged on what the clients sent
+/// (requests that failed were sent all the same: their shortfall is errors, see
+/// `failed_requests`): with more than 5% of sends queued behind the previous
+/// one the server or network is the bottleneck (`false`), otherwise the client
+/// could not keep up (`true`).
 fn below_target(spec: &ScenarioSpec, t: &Totals) -> Option<(bool, String)> {
     let target = match spec.rate {
         Rate::Max => return None,
         Rate::PerSecond(r) | Rate::BitsPerSecond(r) => r,
     };
-    let achieved = achieved_rate(spec, &t.client, secs(t.duration_ns));
+    let achieved = attempted_rate(spec, &t.client, secs(t.duration_ns));
     if achieved >= 0.95 * target {
         return None;
     }
@@ -758,6 +897,147 @@ mod tests {
             r.flags
         );
         assert_eq!(r.status, Status::Ok);
+    }
+
+    /// A client at 100/s whose requests `fail` of every 100 fail fast with
+    /// 503 (and `timeouts` time out), the rest answered in 100 us, against an
+    /// idle server, with `slo`.
+    fn failing(fail: u64, timeouts: u64, slo: &str) -> RepResult {
+        let mut sp = spec();
+        sp.rate = Rate::PerSecond(100.0);
+        sp.slo = cnibench_proto::plan::load(
+            "t.yaml",
+            &format!("name: t\nscenarios:\n  - {{name: s, traffic: tcp-rr, path: pod-to-pod-cross-node{slo}}}\n"),
+        )
+        .unwrap()
+        .scenarios[0]
+            .slo;
+        let client = (0..3)
+            .map(|q| {
+                let ok = 100 - fail - timeouts;
+                let mut r = report(q, &vec![100_000; ok as usize], q == 0);
+                r.counters.attempts = 100;
+                r.counters.failed = fail + timeouts;
+                if fail > 0 {
+                    r.counters.errors.insert("http-5xx".into(), fail);
+                    r.counters.status.insert("5xx".into(), fail);
+                }
+                if timeouts > 0 {
+                    r.counters.errors.insert("timeout".into(), timeouts);
+                }
+                r.schedule = ScheduleStats {
+                    intended: 100,
+                    ..ScheduleStats::default()
+                };
+                r
+            })
+            .collect();
+        let mut server = idle(Role::Server, 3);
+        for r in &mut server.reports {
+            // The server sees its resets too: one failure, counted once.
+            r.counters.errors.insert("reset".into(), 3);
+        }
+        rep_result(
+            &sp,
+            1,
+            Collected {
+                jobs: vec![job(Role::Client, client, Some(3)), server],
+                failures: vec![],
+            },
+        )
+    }
+
+    #[test]
+    fn failed_requests_are_errors_not_a_slow_generator() {
+        // Every request answered 503 at once: the generator kept its schedule.
+        let r = failing(100, 0, "");
+        assert_eq!(r.status, Status::Failed, "{:?}", r.flags);
+        assert!(!r.client_saturated, "{:?}", r.flags);
+        assert!(
+            r.flags.iter().any(|f| f
+                == "errors: 100.0% of 200 requests failed (http-5xx 200), above the 1% allowed"),
+            "{:?}",
+            r.flags
+        );
+        assert!(
+            !r.flags
+                .iter()
+                .any(|f| f.contains("stall") || f.contains("saturated")),
+            "{:?}",
+            r.flags
+        );
+        assert_eq!(r.error_pct, Some(100.0));
+        // Counted once, at the client: the server's resets are not added.
+        assert_eq!(r.errors(), 200);
+        assert_eq!(r.requests_per_s, Some(0.0));
+        // 5% failed: the numbers cover the rest, so partial; within an
+        // objective that allows it, ok.
+        let r = failing(5, 0, "");
+        assert_eq!(r.status, Status::Partial, "{:?}", r.flags);
+        assert!(
+            r.flags
+                .iter()
+                .any(|f| f.starts_with("errors: 5.0% of 200 requests failed")),
+            "{:?}",
+            r.flags
+        );
+        let r = failing(5, 0, ", slo: { error_rate: 10% }");
+        assert_eq!(r.status, Status::Ok, "{:?}", r.flags);
+        assert!(r.flags.is_empty(), "{:?}", r.flags);
+        assert_eq!(r.error_pct, Some(5.0));
+        // Timeouts are failures, and no answer at all is a stall.
+        let r = failing(0, 100, "");
+        assert_eq!(r.status, Status::Failed, "{:?}", r.flags);
+        assert!(
+            r.flags.iter().any(|f| f.contains("(timeout 200)")),
+            "{:?}",
+            r.flags
+        );
+        assert!(r.flags.iter().any(|f| f.contains("stall")), "{:?}", r.flags);
+    }
+
+    #[test]
+    fn requests_are_accounted_for() {
+        let r = failing(5, 5, "");
+        assert_eq!(
+            r.requests,
+            Some(Requests {
+                intended: Some(300),
+                attempted: 300,
+                completed: 270,
+                failed: 30,
+                timed_out: 15,
+                unfinished: 0,
+                unsent: 0,
+            })
+        );
+        assert!(
+            !r.flags.iter().any(|f| f.contains("add up")),
+            "{:?}",
+            r.flags
+        );
+        // A request that vanished without an outcome is flagged.
+        let mut client = vec![report(0, &[], true), report(1, &[1_000; 10], false)];
+        let mut last = report(2, &[1_000; 10], false);
+        last.counters.attempts += 1;
+        client.push(last);
+        let r = rep_result(
+            &spec(),
+            1,
+            Collected {
+                jobs: vec![job(Role::Client, client, Some(3)), idle(Role::Server, 3)],
+                failures: vec![],
+            },
+        );
+        assert!(
+            r.flags
+                .iter()
+                .any(|f| f
+                    == "requests do not add up: 21 sent = 20 completed + 0 failed + 0 unfinished"),
+            "{:?}",
+            r.flags
+        );
+        assert_eq!(r.requests.unwrap().intended, None, "closed loop");
     }
 
     #[test]

@@ -25,7 +25,10 @@ pub mod summary;
 #[cfg(test)]
 pub(crate) mod fixtures;
 
-pub use merge::{Collected, JobData, achieved_rate, live_rate, net_loss, rep_result};
+pub use merge::{
+    Collected, DEFAULT_ERROR_PCT, JobData, achieved_rate, attempted_rate, live_rate, net_loss,
+    rep_result,
+};
 pub use summary::summarize;
 
 use base64::Engine as _;
@@ -258,6 +261,15 @@ pub struct RepResult {
     pub throughput_bps: Option<f64>,
     /// Completed transactions per second (request/response kinds).
     pub requests_per_s: Option<f64>,
+    /// Failed requests over requests with an outcome (completed or failed),
+    /// percent, at the clients (request/response kinds).
+    #[serde(default)]
+    pub error_pct: Option<f64>,
+    /// Failures counted once: the clients' for request/response kinds (every
+    /// request's outcome), the receivers' for stream kinds (a reset both ends
+    /// see counts once). Absent in results of schema 1, which added both sides.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errors: Option<u64>,
     /// New connections per second at the client.
     pub connections_per_s: Option<f64>,
     /// Latency of completed transactions (open loop: from the intended send time
@@ -279,6 +291,10 @@ pub struct RepResult {
     pub cpu: Option<CpuCost>,
     /// Open-loop schedule keeping over the measured intervals (client side).
     pub schedule: ScheduleStats,
+    /// What became of every request (request/response kinds), over the whole
+    /// run.
+    #[serde(default)]
+    pub requests: Option<Requests>,
     /// Client counters over the measured intervals (all client workers).
     pub client: Counters,
     /// Server counters over the measured intervals.
@@ -291,10 +307,36 @@ pub struct RepResult {
 }
 
 impl RepResult {
-    /// Failures of any kind, both sides.
+    /// Failures counted once (see [`RepResult::errors`](#structfield.errors));
+    /// both sides added for results of schema 1.
     pub fn errors(&self) -> u64 {
-        self.client.error_total() + self.server.error_total()
+        self.errors
+            .unwrap_or_else(|| self.client.error_total() + self.server.error_total())
     }
+}
+
+/// What became of every request of a repetition at its clients
+/// (request/response kinds), over the whole run, warm-up included: a request
+/// sent in one interval and answered in the next is counted once. Every
+/// request sent is completed, failed or unfinished; in open loop every
+/// intended one was sent or never sent (`unsent`). The merge checks that these
+/// add up and flags them when they do not.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Requests {
+    /// Due by the schedule (open loop; `null` in closed loop).
+    pub intended: Option<u64>,
+    /// Sent.
+    pub attempted: u64,
+    /// Answered successfully.
+    pub completed: u64,
+    /// Failed: an error status, a failed connection, no answer in time.
+    pub failed: u64,
+    /// Of those, without an answer within `timeout` (`timeout`, `lost`).
+    pub timed_out: u64,
+    /// In flight when the run stopped.
+    pub unfinished: u64,
+    /// Due by the end but never sent: their connection was still busy.
+    pub unsent: u64,
 }
 
 /// One interval of one repetition, both sides merged.
@@ -315,6 +357,12 @@ pub struct IntervalResult {
     /// Transactions completed (client side).
     #[serde(default)]
     pub transactions: u64,
+    /// Requests sent (client side).
+    #[serde(default)]
+    pub attempts: u64,
+    /// Requests that failed (client side; timeouts included).
+    #[serde(default)]
+    pub failed: u64,
     /// Median latency of this interval.
     pub p50_ns: Option<u64>,
     /// 99th percentile latency of this interval.
@@ -334,9 +382,12 @@ pub struct IntervalResult {
     /// Node-wide busy cores in this interval (machines counted once, no baseline
     /// subtracted).
     pub node_cores: Option<f64>,
-    /// Failures of any kind, both sides.
+    /// Failures counted once: the client's for request/response kinds, the
+    /// receiver's for stream kinds.
     pub errors: u64,
-    /// Both sides reported and neither made progress (a stall).
+    /// Both sides reported and nothing happened: no bytes arrived (stream
+    /// kinds), or no request was answered, successfully or not (a timeout is
+    /// no answer).
     #[serde(default)]
     pub stalled: bool,
     /// This interval's client latency histogram, HdrHistogram V2 compressed, base64
@@ -460,7 +511,7 @@ pub struct Summary {
     pub cores_per_10k_rps: Option<Stat>,
     /// Node cores per 1k connections/s over repetitions (crr).
     pub cores_per_1k_cps: Option<Stat>,
-    /// Failures of any kind over all repetitions.
+    /// Failures over all repetitions, each counted once ([`RepResult::errors`]).
     pub errors: u64,
 }
 
@@ -591,7 +642,7 @@ pub struct SoakWindow {
     pub requests_per_s: Option<f64>,
     /// p99 latency, ns.
     pub p99_ns: Option<u64>,
-    /// Failures, both sides.
+    /// Failures, each counted once ([`RepResult::errors`]).
     pub errors: u64,
 }
 
