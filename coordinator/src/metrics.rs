@@ -410,6 +410,7 @@ mod tests {
             node_softirq_cores: None,
             baseline_node_cores: None,
             shared_machine: false,
+            sender_thread_cores: None,
             node_unavailable: None,
             cores_per_gbps: Some(0.1),
             cores_per_10k_rps: Some(0.2),

@@ -142,6 +142,7 @@ mod tests {
             }),
             process_ns: Some(7),
             cgroup_ns: None,
+            busiest_sender_ns: Some(8),
         };
         let mut errors = BTreeMap::new();
         errors.insert("reset".to_string(), 3);

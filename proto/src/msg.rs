@@ -352,6 +352,10 @@ pub struct CpuUsage {
     pub process_ns: Option<u64>,
     /// The worker's cgroup (cpu.stat usage), when present.
     pub cgroup_ns: Option<u64>,
+    /// Clients: the busiest of the threads that send (lane threads, paced UDP
+    /// senders), user + system; `None` without such threads. One thread near a
+    /// whole core cannot send any faster, however idle the others are.
+    pub busiest_sender_ns: Option<u64>,
 }
 
 /// Node-wide CPU time by state, summed over CPUs, ns.

@@ -97,7 +97,7 @@ fn any_interval() -> impl Strategy<Value = IntervalReport> {
         any_counters(),
         any::<[u64; 5]>(),
         proptest::option::of((any::<[u64; 5]>(), proptest::option::of(any::<u64>()))),
-        proptest::option::of((any::<[u64; 7]>(), any::<[Option<u64>; 2]>())),
+        proptest::option::of((any::<[u64; 7]>(), any::<[Option<u64>; 3]>())),
     )
         .prop_map(
             |(
@@ -134,7 +134,7 @@ fn any_interval() -> impl Strategy<Value = IntervalReport> {
                         jitter_ns,
                         transit_negative: u[4],
                     }),
-                    cpu: cpu.map(|(c, [process_ns, cgroup_ns])| CpuUsage {
+                    cpu: cpu.map(|(c, [process_ns, cgroup_ns, busiest_sender_ns])| CpuUsage {
                         window_ns: c[0],
                         node: Some(NodeCpu {
                             user_ns: c[1],
@@ -146,6 +146,7 @@ fn any_interval() -> impl Strategy<Value = IntervalReport> {
                         }),
                         process_ns,
                         cgroup_ns,
+                        busiest_sender_ns,
                     }),
                 }
             },

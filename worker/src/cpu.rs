@@ -1,7 +1,10 @@
 //! CPU accounting for the cost of a datapath: node-wide time by state from
 //! `/proc/stat` (softirq is where much of the network datapath runs, so it is kept
 //! apart), this process's user+system time from `/proc/self/stat`, and its cgroup's
-//! usage from `cpu.stat` (cgroup v2) or `cpuacct.usage` (v1) when present.
+//! usage from `cpu.stat` (cgroup v2) or `cpuacct.usage` (v1) when present; and,
+//! per thread from `/proc/self/task/TID/stat`, the time of the threads that send
+//! (named [`SENDER_THREADS`]), of which the busiest is reported: one lane runs on
+//! one thread, and a thread at a whole core is a generator that cannot go faster.
 //!
 //! Parsing is pure (tested on fixed text); [`Snapshot::take`] reads the files, and
 //! [`usage`] turns two snapshots into a [`CpuUsage`] in nanoseconds. `/proc` times
@@ -57,6 +60,46 @@ pub fn parse_pid_stat(text: &str) -> Option<u64> {
     Some(utime + stime)
 }
 
+/// Name prefixes of the threads that send traffic: the client lanes' threads
+/// (`engine::fan_out`) and paced UDP senders (`engine::udp`). A thread's name
+/// is at most 15 bytes.
+pub const SENDER_THREADS: [&str; 2] = ["cnibench-lanes", "cnibench-send"];
+
+/// Parse a thread's /proc/[pid]/task/[tid]/stat: its name and user+system ticks.
+pub fn parse_task_stat(text: &str) -> Option<(&str, u64)> {
+    let name = text.get(text.find('(')? + 1..text.rfind(')')?)?;
+    Some((name, parse_pid_stat(text)?))
+}
+
+/// User+system ticks of each of this process's sending threads, by thread id.
+fn sender_ticks() -> Vec<(u32, u64)> {
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| {
+        let e = e.ok()?;
+        let tid: u32 = e.file_name().to_str()?.parse().ok()?;
+        let text = std::fs::read_to_string(e.path().join("stat")).ok()?;
+        let (name, ticks) = parse_task_stat(&text)?;
+        SENDER_THREADS
+            .iter()
+            .any(|p| name.starts_with(p))
+            .then_some((tid, ticks))
+    })
+    .collect()
+}
+
+/// The most ticks any sending thread in `to` used since `from` (a thread that
+/// started since counts all of its own); `None` without sending threads.
+fn busiest_sender(from: &[(u32, u64)], to: &[(u32, u64)]) -> Option<u64> {
+    to.iter()
+        .map(|&(tid, t)| {
+            let before = from.iter().find(|(f, _)| *f == tid).map_or(0, |x| x.1);
+            t.saturating_sub(before)
+        })
+        .max()
+}
+
 /// `usage_usec` from a cgroup v2 cpu.stat, in ns.
 pub fn parse_cgroup_v2(text: &str) -> Option<u64> {
     let line = text.lines().find(|l| l.starts_with("usage_usec "))?;
@@ -100,6 +143,8 @@ pub struct Snapshot {
     node: Option<NodeTicks>,
     process_ticks: Option<u64>,
     cgroup_ns: Option<u64>,
+    /// Ticks of the sending threads, by thread id.
+    senders: Vec<(u32, u64)>,
 }
 
 impl Snapshot {
@@ -121,6 +166,7 @@ impl Snapshot {
             node: read("/proc/stat").as_deref().and_then(parse_proc_stat),
             process_ticks: read("/proc/self/stat").as_deref().and_then(parse_pid_stat),
             cgroup_ns,
+            senders: sender_ticks(),
         }
     }
 }
@@ -151,6 +197,7 @@ pub fn usage(from: &Snapshot, to: &Snapshot) -> CpuUsage {
             .cgroup_ns
             .zip(to.cgroup_ns)
             .map(|(a, b)| b.saturating_sub(a)),
+        busiest_sender_ns: busiest_sender(&from.senders, &to.senders).map(|t| t * NS_PER_TICK),
     }
 }
 
@@ -182,6 +229,59 @@ mod tests {
         let t = "1234 (cnib (x) y) S 1 1234 1234 0 -1 4194560 100 0 0 0 42 8 0 0 20 0 3 0 123 0 0";
         assert_eq!(parse_pid_stat(t), Some(50));
         assert_eq!(parse_pid_stat("1 (x) S 1"), None);
+    }
+
+    #[test]
+    fn parses_a_threads_name_and_time() {
+        let t = "4242 (cnibench-lanes-) R 1 1234 1234 0 -1 4194560 100 0 0 0 90 7 0 0 20 0 3 0 123";
+        assert_eq!(parse_task_stat(t), Some(("cnibench-lanes-", 97)));
+        let odd = "7 (a (b) c) S 1 1 1 0 -1 0 0 0 0 0 1 2 0 0";
+        assert_eq!(parse_task_stat(odd), Some(("a (b) c", 3)));
+        assert_eq!(parse_task_stat("7 (x S 1"), None);
+        // The busiest sender since the last sample; a new thread counts whole,
+        // a thread id reused by a younger thread not below zero.
+        let from = [(1, 100), (2, 50), (3, 500)];
+        let to = [(1, 190), (2, 60), (3, 20), (4, 30)];
+        assert_eq!(busiest_sender(&from, &to), Some(90));
+        assert_eq!(busiest_sender(&from, &[]), None);
+    }
+
+    #[test]
+    fn measures_a_busy_sending_thread() {
+        // A thread named like a lane thread burns 200 ms of CPU (by its own
+        // count, not the clock): the busiest sender has at least that.
+        let a = Snapshot::take();
+        std::thread::Builder::new()
+            .name("cnibench-lanes-9".into())
+            .spawn(|| {
+                let own = || {
+                    std::fs::read_to_string("/proc/thread-self/stat")
+                        .ok()
+                        .as_deref()
+                        .and_then(parse_pid_stat)
+                        .unwrap()
+                };
+                let (from, start) = (own(), Instant::now());
+                let mut x = 0u64;
+                while own() < from + 20 {
+                    for _ in 0..100_000 {
+                        x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+                    }
+                    assert!(start.elapsed().as_secs() < 60, "no CPU for a minute");
+                }
+                std::hint::black_box(x);
+                // Sampled while the thread still runs (its stat goes with it).
+                Snapshot::take()
+            })
+            .unwrap()
+            .join()
+            .map(|b| {
+                let u = usage(&a, &b);
+                let busiest = u.busiest_sender_ns.unwrap();
+                assert!(busiest >= 200_000_000, "{busiest} ns");
+                assert!(busiest <= u.process_ns.unwrap(), "{u:?}");
+            })
+            .unwrap();
     }
 
     #[test]

@@ -88,6 +88,20 @@ pub(super) fn cpu_cost(
     if node.is_none() && client_process_cores.is_none() && server_process_cores.is_none() {
         return None;
     }
+    let measured: Vec<u32> = c
+        .jobs
+        .iter()
+        .filter(|j| j.role == Role::Client)
+        .flat_map(|j| j.reports.iter().filter(|r| !r.warmup).map(|r| r.seq))
+        .collect::<std::collections::BTreeSet<u32>>()
+        .into_iter()
+        .collect();
+    let busiest: Vec<f64> = measured
+        .iter()
+        .filter_map(|&seq| interval_sender_cores(c, seq))
+        .collect();
+    let sender_thread_cores =
+        (!busiest.is_empty()).then(|| busiest.iter().sum::<f64>() / busiest.len() as f64);
     let per = |unit: Option<f64>, scale: f64| match (node, unit) {
         (Some(n), Some(u)) if u > 0.0 => Some(n / (u / scale)),
         _ => None,
@@ -102,6 +116,7 @@ pub(super) fn cpu_cost(
         baseline_node_cores: base,
         shared_machine: machines.len() < c.jobs.len()
             || c.jobs.windows(2).any(|w| w[0].worker == w[1].worker),
+        sender_thread_cores,
         cores_per_gbps: per(throughput_bps.filter(|_| stream), 1e9),
         cores_per_10k_rps: per(
             rps.filter(|_| !spec.traffic.connects_per_transaction()),
@@ -109,6 +124,17 @@ pub(super) fn cpu_cost(
         ),
         cores_per_1k_cps: per(cps, 1e3),
     })
+}
+
+/// Cores of the busiest sending thread of any client in interval `seq`.
+pub(super) fn interval_sender_cores(c: &Collected, seq: u32) -> Option<f64> {
+    c.jobs
+        .iter()
+        .filter(|j| j.role == Role::Client)
+        .filter_map(|j| j.reports.iter().find(|r| r.seq == seq)?.cpu)
+        .filter(|u| u.window_ns > 0)
+        .filter_map(|u| Some(u.busiest_sender_ns? as f64 / u.window_ns as f64))
+        .max_by(f64::total_cmp)
 }
 
 /// Node busy cores in interval `seq`, each machine counted once.
@@ -174,7 +200,35 @@ mod tests {
             }),
             process_ns: Some(process_ms * 1_000_000),
             cgroup_ns: None,
+            busiest_sender_ns: None,
         }
+    }
+
+    #[test]
+    fn the_busiest_sending_thread_per_interval_and_over_them() {
+        // Two clients; in interval 1 the first's busiest thread is at 0.5 core,
+        // the second's at 0.9; in interval 2 at 1.0 and 0.2.
+        let client = |busy_ms: [u64; 2]| {
+            let mut reports = vec![report(0, &[], true)];
+            for (i, ms) in busy_ms.into_iter().enumerate() {
+                let mut r = report(i as u32 + 1, &[], false);
+                r.cpu = Some(CpuUsage {
+                    busiest_sender_ns: Some(ms * 1_000_000),
+                    ..sample(1000, 1000)
+                });
+                reports.push(r);
+            }
+            job(Role::Client, reports, Some(3))
+        };
+        let c = Collected {
+            jobs: vec![client([500, 1000]), client([900, 200])],
+            failures: vec![],
+        };
+        assert_eq!(interval_sender_cores(&c, 1), Some(0.9));
+        assert_eq!(interval_sender_cores(&c, 2), Some(1.0));
+        assert_eq!(interval_sender_cores(&c, 0), None, "warm-up: none reported");
+        let cost = cpu_cost(&crate::result::fixtures::spec(), &c, None, None, None).unwrap();
+        assert_eq!(cost.sender_thread_cores, Some(0.95));
     }
 
     #[test]
@@ -207,6 +261,10 @@ mod tests {
         assert_eq!(cost.node_softirq_cores, Some(0.75));
         assert_eq!(cost.client_process_cores, Some(0.4));
         assert_eq!(cost.cores_per_10k_rps, Some(1.4));
+        assert_eq!(
+            cost.sender_thread_cores, None,
+            "no sending threads reported"
+        );
         // On two machines, each counts.
         c.jobs[1].machine = Some("boot-2".into());
         assert_eq!(interval_node_cores(&c, 1), Some(3.0));

@@ -2,7 +2,7 @@
 //! ([`Collected`]) into a [`RepResult`]. Counters are summed and histograms added
 //! bucket by bucket; percentiles are read from the sums.
 
-use super::cpu::{cpu_cost, interval_node_cores};
+use super::cpu::{cpu_cost, interval_node_cores, interval_sender_cores};
 use super::delay::one_way_delay;
 use super::{
     CpuCost, IntervalResult, Percentiles, Quantile, RepResult, Requests, Stat, Status, UdpResult,
@@ -428,6 +428,7 @@ fn merge_intervals(spec: &ScenarioSpec, c: &Collected, flags: &mut Vec<String>) 
         }
         m.intervals.push(IntervalResult {
             node_cores: interval_node_cores(c, seq),
+            sender_thread_cores: interval_sender_cores(c, seq),
             ..iv
         });
     }
@@ -495,6 +496,7 @@ fn interval_result(
         loss_pct: udp.as_ref().and_then(loss_pct),
         jitter_ns: udp.and_then(|u| u.jitter_ns),
         node_cores: None,
+        sender_thread_cores: None,
         errors,
         stalled,
         histogram: lat.and_then(encode_b64),
@@ -538,13 +540,14 @@ struct Verdict {
     /// The generator, not the path, limited the numbers.
     client_saturated: bool,
     /// Why, in order: schedule lag, a missed target rate, node CPU not
-    /// computed, clamped samples, clients out of CPU.
+    /// computed, clamped samples, clients out of CPU, failed requests.
     flags: Vec<String>,
 }
 
-/// Judge a repetition: its status from what arrived, and whether the client
-/// could keep up: an open-loop schedule it fell behind, a target rate it missed
-/// while its connections were free, or (closed loop) all the CPUs it may use.
+/// Judge a repetition: its status from what arrived (and how many requests
+/// failed), and whether the client could keep up: an open-loop schedule it
+/// fell behind, a target rate it missed while its connections were free, a
+/// sending thread at a whole core, or all the CPU its lanes can use.
 fn judge(
     spec: &ScenarioSpec,
     jobs: &[JobData],
@@ -557,18 +560,23 @@ fn judge(
     let lag = lagged(&t.schedule);
     let mut client_saturated = lag.is_some();
     flags.extend(lag);
+    let busy = cpu_bound(spec, jobs, cpu);
     if measured_any && let Some((saturated, why)) = below_target(spec, t) {
-        // A lag already said it; a shortfall from queueing is no saturation.
-        if !(saturated && client_saturated) {
+        // A lag already said it; a shortfall from queueing is no saturation,
+        // unless the client was out of CPU (then the shortfall is its own,
+        // which the CPU flag says).
+        if !(saturated && client_saturated) && busy.is_none() {
             flags.push(why);
         }
         client_saturated |= saturated;
     }
     flags.extend(cpu.and_then(|x| x.node_unavailable.clone()));
     flags.extend(clamped(t));
-    if !client_saturated && let Some(why) = cpu_bound(spec, jobs, cpu) {
+    if let Some(why) = busy {
+        if !client_saturated {
+            flags.push(why);
+        }
         client_saturated = true;
-        flags.push(why);
     }
     let mut status = if !measured_any {
         Status::Failed
@@ -695,24 +703,45 @@ fn below_target(spec: &ScenarioSpec, t: &Totals) -> Option<(bool, String)> {
     })
 }
 
-/// Closed loop has no schedule to fall behind; client workers using (nearly)
-/// all the CPUs they may use (their machines', or their `threads`) are the sign
-/// there.
+/// A sending thread this busy, in cores, cannot send faster.
+pub const SENDER_BUSY: f64 = 0.9;
+
+/// The threads a client worker with `cpus` CPUs sends from: one per lane at
+/// most (a lane stays on its thread), no more than its `threads` or CPUs; a
+/// paced UDP stream has a thread of its own.
+fn sending_threads(spec: &ScenarioSpec, cpus: u32) -> u32 {
+    let lanes = match spec.traffic {
+        t if t.is_stream() => spec.streams,
+        Traffic::Http2 => spec.connections.saturating_mul(spec.streams),
+        _ => spec.connections,
+    };
+    let threads = match spec.traffic {
+        Traffic::UdpStream => lanes,
+        _ => spec.threads.unwrap_or(cpus),
+    };
+    lanes.min(threads).min(cpus).max(1)
+}
+
+/// The client out of CPU: its busiest sending thread at a whole core (in any
+/// loop and kind: one lane, one stream), or its workers using (nearly) all the
+/// CPU their lanes can, the threads they actually run on. This is the sign of
+/// saturation in closed loop, which has no schedule to fall behind.
 fn cpu_bound(spec: &ScenarioSpec, jobs: &[JobData], cpu: Option<&CpuCost>) -> Option<String> {
-    let cores = cpu?.client_process_cores?;
-    let usable = |j: &JobData| j.cpus.max(1).min(spec.threads.unwrap_or(u32::MAX));
-    let cpus: u32 = jobs
+    let cpu = cpu?;
+    if let Some(t) = cpu.sender_thread_cores.filter(|t| *t >= SENDER_BUSY) {
+        return Some(format!(
+            "client saturated: its busiest sending thread used {t:.2} cores (one thread sends no faster than one core)"
+        ));
+    }
+    let cores = cpu.client_process_cores?;
+    let threads: u32 = jobs
         .iter()
         .filter(|j| j.role == Role::Client)
-        .map(usable)
+        .map(|j| sending_threads(spec, j.cpus.max(1)))
         .sum();
-    let what = if spec.threads.is_some() {
-        "threads"
-    } else {
-        "CPUs"
-    };
-    (cores >= 0.9 * f64::from(cpus))
-        .then(|| format!("client saturated: client workers used {cores:.2} of {cpus} {what}"))
+    (cores >= SENDER_BUSY * f64::from(threads)).then(|| {
+        format!("client saturated: client workers used {cores:.2} cores of the {threads} their lanes can use")
+    })
 }
 
 #[cfg(test)]
@@ -1183,6 +1212,7 @@ mod tests {
     #[test]
     fn judgement_status_and_closed_loop_cpu_saturation() {
         let mut sp = spec();
+        sp.connections = 4;
         let jobs = [
             job(Role::Client, vec![], None),
             job(Role::Server, vec![], None),
@@ -1191,35 +1221,102 @@ mod tests {
             duration_ns: 1,
             ..Totals::default()
         };
-        let cpu = |client: f64| CpuCost {
+        let cpu = |client: f64, sender: Option<f64>| CpuCost {
             client_process_cores: Some(client),
             server_process_cores: None,
             node_cores: None,
             node_softirq_cores: None,
             baseline_node_cores: None,
             shared_machine: false,
+            sender_thread_cores: sender,
             node_unavailable: Some("node CPU of m: not computed".into()),
             cores_per_gbps: None,
             cores_per_10k_rps: None,
             cores_per_1k_cps: None,
         };
-        let v = judge(&sp, &jobs, &t, Some(&cpu(1.0)), false);
+        let v = judge(&sp, &jobs, &t, Some(&cpu(1.0, None)), false);
         assert_eq!((v.status, v.client_saturated), (Status::Ok, false));
         assert_eq!(v.flags, ["node CPU of m: not computed"]);
         // The client job's machine has 2 CPUs; 1.9 cores of them is all of it.
-        let v = judge(&sp, &jobs, &t, Some(&cpu(1.9)), true);
+        let v = judge(&sp, &jobs, &t, Some(&cpu(1.9, None)), true);
         assert_eq!((v.status, v.client_saturated), (Status::Partial, true));
         assert_eq!(
             v.flags[1],
-            "client saturated: client workers used 1.90 of 2 CPUs"
+            "client saturated: client workers used 1.90 cores of the 2 their lanes can use"
         );
         sp.threads = Some(1);
-        let v = judge(&sp, &jobs, &t, Some(&cpu(0.95)), false);
+        let v = judge(&sp, &jobs, &t, Some(&cpu(0.95, None)), false);
         assert_eq!(
             v.flags[1],
-            "client saturated: client workers used 0.95 of 1 threads"
+            "client saturated: client workers used 0.95 cores of the 1 their lanes can use"
+        );
+        // One lane runs on one thread, however many CPUs there are.
+        sp.threads = None;
+        sp.connections = 1;
+        let v = judge(&sp, &jobs, &t, Some(&cpu(0.95, None)), false);
+        assert!(v.client_saturated, "{:?}", v.flags);
+        assert_eq!(
+            v.flags[1],
+            "client saturated: client workers used 0.95 cores of the 1 their lanes can use"
         );
         let none = judge(&sp, &jobs, &Totals::default(), None, false);
         assert_eq!((none.status, none.flags.len()), (Status::Failed, 0));
+    }
+
+    #[test]
+    fn a_sending_thread_at_a_whole_core_is_a_saturated_client_not_a_slow_server() {
+        // A tcp-stream paced at 10 Gbit/s that sent 6: its writes were still
+        // going when the next was due (queued), because its one sending thread
+        // was busy copying, not because the receiver was slow.
+        let mut sp = spec();
+        sp.traffic = Traffic::TcpStream;
+        sp.streams = 4;
+        sp.rate = Rate::BitsPerSecond(10e9);
+        let jobs = [
+            job(Role::Client, vec![], None),
+            job(Role::Server, vec![], None),
+        ];
+        let t = Totals {
+            duration_ns: 1_000_000_000,
+            client: Counters {
+                bytes_sent: 6_000_000_000 / 8,
+                ..Counters::default()
+            },
+            schedule: ScheduleStats {
+                intended: 100,
+                queued: 60,
+                ..ScheduleStats::default()
+            },
+            ..Totals::default()
+        };
+        let cpu = |sender| CpuCost {
+            client_process_cores: Some(1.1),
+            server_process_cores: None,
+            node_cores: None,
+            node_softirq_cores: None,
+            baseline_node_cores: None,
+            shared_machine: false,
+            sender_thread_cores: Some(sender),
+            node_unavailable: None,
+            cores_per_gbps: None,
+            cores_per_10k_rps: None,
+            cores_per_1k_cps: None,
+        };
+        let v = judge(&sp, &jobs, &t, Some(&cpu(0.97)), false);
+        assert!(v.client_saturated, "{:?}", v.flags);
+        assert_eq!(
+            v.flags,
+            [
+                "client saturated: its busiest sending thread used 0.97 cores (one thread sends no faster than one core)"
+            ]
+        );
+        // With the thread half busy it is the receiver or the network.
+        let v = judge(&sp, &jobs, &t, Some(&cpu(0.5)), false);
+        assert!(!v.client_saturated, "{:?}", v.flags);
+        assert!(
+            v.flags[0].contains("the server or network is the bottleneck"),
+            "{:?}",
+            v.flags
+        );
     }
 }

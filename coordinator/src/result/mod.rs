@@ -382,6 +382,9 @@ pub struct IntervalResult {
     /// Node-wide busy cores in this interval (machines counted once, no baseline
     /// subtracted).
     pub node_cores: Option<f64>,
+    /// The busiest sending thread of the clients in this interval, in cores.
+    #[serde(default)]
+    pub sender_thread_cores: Option<f64>,
     /// Failures counted once: the client's for request/response kinds, the
     /// receiver's for stream kinds.
     pub errors: u64,
@@ -424,6 +427,11 @@ pub struct CpuCost {
     pub baseline_node_cores: Option<f64>,
     /// Client and server ran on one machine: node CPU covers both ends, once.
     pub shared_machine: bool,
+    /// The busiest sending thread of the clients (a lane thread, or a paced
+    /// UDP sender), in cores: over the measured intervals, the mean of each
+    /// interval's busiest. Near 1, the generator could not send faster.
+    #[serde(default)]
+    pub sender_thread_cores: Option<f64>,
     /// Why `node_cores` (and the normalized costs) are missing, if they are.
     pub node_unavailable: Option<String>,
     /// node_cores per Gbit/s of goodput (stream kinds).

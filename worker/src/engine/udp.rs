@@ -295,10 +295,34 @@ async fn receive(sock: UdpSocket, ctx: Ctx) {
 /// own intended time instead ([`Ctx::pace_blocking`]).
 async fn send_stream(ctx: Ctx, target: SocketAddr, size: usize, pacer: Option<Pacer>) {
     let c = ctx.clone();
-    if let Err(e) =
-        tokio::task::spawn_blocking(move || send_blocking(&c, target, size, pacer)).await
-    {
+    let send = move || {
+        // Named as a sender while it is one, for the worker's per-thread CPU
+        // (`cpu::SENDER_THREADS`); the pool's thread gets its name back after.
+        let _name = ThreadName::set(c"cnibench-send");
+        send_blocking(&c, target, size, pacer)
+    };
+    if let Err(e) = tokio::task::spawn_blocking(send).await {
         ctx.rec.io_error(&io::Error::other(e));
+    }
+}
+
+/// A thread's name for as long as this lives; then the one it had.
+struct ThreadName(Option<std::ffi::CString>);
+
+impl ThreadName {
+    fn set(name: &std::ffi::CStr) -> ThreadName {
+        use nix::sys::prctl;
+        let old = prctl::get_name().ok();
+        let _ = prctl::set_name(name);
+        ThreadName(old)
+    }
+}
+
+impl Drop for ThreadName {
+    fn drop(&mut self) {
+        if let Some(old) = &self.0 {
+            let _ = nix::sys::prctl::set_name(old);
+        }
     }
 }
 
