@@ -226,6 +226,7 @@ mod tests {
                     reordered: 2,
                     duplicates: 0,
                     jitter_ns: Some(3),
+                    flows: 1,
                     transit_negative: 1,
                 }),
                 cpu: Some(cpu),

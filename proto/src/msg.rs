@@ -321,23 +321,35 @@ pub struct UdpStats {
     pub reordered: u64,
     /// Datagrams received more than once.
     pub duplicates: u64,
-    /// RFC 3550 interarrival jitter at the end of the interval, ns (largest over
-    /// senders); `None` before two datagrams arrived.
+    /// RFC 3550 interarrival jitter at the end of the interval, ns: each
+    /// sender's at its last datagram in the interval, averaged over the senders
+    /// that sent in it (`flows`), as iperf3 averages its streams'; `None`
+    /// before a sender's second datagram.
     pub jitter_ns: Option<u64>,
+    /// Senders whose jitter `jitter_ns` averages.
+    pub flows: u32,
     /// Datagrams whose clock-corrected transit came out negative (a sign that
     /// the clock correction is off).
     pub transit_negative: u64,
 }
 
 impl UdpStats {
-    /// Add another receiver's or interval's counts; jitter keeps the larger.
+    /// Add another receiver's or interval's counts; jitter is averaged over
+    /// both's senders.
     pub fn add(&mut self, o: &UdpStats) {
         self.received += o.received;
         self.lost += o.lost;
         self.reordered += o.reordered;
         self.duplicates += o.duplicates;
         self.transit_negative += o.transit_negative;
-        self.jitter_ns = self.jitter_ns.max(o.jitter_ns);
+        self.jitter_ns = match (self.jitter_ns, o.jitter_ns) {
+            (Some(a), Some(b)) => {
+                let (fa, fb) = (u64::from(self.flows.max(1)), u64::from(o.flows.max(1)));
+                Some((a.saturating_mul(fa) + b.saturating_mul(fb)) / (fa + fb))
+            }
+            (a, b) => a.or(b),
+        };
+        self.flows += o.flows;
     }
 }
 

@@ -96,7 +96,11 @@ fn any_interval() -> impl Strategy<Value = IntervalReport> {
         (any_bytes(), any_bytes(), any_bytes(), any_bytes()),
         any_counters(),
         any::<[u64; 5]>(),
-        proptest::option::of((any::<[u64; 5]>(), proptest::option::of(any::<u64>()))),
+        proptest::option::of((
+            any::<[u64; 5]>(),
+            proptest::option::of(any::<u64>()),
+            any::<u32>(),
+        )),
         proptest::option::of((any::<[u64; 7]>(), any::<[Option<u64>; 3]>())),
     )
         .prop_map(
@@ -126,12 +130,13 @@ fn any_interval() -> impl Strategy<Value = IntervalReport> {
                         max_lag_ns: s[3],
                         unsent: s[4],
                     },
-                    udp: udp.map(|(u, jitter_ns)| UdpStats {
+                    udp: udp.map(|(u, jitter_ns, flows)| UdpStats {
                         received: u[0],
                         lost: u[1],
                         reordered: u[2],
                         duplicates: u[3],
                         jitter_ns,
+                        flows,
                         transit_negative: u[4],
                     }),
                     cpu: cpu.map(|(c, [process_ns, cgroup_ns, busiest_sender_ns])| CpuUsage {

@@ -6,7 +6,9 @@
 use cnibench_proto::hist;
 use cnibench_proto::msg::{Counters, ScheduleStats, UdpStats};
 use hdrhistogram::Histogram;
+use std::collections::HashMap;
 use std::io;
+use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -30,6 +32,9 @@ pub struct Window {
     pub schedule: ScheduleStats,
     /// Datagram accounting (UDP receivers).
     pub udp: Option<UdpStats>,
+    /// UDP receivers: each sender's RFC 3550 jitter at its last datagram in
+    /// this window, ns (averaged into `udp` when the window is taken).
+    pub flow_jitter: HashMap<SocketAddr, u64>,
 }
 
 impl Window {
@@ -42,6 +47,7 @@ impl Window {
             counters: Counters::default(),
             schedule: ScheduleStats::default(),
             udp: None,
+            flow_jitter: HashMap::new(),
         }
     }
 }
@@ -125,10 +131,20 @@ impl Recorder {
 
     /// Account for one datagram: `payload` bytes of goodput (0 for a duplicate),
     /// its clock-corrected one-way transit (negative if the correction is off:
-    /// counted, not recorded), and the loss/reorder accounting in `f`.
-    pub fn datagram(&self, payload: u64, transit_ns: Option<i64>, f: impl FnOnce(&mut UdpStats)) {
+    /// counted, not recorded), its sender's jitter now (from its second
+    /// datagram on), and the loss/reorder accounting in `f`.
+    pub fn datagram(
+        &self,
+        payload: u64,
+        transit_ns: Option<i64>,
+        jitter: Option<(SocketAddr, u64)>,
+        f: impl FnOnce(&mut UdpStats),
+    ) {
         self.with(|w| {
             w.counters.bytes_received += payload;
+            if let Some((from, j)) = jitter {
+                w.flow_jitter.insert(from, j);
+            }
             let u = w.udp.get_or_insert_with(UdpStats::default);
             match transit_ns {
                 Some(t) if t > 0 => {
@@ -183,6 +199,15 @@ impl Recorder {
             w.counters.transactions += 1;
             w.counters.bytes_sent += sent;
             w.counters.bytes_received += received;
+        });
+    }
+
+    /// A datagram of `n` bytes sent (udp-stream): counted as an attempt too,
+    /// for the receivers' end-of-run loss.
+    pub fn sent_datagram(&self, n: u64) {
+        self.with(|w| {
+            w.counters.bytes_sent += n;
+            w.counters.attempts += 1;
         });
     }
 
@@ -245,9 +270,18 @@ impl Recorder {
         self.draining.store(true, Ordering::Relaxed);
     }
 
-    /// Take this interval's data and start a fresh window.
+    /// Take this interval's data and start a fresh window. A receiver's jitter
+    /// is the mean over the senders it heard from in the window.
     pub fn take(&self) -> Window {
-        self.with(|w| std::mem::replace(w, Window::new()))
+        let mut w = self.with(|w| std::mem::replace(w, Window::new()));
+        let n = w.flow_jitter.len() as u64;
+        if let Some(u) = w.udp.as_mut()
+            && n > 0
+        {
+            u.jitter_ns = Some(w.flow_jitter.values().sum::<u64>() / n);
+            u.flows = n as u32;
+        }
+        w
     }
 }
 
@@ -276,6 +310,36 @@ pub fn error_kind(e: &io::Error) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn jitter_is_the_mean_over_the_senders_heard_in_the_window() {
+        let r = Recorder::default();
+        let (a, b, stray): (SocketAddr, SocketAddr, SocketAddr) = (
+            "10.0.0.1:1".parse().unwrap(),
+            "10.0.0.2:1".parse().unwrap(),
+            "10.9.9.9:1".parse().unwrap(),
+        );
+        let count = |u: &mut UdpStats| u.received += 1;
+        // A stray sender with a huge jitter, in the first window only.
+        r.datagram(1, None, Some((stray, 1_000_000)), count);
+        r.datagram(1, None, Some((a, 50)), count);
+        let w = r.take();
+        assert_eq!(
+            w.udp.map(|u| (u.jitter_ns, u.flows)),
+            Some((Some(500_025), 2))
+        );
+        // Each sender's last value in the window, then the mean: not the
+        // largest of every sender ever seen.
+        r.datagram(1, None, Some((a, 20)), count);
+        r.datagram(1, None, Some((a, 10)), count);
+        r.datagram(1, None, Some((b, 30)), count);
+        r.datagram(1, None, None, count);
+        let u = r.take().udp.unwrap();
+        assert_eq!((u.jitter_ns, u.flows, u.received), (Some(20), 2, 4));
+        // A first datagram has no jitter yet.
+        r.datagram(1, None, None, count);
+        assert_eq!(r.take().udp.unwrap().jitter_ns, None);
+    }
 
     #[test]
     fn take_resets_the_window() {

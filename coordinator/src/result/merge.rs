@@ -5,7 +5,7 @@
 use super::cpu::{cpu_cost, interval_node_cores, interval_sender_cores};
 use super::delay::one_way_delay;
 use super::{
-    CpuCost, IntervalResult, Percentiles, Quantile, RepResult, Requests, Stat, Status, UdpResult,
+    CpuCost, IntervalResult, Percentiles, Quantile, RepResult, Requests, Status, UdpResult,
     encode_b64,
 };
 use cnibench_proto::clock::ClockEstimate;
@@ -240,7 +240,11 @@ pub fn rep_result(spec: &ScenarioSpec, repetition: u32, mut c: Collected) -> Rep
         service_ns: Percentiles::of(&m.service),
         send_lag_ns: Percentiles::of(&m.send_lag),
         histogram: encode_b64(&m.latency),
-        udp: udp_result(spec.traffic, t),
+        udp: udp_result(
+            spec.traffic,
+            t,
+            (!incomplete).then(|| lost_at_end(spec, &c.jobs)).flatten(),
+        ),
         one_way_delay: one_way_delay(&c, &m.transit, t.transit_negative),
         cpu,
         schedule: t.schedule,
@@ -503,25 +507,55 @@ fn interval_result(
     })
 }
 
-/// Datagram accounting: net loss, late arrivals and duplicates at the receivers
+/// udp-stream: datagrams sent that no receiver saw the end of, from both
+/// sides' counts over the whole run (warm-up included): what the senders sent
+/// minus what arrived minus the gaps the receivers saw. Those lost after the
+/// last datagram that arrived leave no gap; only the sender's count shows them.
+fn lost_at_end(spec: &ScenarioSpec, jobs: &[JobData]) -> Option<u64> {
+    if spec.traffic != Traffic::UdpStream {
+        return None;
+    }
+    let reports = |role: Role| {
+        jobs.iter()
+            .filter(move |j| j.role == role)
+            .flat_map(|j| &j.reports)
+    };
+    let sent: u64 = reports(Role::Client).map(|r| r.counters.attempts).sum();
+    let mut seen = UdpStats::default();
+    for u in reports(Role::Server).filter_map(|r| r.udp.as_ref()) {
+        seen.add(u);
+    }
+    let (lost, _) = net_loss(&seen);
+    Some(sent.saturating_sub(seen.received + lost))
+}
+
+/// Datagram accounting: net loss (with what was lost at the end, `at_end`),
+/// late arrivals and duplicates at the receivers and the final jitter
 /// (udp-stream), or requests left unanswered within the timeout (udp-rr, which
 /// the client counts as `lost` errors).
-fn udp_result(traffic: Traffic, t: &Totals) -> Option<UdpResult> {
+fn udp_result(traffic: Traffic, t: &Totals, at_end: Option<u64>) -> Option<UdpResult> {
     match (&t.udp, traffic) {
-        (Some(u), _) => Some(UdpResult {
-            received: u.received,
-            lost: net_loss(u).0,
-            reordered: u.reordered,
-            duplicates: u.duplicates,
-            loss_pct: loss_pct(u),
-            jitter_ns: Stat::of(t.jitters.iter().map(|j| Some(*j as f64))).map(|s| s.median),
-        }),
+        (Some(u), _) => {
+            let at_end = at_end.unwrap_or(0);
+            let lost = net_loss(u).0 + at_end;
+            let expected = u.received + lost;
+            Some(UdpResult {
+                received: u.received,
+                lost,
+                lost_at_end: at_end,
+                reordered: u.reordered,
+                duplicates: u.duplicates,
+                loss_pct: (expected > 0).then(|| lost as f64 * 100.0 / expected as f64),
+                jitter_ns: t.jitters.last().map(|j| *j as f64),
+            })
+        }
         (None, Traffic::UdpRr) if t.duration_ns > 0 => {
             let lost = t.client.errors.get("lost").copied().unwrap_or(0);
             let total = t.client.transactions + lost;
             Some(UdpResult {
                 received: t.client.transactions,
                 lost,
+                lost_at_end: 0,
                 reordered: 0,
                 duplicates: 0,
                 loss_pct: (total > 0).then(|| lost as f64 * 100.0 / total as f64),
@@ -1189,24 +1223,76 @@ mod tests {
                 duplicates: 1,
                 ..UdpStats::default()
             }),
-            jitters: vec![30, 10, 20],
+            jitters: vec![20, 10, 30],
             duration_ns: 1,
             ..Totals::default()
         };
-        let u = udp_result(Traffic::UdpStream, &t).unwrap();
+        let u = udp_result(Traffic::UdpStream, &t, None).unwrap();
         assert_eq!(
             (u.received, u.lost, u.reordered, u.duplicates),
             (95, 5, 2, 1)
         );
-        assert_eq!((u.loss_pct, u.jitter_ns), (Some(5.0), Some(20.0)));
+        // Jitter: the last interval's, each sender's final value (iperf3's).
+        assert_eq!((u.loss_pct, u.jitter_ns), (Some(5.0), Some(30.0)));
+        // What the senders sent and no receiver saw the end of.
+        let u = udp_result(Traffic::UdpStream, &t, Some(5)).unwrap();
+        assert_eq!((u.lost, u.lost_at_end), (10, 5));
+        assert!((u.loss_pct.unwrap() - 1000.0 / 105.0).abs() < 1e-9);
         t.udp = None;
         t.client.transactions = 99;
         t.client.errors.insert("lost".into(), 1);
-        let u = udp_result(Traffic::UdpRr, &t).unwrap();
+        let u = udp_result(Traffic::UdpRr, &t, None).unwrap();
         assert_eq!((u.received, u.lost, u.loss_pct), (99, 1, Some(1.0)));
-        assert!(udp_result(Traffic::TcpRr, &t).is_none());
+        assert!(udp_result(Traffic::TcpRr, &t, None).is_none());
         t.duration_ns = 0;
-        assert!(udp_result(Traffic::UdpRr, &t).is_none(), "nothing measured");
+        assert!(
+            udp_result(Traffic::UdpRr, &t, None).is_none(),
+            "nothing measured"
+        );
+    }
+
+    #[test]
+    fn udp_stream_loss_at_the_end_of_the_run_counts() {
+        // 100 datagrams sent per interval; the receiver got all of warm-up's,
+        // 95 of interval 1's (a gap of 5) and 90 of interval 2's: the last 10
+        // were lost with no later datagram to show the gap.
+        let mut sp = spec();
+        sp.traffic = Traffic::UdpStream;
+        let client: Vec<IntervalReport> = (0..3)
+            .map(|q| {
+                let mut r = report(q, &[], q == 0);
+                r.counters.attempts = 100;
+                r
+            })
+            .collect();
+        let server: Vec<IntervalReport> = [(100, 0), (95, 5), (90, 0)]
+            .into_iter()
+            .enumerate()
+            .map(|(q, (received, lost))| {
+                let mut r = report(q as u32, &[], q == 0);
+                r.udp = Some(UdpStats {
+                    received,
+                    lost,
+                    ..UdpStats::default()
+                });
+                r
+            })
+            .collect();
+        let c = || Collected {
+            jobs: vec![
+                job(Role::Client, client.clone(), Some(3)),
+                job(Role::Server, server.clone(), Some(3)),
+            ],
+            failures: vec![],
+        };
+        let u = rep_result(&sp, 1, c()).udp.unwrap();
+        assert_eq!((u.received, u.lost, u.lost_at_end), (185, 15, 10));
+        assert_eq!(u.loss_pct, Some(7.5));
+        // Without every interval of both sides there is no telling.
+        let mut partial = c();
+        partial.jobs[1].reports.pop();
+        let u = rep_result(&sp, 1, partial).udp.unwrap();
+        assert_eq!((u.lost, u.lost_at_end), (5, 0));
     }
 
     #[test]

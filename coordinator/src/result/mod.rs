@@ -466,16 +466,24 @@ pub struct OneWayDelay {
 pub struct UdpResult {
     /// Datagrams (udp-stream) or responses (udp-rr) received.
     pub received: u64,
-    /// Net datagrams lost (gaps minus late arrivals), or requests unanswered
-    /// within the timeout (udp-rr).
+    /// Net datagrams lost (gaps minus late arrivals, plus `lost_at_end`), or
+    /// requests unanswered within the timeout (udp-rr).
     pub lost: u64,
+    /// udp-stream: datagrams the senders sent that no receiver saw the end of
+    /// (lost after the last one that arrived, so no later one showed the gap):
+    /// sent minus received minus the gaps, over the whole run, from both sides'
+    /// counts; 0 when some interval of either side is missing.
+    #[serde(default)]
+    pub lost_at_end: u64,
     /// Late arrivals.
     pub reordered: u64,
     /// Duplicates.
     pub duplicates: u64,
     /// `lost` over expected, percent.
     pub loss_pct: Option<f64>,
-    /// Median over intervals of the RFC 3550 jitter, ns.
+    /// RFC 3550 jitter, ns, as iperf3 reports it: each sender's final value
+    /// (at its last datagram in the last measured interval), the mean over
+    /// senders.
     pub jitter_ns: Option<f64>,
 }
 

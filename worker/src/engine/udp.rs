@@ -251,40 +251,35 @@ async fn receive(sock: UdpSocket, ctx: Ctx) {
         let now = stamp.unwrap_or_else(unix_now_ns);
         let arrival = flow.on_datagram(seq, sent, now);
         let has_jitter = flow.last_transit.is_some() && seq > 0;
-        // What an interval reports is the jitter as it stands at its end, largest
-        // over senders (UdpStats::jitter_ns; iperf3 reports it the same way), not
-        // the largest value the running estimate passed through during it: one
-        // late datagram lifts J by its delay / 16 for a while.
-        let jitter = has_jitter.then(|| {
-            flows
-                .values()
-                .map(|f| f.jitter_ns as u64)
-                .max()
-                .unwrap_or(0)
-        });
+        // What an interval reports is each sender's jitter as it stands at its
+        // last datagram in the interval, averaged over the senders heard in it
+        // (UdpStats::jitter_ns; iperf3 reports a stream's final value and the
+        // mean over streams), not the largest value the running estimate passed
+        // through (one late datagram lifts J by its delay / 16 for a while), nor
+        // the largest over every sender ever seen.
+        let jitter = has_jitter.then_some((from, flow.jitter_ns as u64));
         let fresh = arrival != Arrival::Duplicate;
         let transit = fresh.then(|| {
             now.saturating_sub(sent)
                 .saturating_sub(ctx.clock_correction_ns)
         });
-        ctx.rec
-            .datagram(if fresh { n as u64 } else { 0 }, transit, |u| {
-                match arrival {
-                    Arrival::InOrder => u.received += 1,
-                    Arrival::Gap(g) => {
-                        u.received += 1;
-                        u.lost += g;
-                    }
-                    Arrival::Reordered => {
-                        u.received += 1;
-                        u.reordered += 1;
-                    }
-                    Arrival::Duplicate => u.duplicates += 1,
+        ctx.rec.datagram(
+            if fresh { n as u64 } else { 0 },
+            transit,
+            jitter,
+            |u| match arrival {
+                Arrival::InOrder => u.received += 1,
+                Arrival::Gap(g) => {
+                    u.received += 1;
+                    u.lost += g;
                 }
-                if jitter.is_some() {
-                    u.jitter_ns = jitter;
+                Arrival::Reordered => {
+                    u.received += 1;
+                    u.reordered += 1;
                 }
-            });
+                Arrival::Duplicate => u.duplicates += 1,
+            },
+        );
     }
 }
 
@@ -380,7 +375,7 @@ fn send_blocking(ctx: &Ctx, target: SocketAddr, size: usize, mut pacer: Option<P
         match r {
             Ok(n) => {
                 seq += 1;
-                ctx.rec.sent(n as u64);
+                ctx.rec.sent_datagram(n as u64);
             }
             // A full socket buffer for SEND_TIMEOUT: try again.
             Err(e)
