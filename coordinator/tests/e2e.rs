@@ -40,7 +40,7 @@ fn tcp_scenarios_end_to_end() {
 
     let r: Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("result.json")).unwrap()).unwrap();
-    assert_eq!(r["schema_version"], 1);
+    assert_eq!(r["schema_version"], 2);
     assert_eq!(r["ok"], true);
     let workers = r["environment"]["workers"].as_array().unwrap();
     assert_eq!(workers.len(), 2);

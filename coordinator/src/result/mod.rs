@@ -39,8 +39,10 @@ use cnibench_proto::plan::{PathKind, Plan, Traffic};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
-/// Bumped on incompatible changes to `result.json`.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Bumped on incompatible changes to `result.json`: 2 counts each failure
+/// once (`errors`), judges status on failed requests, and reports jitter and
+/// datagram loss as iperf3 does, end of run included (README, Results).
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Everything one `cnibench run` produced.
 #[derive(Debug, Serialize, Deserialize)]

@@ -4,10 +4,15 @@
 //!
 //! Client kinds only say what is protocol-specific; two shared drivers own
 //! everything else. Request/response kinds say how to do one exchange
-//! ([`Exchange`]); [`rr_clients`] does open- or closed-loop pacing, latency from
+//! ([`Exchange`]) and how to recover from one abandoned at the plan's
+//! `timeout`; [`rr_clients`] does open- or closed-loop pacing, latency from
 //! the intended send time when a request had to wait for the previous one
 //! (coordinated-omission correction) and service time from the actual send,
-//! schedule keeping, error counting and back-off. Bulk kinds say how to connect
+//! schedule keeping (the generator's send lag; what was due but never sent),
+//! the timeout, the outcome of every request (completed, failed by kind,
+//! unfinished at the stop) and back-off. (Open-loop udp-rr has lanes of its
+//! own, with independent requests: `udp`.) Lanes of different client workers
+//! interleave ([`cnibench_proto::pacing::Slot`]). Bulk kinds say how to connect
 //! and write one message ([`Writer`]); [`stream_clients`] paces the writes for a
 //! bitrate, counts what was sent and reconnects after a failure. Both run their
 //! lanes on threads of their own (`fan_out`). Servers honour the plan's delay
