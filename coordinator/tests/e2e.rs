@@ -214,6 +214,9 @@ fn udp_open_loop_and_several_clients() {
     // Every datagram sent was received or counted lost, the end of the run too.
     let sent = f(&rep["client"]["attempts"]);
     assert!(sent > 0.0, "{}", rep["client"]);
+    // The paced sender's thread reported its CPU.
+    let sender = f(&rep["cpu"]["sender_thread_cores"]);
+    assert!(sender > 0.0 && sender < 1.0, "{}", rep["cpu"]);
     assert!(f(&udp["lost_at_end"]) <= f(&udp["lost"]), "{udp}");
     // Both ends share this machine's clock: the one-way delay is exact.
     let owd = &rep["one_way_delay"];

@@ -3,8 +3,10 @@
 //! apart), this process's user+system time from `/proc/self/stat`, and its cgroup's
 //! usage from `cpu.stat` (cgroup v2) or `cpuacct.usage` (v1) when present; and,
 //! per thread from `/proc/self/task/TID/stat`, the time of the threads that send
-//! (named [`SENDER_THREADS`]), of which the busiest is reported: one lane runs on
-//! one thread, and a thread at a whole core is a generator that cannot go faster.
+//! a job's traffic (they register with its recorder:
+//! [`Recorder::sending_thread`](crate::recorder::Recorder::sending_thread)), of
+//! which the busiest is reported: one lane runs on one thread, and a thread at a
+//! whole core is a generator that cannot go faster.
 //!
 //! Parsing is pure (tested on fixed text); [`Snapshot::take`] reads the files, and
 //! [`usage`] turns two snapshots into a [`CpuUsage`] in nanoseconds. `/proc` times
@@ -60,41 +62,33 @@ pub fn parse_pid_stat(text: &str) -> Option<u64> {
     Some(utime + stime)
 }
 
-/// Name prefixes of the threads that send traffic: the client lanes' threads
-/// (`engine::fan_out`) and paced UDP senders (`engine::udp`). A thread's name
-/// is at most 15 bytes.
-pub const SENDER_THREADS: [&str; 2] = ["cnibench-lanes", "cnibench-send"];
-
-/// Parse a thread's /proc/[pid]/task/[tid]/stat: its name and user+system ticks.
-pub fn parse_task_stat(text: &str) -> Option<(&str, u64)> {
-    let name = text.get(text.find('(')? + 1..text.rfind(')')?)?;
-    Some((name, parse_pid_stat(text)?))
+/// User+system ticks of the calling thread.
+pub fn this_thread_ticks() -> Option<u64> {
+    parse_pid_stat(&std::fs::read_to_string("/proc/thread-self/stat").ok()?)
 }
 
-/// User+system ticks of each of this process's sending threads, by thread id.
-fn sender_ticks() -> Vec<(u32, u64)> {
-    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
-        return Vec::new();
-    };
-    dir.filter_map(|e| {
-        let e = e.ok()?;
-        let tid: u32 = e.file_name().to_str()?.parse().ok()?;
-        let text = std::fs::read_to_string(e.path().join("stat")).ok()?;
-        let (name, ticks) = parse_task_stat(&text)?;
-        SENDER_THREADS
-            .iter()
-            .any(|p| name.starts_with(p))
-            .then_some((tid, ticks))
-    })
-    .collect()
+/// One sending thread at a snapshot: its id, ticks, and ticks when it began
+/// to send.
+type ThreadTicks = (i32, u64, u64);
+
+/// User+system ticks of the sending threads `senders` (id, ticks when it began
+/// to send) that still run.
+fn thread_ticks(senders: &[(i32, u64)]) -> Vec<ThreadTicks> {
+    senders
+        .iter()
+        .filter_map(|&(tid, since)| {
+            let text = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).ok()?;
+            Some((tid, parse_pid_stat(&text)?, since))
+        })
+        .collect()
 }
 
-/// The most ticks any sending thread in `to` used since `from` (a thread that
-/// started since counts all of its own); `None` without sending threads.
-fn busiest_sender(from: &[(u32, u64)], to: &[(u32, u64)]) -> Option<u64> {
+/// The most ticks any sending thread in `to` used since `from` (or since it
+/// began to send, if that was later); `None` without sending threads.
+fn busiest_sender(from: &[ThreadTicks], to: &[ThreadTicks]) -> Option<u64> {
     to.iter()
-        .map(|&(tid, t)| {
-            let before = from.iter().find(|(f, _)| *f == tid).map_or(0, |x| x.1);
+        .map(|&(tid, t, since)| {
+            let before = from.iter().find(|f| f.0 == tid).map_or(since, |f| f.1);
             t.saturating_sub(before)
         })
         .max()
@@ -143,13 +137,15 @@ pub struct Snapshot {
     node: Option<NodeTicks>,
     process_ticks: Option<u64>,
     cgroup_ns: Option<u64>,
-    /// Ticks of the sending threads, by thread id.
-    senders: Vec<(u32, u64)>,
+    /// Ticks of the sending threads.
+    senders: Vec<ThreadTicks>,
 }
 
 impl Snapshot {
-    /// Read the counters now. Missing files give `None` fields, never an error.
-    pub fn take() -> Snapshot {
+    /// Read the counters now, with those of the threads `senders` (a job's
+    /// sending threads: id, ticks when each began to send). Missing files give
+    /// `None` fields, never an error.
+    pub fn take(senders: &[(i32, u64)]) -> Snapshot {
         let read = |p: &str| std::fs::read_to_string(p).ok();
         let cgroup_ns = read("/proc/self/cgroup")
             .and_then(|c| cgroup_usage_path(&c))
@@ -166,7 +162,7 @@ impl Snapshot {
             node: read("/proc/stat").as_deref().and_then(parse_proc_stat),
             process_ticks: read("/proc/self/stat").as_deref().and_then(parse_pid_stat),
             cgroup_ns,
-            senders: sender_ticks(),
+            senders: thread_ticks(senders),
         }
     }
 }
@@ -232,35 +228,36 @@ mod tests {
     }
 
     #[test]
-    fn parses_a_threads_name_and_time() {
+    fn the_busiest_sending_thread() {
         let t = "4242 (cnibench-lanes-) R 1 1234 1234 0 -1 4194560 100 0 0 0 90 7 0 0 20 0 3 0 123";
-        assert_eq!(parse_task_stat(t), Some(("cnibench-lanes-", 97)));
-        let odd = "7 (a (b) c) S 1 1 1 0 -1 0 0 0 0 0 1 2 0 0";
-        assert_eq!(parse_task_stat(odd), Some(("a (b) c", 3)));
-        assert_eq!(parse_task_stat("7 (x S 1"), None);
-        // The busiest sender since the last sample; a new thread counts whole,
-        // a thread id reused by a younger thread not below zero.
-        let from = [(1, 100), (2, 50), (3, 500)];
-        let to = [(1, 190), (2, 60), (3, 20), (4, 30)];
+        assert_eq!(parse_pid_stat(t), Some(97));
+        // The busiest sender since the last sample, or since it began to send
+        // (a pool thread that worked before); a thread id reused by a younger
+        // thread not below zero.
+        let from = [(1, 100, 0), (2, 50, 0), (3, 500, 0)];
+        let to = [
+            (1, 190, 0),
+            (2, 60, 0),
+            (3, 20, 0),
+            (4, 130, 100),
+            (5, 80, 0),
+        ];
         assert_eq!(busiest_sender(&from, &to), Some(90));
+        assert_eq!(busiest_sender(&from, &to[3..]), Some(80));
         assert_eq!(busiest_sender(&from, &[]), None);
     }
 
     #[test]
     fn measures_a_busy_sending_thread() {
-        // A thread named like a lane thread burns 200 ms of CPU (by its own
-        // count, not the clock): the busiest sender has at least that.
-        let a = Snapshot::take();
-        std::thread::Builder::new()
-            .name("cnibench-lanes-9".into())
-            .spawn(|| {
-                let own = || {
-                    std::fs::read_to_string("/proc/thread-self/stat")
-                        .ok()
-                        .as_deref()
-                        .and_then(parse_pid_stat)
-                        .unwrap()
-                };
+        // A sending thread burns 200 ms of CPU (by its own count, not the
+        // clock): the busiest sender has at least that. Other threads do not
+        // count.
+        let rec = crate::recorder::Recorder::default();
+        let a = Snapshot::take(&[]);
+        let b = std::thread::scope(|s| {
+            s.spawn(|| {
+                let _sending = rec.sending_thread();
+                let own = || this_thread_ticks().unwrap();
                 let (from, start) = (own(), Instant::now());
                 let mut x = 0u64;
                 while own() < from + 20 {
@@ -271,17 +268,17 @@ mod tests {
                 }
                 std::hint::black_box(x);
                 // Sampled while the thread still runs (its stat goes with it).
-                Snapshot::take()
+                Snapshot::take(&rec.sending_threads())
             })
-            .unwrap()
             .join()
-            .map(|b| {
-                let u = usage(&a, &b);
-                let busiest = u.busiest_sender_ns.unwrap();
-                assert!(busiest >= 200_000_000, "{busiest} ns");
-                assert!(busiest <= u.process_ns.unwrap(), "{u:?}");
-            })
-            .unwrap();
+            .unwrap()
+        });
+        let u = usage(&a, &b);
+        let busiest = u.busiest_sender_ns.unwrap();
+        assert!(busiest >= 200_000_000, "{busiest} ns");
+        assert!(busiest <= u.process_ns.unwrap(), "{u:?}");
+        assert!(rec.sending_threads().is_empty(), "unregistered when done");
+        assert_eq!(usage(&a, &Snapshot::take(&[])).busiest_sender_ns, None);
     }
 
     #[test]
@@ -305,7 +302,7 @@ mod tests {
                 .and_then(parse_pid_stat)
                 .unwrap()
         };
-        let a = Snapshot::take();
+        let a = Snapshot::take(&[]);
         let (from, start) = (own_ticks(), Instant::now());
         let mut x = 0u64;
         while own_ticks() < from + 30 {
@@ -315,7 +312,7 @@ mod tests {
             assert!(start.elapsed().as_secs() < 60, "no CPU for a minute");
         }
         std::hint::black_box(x);
-        let u = usage(&a, &Snapshot::take());
+        let u = usage(&a, &Snapshot::take(&[]));
         let own = u.process_ns.unwrap();
         assert!(own >= 300_000_000, "own {own} ns");
         // Never beyond the machine's CPUs over the window (a wrong tick unit

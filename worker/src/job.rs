@@ -104,7 +104,7 @@ pub fn start(
             "start time is {delay:?} away (more than {MAX_START_DELAY:?})"
         ));
     }
-    let idle_from = cpu::Snapshot::take();
+    let idle_from = cpu::Snapshot::take(&[]);
     Ok(tokio::spawn(drive(
         p,
         Instant::now() + delay,
@@ -128,7 +128,7 @@ async fn drive(p: Prepared, t0: Instant, idle_from: cpu::Snapshot, out: mpsc::Se
     }
     let _ = ctx.t0.set(t0);
     // The idle window before this job's traffic is the CPU baseline.
-    let mut cpu_mark = cpu::Snapshot::take();
+    let mut cpu_mark = cpu::Snapshot::take(&ctx.rec.sending_threads());
     let baseline = cpu::usage(&idle_from, &cpu_mark);
     if out
         .send(Msg::Baseline {
@@ -152,7 +152,7 @@ async fn drive(p: Prepared, t0: Instant, idle_from: cpu::Snapshot, out: mpsc::Se
     let mut last = Duration::ZERO;
     let mut report = |seq: u32, from: Duration, to: Duration| {
         let w = ctx.rec.take();
-        let now = cpu::Snapshot::take();
+        let now = cpu::Snapshot::take(&ctx.rec.sending_threads());
         let cpu = cpu::usage(&cpu_mark, &now);
         cpu_mark = now;
         Msg::Interval(IntervalReport {

@@ -60,6 +60,23 @@ pub struct Recorder {
     /// The job's stop token: once cancelled, failures are teardown (connections
     /// dropped on purpose, connection tasks ending on the same token), not data.
     stopped: CancellationToken,
+    /// The threads sending this job's traffic right now: thread id, and its
+    /// CPU ticks when it began to.
+    senders: Mutex<Vec<(i32, u64)>>,
+}
+
+/// A thread registered as sending a job's traffic, until dropped.
+#[derive(Debug)]
+pub struct Sending<'a> {
+    rec: &'a Recorder,
+    tid: i32,
+}
+
+impl Drop for Sending<'_> {
+    fn drop(&mut self) {
+        let mut s = self.rec.senders.lock().unwrap_or_else(|p| p.into_inner());
+        s.retain(|(t, _)| *t != self.tid);
+    }
 }
 
 impl Default for Recorder {
@@ -75,6 +92,7 @@ impl Recorder {
             window: Mutex::new(Window::new()),
             draining: AtomicBool::new(false),
             stopped: stop,
+            senders: Mutex::new(Vec::new()),
         }
     }
 
@@ -263,6 +281,29 @@ impl Recorder {
         if !(teardown && self.draining.load(Ordering::Relaxed)) {
             self.error(kind);
         }
+    }
+
+    /// The calling thread sends this job's traffic (a lane thread, a paced UDP
+    /// sender) until the guard is dropped: the worker samples its CPU, since a
+    /// thread at a whole core is a generator that cannot go faster.
+    pub fn sending_thread(&self) -> Sending<'_> {
+        let tid = nix::unistd::gettid().as_raw();
+        // A pool thread may have worked for someone else before.
+        let since = crate::cpu::this_thread_ticks().unwrap_or(0);
+        self.senders
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((tid, since));
+        Sending { rec: self, tid }
+    }
+
+    /// The threads sending this job's traffic now: thread id, and its CPU ticks
+    /// when it began to.
+    pub fn sending_threads(&self) -> Vec<(i32, u64)> {
+        self.senders
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// The measured time is over: from now on, connection teardown is expected.

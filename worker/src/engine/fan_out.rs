@@ -1,5 +1,6 @@
 //! Running client lanes on threads of their own ([`fan_out`]).
 
+use super::Ctx;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -11,10 +12,15 @@ use std::sync::Arc;
 /// client needed twice the CPU per request, most of it in cross-thread
 /// wake-ups.) Falls back to tasks on the current runtime if a thread cannot be
 /// started, and stays there when that runtime is single-threaded already.
-pub(crate) async fn fan_out<F>(threads: Option<u32>, futs: Vec<F>)
+/// Each thread is registered as a sending thread of the job while it runs (for
+/// the busiest sending thread's CPU, [`Recorder::sending_thread`]).
+///
+/// [`Recorder::sending_thread`]: crate::recorder::Recorder::sending_thread
+pub(crate) async fn fan_out<F>(ctx: &Ctx, futs: Vec<F>)
 where
     F: Future<Output = ()> + Send + 'static,
 {
+    let threads = ctx.spec.threads;
     // Already on a single-threaded runtime (a test's, with simulated time):
     // run here.
     if tokio::runtime::Handle::current().runtime_flavor()
@@ -41,9 +47,11 @@ where
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<bool>();
         let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
         let theirs = slot.clone();
+        let rec = ctx.rec.clone();
         let started = std::thread::Builder::new()
             .name(format!("cnibench-lanes-{i}"))
             .spawn(move || {
+                let _sending = rec.sending_thread();
                 let rt = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build();

@@ -65,7 +65,7 @@ pub fn rr_clients<E: Exchange>(ctx: Ctx, lanes: u32, make: impl Fn(u32) -> E) ->
     let loops: Vec<_> = (0..lanes)
         .map(|lane| rr_lane(ctx.clone(), lane, lanes, make(lane)))
         .collect();
-    Box::pin(fan_out(ctx.spec.threads, loops))
+    Box::pin(async move { fan_out(&ctx, loops).await })
 }
 
 /// One lane until stopped. Every request it sends is an attempt that ends as a
@@ -172,7 +172,7 @@ pub fn stream_clients<W: Writer>(
     let loops: Vec<_> = (0..lanes)
         .map(|lane| stream_lane(ctx.clone(), ctx.pacer(lane, lanes, unit_bits), make(lane)))
         .collect();
-    Box::pin(fan_out(ctx.spec.threads, loops))
+    Box::pin(async move { fan_out(&ctx, loops).await })
 }
 
 /// Connect, then write (paced, if there is a pacer) and count until stopped;

@@ -179,7 +179,7 @@ impl Engine for Stream {
                 )
             })
             .collect();
-        Box::pin(fan_out(ctx.spec.threads, loops))
+        Box::pin(async move { fan_out(&ctx, loops).await })
     }
 }
 
@@ -291,33 +291,12 @@ async fn receive(sock: UdpSocket, ctx: Ctx) {
 async fn send_stream(ctx: Ctx, target: SocketAddr, size: usize, pacer: Option<Pacer>) {
     let c = ctx.clone();
     let send = move || {
-        // Named as a sender while it is one, for the worker's per-thread CPU
-        // (`cpu::SENDER_THREADS`); the pool's thread gets its name back after.
-        let _name = ThreadName::set(c"cnibench-send");
+        // A sending thread while it sends, for the job's per-thread CPU.
+        let _sending = c.rec.sending_thread();
         send_blocking(&c, target, size, pacer)
     };
     if let Err(e) = tokio::task::spawn_blocking(send).await {
         ctx.rec.io_error(&io::Error::other(e));
-    }
-}
-
-/// A thread's name for as long as this lives; then the one it had.
-struct ThreadName(Option<std::ffi::CString>);
-
-impl ThreadName {
-    fn set(name: &std::ffi::CStr) -> ThreadName {
-        use nix::sys::prctl;
-        let old = prctl::get_name().ok();
-        let _ = prctl::set_name(name);
-        ThreadName(old)
-    }
-}
-
-impl Drop for ThreadName {
-    fn drop(&mut self) {
-        if let Some(old) = &self.0 {
-            let _ = nix::sys::prctl::set_name(old);
-        }
     }
 }
 
@@ -423,7 +402,7 @@ impl Engine for Rr {
         let loops: Vec<_> = (0..lanes)
             .map(|lane| rr_open_lane(ctx.clone(), lane, lanes, target, req, resp))
             .collect();
-        Box::pin(fan_out(ctx.spec.threads, loops))
+        Box::pin(async move { fan_out(&ctx, loops).await })
     }
 }
 
