@@ -182,7 +182,10 @@ fn timed_out(c: &Counters) -> u64 {
 
 /// Build one repetition's result from what was collected, step by step:
 /// `completeness`, `merge_intervals` (both sides of every interval), the
-/// rates, `udp_result`, the CPU cost, and `judge` (status and validity).
+/// rates, `udp_result` (with `lost_at_end`), the CPU cost, `judge` (status
+/// and validity, failed requests among them), `lag_share`, and what became of
+/// every request (`requests`, checked by `unbalanced`). Failures are counted
+/// once: the clients' for request/response kinds, the receivers' for streams.
 /// The scenario's objectives are left to [`crate::slo::check`].
 pub fn rep_result(spec: &ScenarioSpec, repetition: u32, mut c: Collected) -> RepResult {
     let mut flags = c.failures.clone();
