@@ -28,21 +28,28 @@ pub const KNEE_FACTOR: f64 = 2.0;
 /// Shortfall of the achieved rate, relative to the offered one, that fails a step.
 const KEEP_UP: f64 = 0.95;
 
+/// Why a step failed on its requests' errors (more than `slo: error_rate`,
+/// else [`DEFAULT_ERROR_PCT`], failed), if it did.
+fn errors(spec: &ScenarioSpec, r: &RepResult) -> Option<String> {
+    let limit = spec.slo.error_rate.map_or(DEFAULT_ERROR_PCT, |p| p.0);
+    let pct = r.error_pct.filter(|p| *p > limit)?;
+    // The merge's flag names the kinds.
+    Some(
+        r.flags
+            .iter()
+            .find(|f| f.starts_with("errors: "))
+            .cloned()
+            .unwrap_or_else(|| format!("errors: {pct:.1}% of requests failed")),
+    )
+}
+
 /// Judge a step: `None` when it held, else why not. Too many failed requests
 /// are said first: a server answering errors at a load is not a slow
 /// generator.
 fn judge(spec: &ScenarioSpec, offered: f64, r: &RepResult) -> (Option<f64>, Option<String>) {
     let achieved = (r.duration_s > 0.0).then(|| achieved_rate(spec, &r.client, r.duration_s));
-    let limit = spec.slo.error_rate.map_or(DEFAULT_ERROR_PCT, |p| p.0);
-    let why = if let Some(pct) = r.error_pct.filter(|p| *p > limit) {
-        // The merge's flag names the kinds.
-        Some(
-            r.flags
-                .iter()
-                .find(|f| f.starts_with("errors: "))
-                .cloned()
-                .unwrap_or_else(|| format!("errors: {pct:.1}% of requests failed")),
-        )
+    let why = if let Some(why) = errors(spec, r) {
+        Some(why)
     } else if r.status != Status::Ok {
         Some(format!("repetition {:?}: {}", r.status, r.flags.join("; ")))
     } else if r.client_saturated {
@@ -104,7 +111,11 @@ pub async fn search(
             break;
         }
     }
-    let saturated = steps.last().is_some_and(|s| s.result.client_saturated);
+    // A step that failed on errors ended on the server's doing, whatever the
+    // client's state.
+    let saturated = steps
+        .last()
+        .is_some_and(|s| s.result.client_saturated && errors(spec, &s.result).is_none());
     if let (Some(mut g), Some(mut b)) = (good, bad)
         && !saturated
     {
@@ -159,4 +170,42 @@ fn knee(steps: &[SweepStep]) -> Option<f64> {
         .take_while(|(_, p99)| *p99 as f64 <= KNEE_FACTOR * base)
         .last()
         .map(|(r, _)| *r)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::result::fixtures::spec;
+    use crate::result::{Collected, rep_result};
+
+    /// A step whose every request failed at once, on a client that (this
+    /// machine being busy) also fell behind its schedule.
+    fn all_failed() -> RepResult {
+        let mut r = rep_result(&spec(), 1, Collected::default());
+        r.status = Status::Failed;
+        r.client_saturated = true;
+        r.duration_s = 1.0;
+        r.error_pct = Some(100.0);
+        r.client.attempts = 100;
+        r.client.failed = 100;
+        r.flags = vec![
+            "client saturated: 5 of 100 sends left more than 5ms late on a free connection (max lag 9.00ms)".into(),
+            "errors: 100.0% of 100 requests failed (http-5xx 100), above the 1% allowed".into(),
+        ];
+        r
+    }
+
+    #[tokio::test]
+    async fn a_step_that_failed_on_errors_says_errors_not_client_saturated() {
+        let sw: Sweep = "sweep(100/s..400/s, x2)".parse().unwrap();
+        let r = search(&spec(), sw, async |_| all_failed(), || false).await;
+        assert_eq!(r.steps.len(), 1);
+        let why = r.steps[0].why.as_deref().unwrap();
+        assert!(
+            why.starts_with("errors: 100.0% of 100 requests failed"),
+            "{why}"
+        );
+        assert_eq!((r.max_rate, r.limited_by), (None, None));
+    }
 }

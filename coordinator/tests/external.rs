@@ -200,6 +200,6 @@ scenarios:
     let why = first["why"].as_str().unwrap();
     assert!(why.starts_with("errors: 100.0%"), "{why}");
     assert!(sw["max_rate"].is_null(), "{sw}");
+    // Not "the client saturated", even if this busy machine made it lag.
     assert!(sw["limited_by"].is_null(), "{sw}");
-    assert_eq!(first["result"]["client_saturated"], false);
 }
