@@ -42,6 +42,16 @@ fn tcp_scenarios_end_to_end() {
         serde_json::from_str(&std::fs::read_to_string(out.join("result.json")).unwrap()).unwrap();
     assert_eq!(r["schema_version"], 2);
     assert_eq!(r["ok"], true);
+    // The binary that wrote it, with the revision it was built from.
+    assert_eq!(
+        r["tool"],
+        format!("cnibench {}", cnibench_coordinator::VERSION)
+    );
+    assert!(
+        r["tool"].as_str().unwrap().contains("(git "),
+        "{}",
+        r["tool"]
+    );
     let workers = r["environment"]["workers"].as_array().unwrap();
     assert_eq!(workers.len(), 2);
     assert!(

@@ -64,7 +64,7 @@ pub(super) fn run_result(
         });
     RunResult {
         schema_version: result::SCHEMA_VERSION,
-        tool: format!("cnibench {}", env!("CARGO_PKG_VERSION")),
+        tool: format!("cnibench {}", crate::VERSION),
         run_id: run_id(started_ns),
         plan_file: plan_file.to_string(),
         started_at_unix_ns: started_ns,
