@@ -19,7 +19,8 @@
 //!   [`report`] (folder): `report.md`, `report.html` and `.hlog` files;
 //!   [`fmt`]: how numbers are spelled in all of them.
 //! - [`compare`]: one table across runs labelled by CNI; [`history`]: runs in
-//!   SQLite; [`check`]: a run against a baseline run.
+//!   SQLite; [`check`]: a run against a baseline run; [`stats`]: the
+//!   bootstrap intervals, significance test and repetition counts both use.
 //! - [`bundle`]: runs, their plans, reports and environments, and a
 //!   comparison in one checksummed archive that re-renders.
 //!
@@ -43,6 +44,7 @@ pub mod result;
 pub mod run;
 pub mod slo;
 pub mod soak;
+pub mod stats;
 pub mod sweep;
 
 /// The git revision this binary was built from: `$CNIBENCH_GIT_REV` at build
