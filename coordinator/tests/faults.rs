@@ -1,4 +1,5 @@
-//! Faults injected for real: processes killed with SIGKILL mid-run.
+//! Faults injected for real: processes killed with SIGKILL, frozen with
+//! SIGSTOP or told to stop with SIGTERM mid-run.
 
 #![allow(clippy::unwrap_used)] // tests fail by panicking
 
@@ -89,6 +90,101 @@ scenarios:
         after["flags"].to_string().contains("lost earlier"),
         "{}",
         after["flags"]
+    );
+}
+
+#[test]
+fn worker_frozen_mid_run_is_lost_and_the_run_goes_on_without_it() {
+    // A frozen worker keeps its connection open: only its silence shows.
+    let plan = "\
+name: freeze-worker
+defaults: { warmup: 200ms, interval: 500ms }
+scenarios:
+  - { name: before, traffic: tcp-rr, path: pod-to-pod-cross-node, duration: 1s }
+  - { name: victim, traffic: tcp-stream, path: pod-to-pod-cross-node, duration: 30s }
+  - { name: after, traffic: tcp-rr, path: pod-to-pod-cross-node, duration: 1s }
+  - { name: others, traffic: tcp-rr, path: pod-to-pod-same-node, duration: 1s }
+";
+    let (dir, token, plan) = setup("freezew", plan);
+    let w1 = start_worker("127.0.0.2", "node-a", &token);
+    let w2 = start_worker("127.0.0.3", "node-b", &token);
+    // The same-node scenario runs on w1 and w3 only.
+    let w3 = start_worker("127.0.0.4", "node-a", &token);
+    let out = dir.join("out");
+    let started = Instant::now();
+    let child = spawn_run(&plan, &token, &[&w1, &w2, &w3], &out, false);
+    // `before` takes ~2 s; freeze the server worker ~3 s into `victim`.
+    std::thread::sleep(Duration::from_secs(5));
+    signal(w2.child.id(), "-STOP");
+    let o = child.wait_with_output();
+    // Woken up, it finds its coordinator gone and stops (then it is killed).
+    signal(w2.child.id(), "-CONT");
+    let o = o.unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    // Without the silence rule the run waits out the 30 s scenario and 10 s
+    // more to prepare `after` on the frozen worker.
+    assert!(
+        started.elapsed() < Duration::from_secs(25),
+        "the run waited {:?} for the frozen worker: {stderr}",
+        started.elapsed()
+    );
+    assert_eq!(o.status.code(), Some(1), "degraded run exits 1: {stderr}");
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("result.json")).unwrap()).unwrap();
+    assert_eq!(scenario(&r, "before")["repetitions"][0]["status"], "ok");
+    let victim = &scenario(&r, "victim")["repetitions"][0];
+    assert_eq!(victim["status"], "partial", "{}", victim["flags"]);
+    let flags = victim["flags"].to_string();
+    let named = format!("worker {} lost: no answer", w2.addr);
+    assert!(flags.contains(&named), "{flags}");
+    assert!(
+        f(&victim["throughput_bps"]) > 0.0,
+        "what was measured is kept"
+    );
+    let after = &scenario(&r, "after")["repetitions"][0];
+    assert_eq!(after["status"], "failed");
+    assert!(
+        after["flags"].to_string().contains("lost earlier"),
+        "{}",
+        after["flags"]
+    );
+    let others = &scenario(&r, "others")["repetitions"][0];
+    assert_eq!(others["status"], "ok", "{}", others["flags"]);
+}
+
+#[test]
+fn coordinator_frozen_workers_stop_traffic_by_themselves() {
+    let plan_long = "\
+name: freeze-coordinator
+scenarios:
+  - { name: long, traffic: tcp-stream, path: pod-to-pod-cross-node, duration: 30s, warmup: 0s }
+";
+    let (dir, token, plan) = setup("freezec", plan_long);
+    let dead_man = ["--cni", "loopback", "--dead-man", "2s"];
+    let w1 = start_worker_with("127.0.0.2", "node-a", &token, &dead_man);
+    let w2 = start_worker_with("127.0.0.3", "node-b", &token, &dead_man);
+    let mut coord = spawn_run(&plan, &token, &[&w1, &w2], &dir.join("o1"), true);
+    std::thread::sleep(Duration::from_secs(3));
+    let busy_ticks = || {
+        let (c1, c2) = (cpu_ticks(w1.child.id()), cpu_ticks(w2.child.id()));
+        std::thread::sleep(Duration::from_secs(1));
+        cpu_ticks(w1.child.id()) - c1 + cpu_ticks(w2.child.id()) - c2
+    };
+    let busy = busy_ticks();
+    // Frozen, the coordinator keeps its connections open but sends no pings.
+    signal(coord.id(), "-STOP");
+    // Past the dead-man time both workers are idle of their own accord.
+    std::thread::sleep(Duration::from_secs(4));
+    let idle = busy_ticks();
+    signal(coord.id(), "-9");
+    let _ = coord.wait();
+    assert!(
+        busy >= 10,
+        "workers should be busy generating traffic: {busy} ticks in 1 s"
+    );
+    assert!(
+        idle <= 3,
+        "workers still busy 4 s after the coordinator froze (dead-man 2 s): {idle} ticks in 1 s"
     );
 }
 
