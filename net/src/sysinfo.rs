@@ -48,6 +48,14 @@ pub fn boot_id() -> Option<String> {
 /// MTU of the interface holding `ip`, or whose subnet contains it (127.0.0.2 is
 /// served by `lo`'s 127.0.0.1/8), in this network namespace.
 pub fn mtu_of(ip: IpAddr) -> Option<u32> {
+    read_trim(&format!("/sys/class/net/{}/mtu", iface_of(ip)?))?
+        .parse()
+        .ok()
+}
+
+/// Name of the interface holding `ip`, or whose subnet contains it, in this
+/// network namespace.
+pub fn iface_of(ip: IpAddr) -> Option<String> {
     let ifaces = if_addrs::get_if_addrs().ok()?;
     let in_subnet = |i: &if_addrs::Interface| match (&i.addr, ip) {
         (if_addrs::IfAddr::V4(a), IpAddr::V4(ip)) => {
@@ -64,9 +72,7 @@ pub fn mtu_of(ip: IpAddr) -> Option<u32> {
         .iter()
         .find(|i| i.ip() == ip)
         .or_else(|| ifaces.iter().find(|i| in_subnet(i)))?;
-    read_trim(&format!("/sys/class/net/{}/mtu", iface.name))?
-        .parse()
-        .ok()
+    Some(iface.name.clone())
 }
 
 #[cfg(test)]

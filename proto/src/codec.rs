@@ -230,8 +230,19 @@ mod tests {
                     transit_negative: 1,
                 }),
                 cpu: Some(cpu),
+                health: Some(Box::new(HealthCounters {
+                    netns: Some("net:[4026531840]".into()),
+                    tcp_retrans_segs: Some(3),
+                    conntrack_entries: None,
+                    softnet_squeezed: Some(0),
+                    ..Default::default()
+                })),
             }),
-            Msg::Baseline { job: 42, cpu },
+            Msg::Baseline {
+                job: 42,
+                cpu,
+                health: None,
+            },
             Msg::Done {
                 job: 42,
                 intervals: 10,

@@ -101,6 +101,9 @@ pub enum Msg {
         job: u64,
         /// CPU use in the window.
         cpu: CpuUsage,
+        /// Datapath health counters in the window.
+        #[serde(default)]
+        health: Option<Box<HealthCounters>>,
     },
     /// Worker -> coordinator: the job finished; `intervals` reports were sent.
     Done {
@@ -276,6 +279,11 @@ pub struct IntervalReport {
     pub udp: Option<UdpStats>,
     /// CPU use during the interval.
     pub cpu: Option<CpuUsage>,
+    /// Datapath health counters during the interval (this worker's network
+    /// namespace and node).
+    #[serde(default)]
+    /// (Boxed: most messages are far smaller.)
+    pub health: Option<Box<HealthCounters>>,
 }
 
 /// Open-loop schedule keeping of one interval (all zero in closed loop).
@@ -385,4 +393,72 @@ pub struct NodeCpu {
     pub steal_ns: u64,
     /// Idle (including iowait).
     pub idle_ns: u64,
+}
+
+/// Datapath health counters over a window at one worker: differences of the
+/// kernel's cumulative counters, except the conntrack fill (`conntrack_entries`,
+/// `conntrack_max`), read at the window's end. `None` is "not available" here
+/// (no such file in this kernel or namespace), never 0.
+///
+/// All but softnet are per network namespace (`netns`): workers in one
+/// namespace read the same counters; softnet is per machine (`boot_id`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct HealthCounters {
+    /// Network namespace the counters come from (`net:[inode]`).
+    pub netns: Option<String>,
+    /// The data interface whose statistics `if_*` are.
+    pub interface: Option<String>,
+    /// TCP segments sent (`/proc/net/snmp` Tcp OutSegs).
+    pub tcp_out_segs: Option<u64>,
+    /// TCP segments retransmitted (Tcp RetransSegs).
+    pub tcp_retrans_segs: Option<u64>,
+    /// Retransmission timeouts (`/proc/net/netstat` TcpExt TCPTimeouts).
+    pub tcp_timeouts: Option<u64>,
+    /// Retransmissions lost again (TCPLostRetransmit).
+    pub tcp_lost_retransmit: Option<u64>,
+    /// SYN retransmissions (TCPSynRetrans).
+    pub tcp_syn_retrans: Option<u64>,
+    /// Accept queue overflows (ListenOverflows).
+    pub tcp_listen_overflows: Option<u64>,
+    /// SYNs dropped at a listener (ListenDrops).
+    pub tcp_listen_drops: Option<u64>,
+    /// UDP datagrams not delivered to a socket (Udp InErrors).
+    pub udp_in_errors: Option<u64>,
+    /// Of those, dropped because a socket's receive buffer was full (Udp
+    /// RcvbufErrors): local drops, not path loss.
+    pub udp_rcvbuf_errors: Option<u64>,
+    /// Datagrams not sent for lack of send buffer (Udp SndbufErrors).
+    pub udp_sndbuf_errors: Option<u64>,
+    /// Conntrack entries at the end (`nf_conntrack_count`).
+    pub conntrack_entries: Option<u64>,
+    /// Conntrack table size (`nf_conntrack_max`).
+    pub conntrack_max: Option<u64>,
+    /// Conntrack insertions that failed (`/proc/net/stat/nf_conntrack`).
+    pub conntrack_insert_failed: Option<u64>,
+    /// Packets conntrack dropped (table full, no entry could be made).
+    pub conntrack_drop: Option<u64>,
+    /// Entries evicted early to make room.
+    pub conntrack_early_drop: Option<u64>,
+    /// Data interface packets received (`/sys/class/net/IF/statistics`).
+    pub if_rx_packets: Option<u64>,
+    /// Data interface packets sent.
+    pub if_tx_packets: Option<u64>,
+    /// Data interface receive drops.
+    pub if_rx_dropped: Option<u64>,
+    /// Data interface send drops.
+    pub if_tx_dropped: Option<u64>,
+    /// Data interface receive errors.
+    pub if_rx_errors: Option<u64>,
+    /// Data interface send errors.
+    pub if_tx_errors: Option<u64>,
+    /// Packets the softnet backlog dropped, all CPUs (`/proc/net/softnet_stat`).
+    pub softnet_dropped: Option<u64>,
+    /// Times the receive softirq ran out of budget with work left.
+    pub softnet_squeezed: Option<u64>,
+    /// Clients: retransmissions of this job's own TCP connections in the
+    /// window (`TCP_INFO` tcpi_total_retrans), unpolluted by other traffic.
+    pub sock_retrans: Option<u64>,
+    /// Clients: smoothed RTT of this job's own TCP connections at the end of
+    /// the window (`TCP_INFO` tcpi_rtt), the mean over them, µs.
+    pub sock_rtt_us: Option<u64>,
 }

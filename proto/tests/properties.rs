@@ -9,7 +9,8 @@
 use bytes::BytesMut;
 use cnibench_proto::codec::{self, MAX_FRAME};
 use cnibench_proto::msg::{
-    Counters, CpuUsage, IntervalReport, Job, Msg, NodeCpu, Role, ScheduleStats, UdpStats,
+    Counters, CpuUsage, HealthCounters, IntervalReport, Job, Msg, NodeCpu, Role, ScheduleStats,
+    UdpStats,
 };
 use cnibench_proto::units::{Dur, Rate};
 use cnibench_proto::{hist, plan};
@@ -102,6 +103,10 @@ fn any_interval() -> impl Strategy<Value = IntervalReport> {
             any::<u32>(),
         )),
         proptest::option::of((any::<[u64; 7]>(), any::<[Option<u64>; 3]>())),
+        proptest::option::of((
+            proptest::option::of("net:\\[[0-9]{1,10}\\]"),
+            any::<[Option<u64>; 6]>(),
+        )),
     )
         .prop_map(
             |(
@@ -111,6 +116,7 @@ fn any_interval() -> impl Strategy<Value = IntervalReport> {
                 s,
                 udp,
                 cpu,
+                health,
             )| {
                 IntervalReport {
                     job,
@@ -152,6 +158,18 @@ fn any_interval() -> impl Strategy<Value = IntervalReport> {
                         process_ns,
                         cgroup_ns,
                         busiest_sender_ns,
+                    }),
+                    health: health.map(|(netns, h)| {
+                        Box::new(HealthCounters {
+                            netns,
+                            tcp_out_segs: h[0],
+                            tcp_retrans_segs: h[1],
+                            udp_rcvbuf_errors: h[2],
+                            conntrack_entries: h[3],
+                            softnet_dropped: h[4],
+                            sock_rtt_us: h[5],
+                            ..HealthCounters::default()
+                        })
                     }),
                 }
             },

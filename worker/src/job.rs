@@ -8,8 +8,8 @@
 //! the client's deadline are counted. Every interval carries its measured start and
 //! end, not the nominal ones.
 
-use crate::cpu;
 use crate::engine::{self, Ctx, Engine};
+use crate::{cpu, health};
 use cnibench_proto::clock::unix_now_ns;
 use cnibench_proto::hist;
 use cnibench_proto::msg::{IntervalReport, Job, Msg, Role};
@@ -35,6 +35,8 @@ pub struct Prepared {
     engine: Box<dyn Engine>,
     ctx: Ctx,
     server: Option<JoinHandle<()>>,
+    /// The data interface, whose statistics the health counters read.
+    interface: Option<String>,
     /// Cancelled by `Stop`: end the job early (clients) or at all (servers).
     pub finish: CancellationToken,
 }
@@ -83,6 +85,7 @@ pub fn prepare(
             engine,
             ctx,
             server,
+            interface: cnibench_net::sysinfo::iface_of(data_ip),
             finish,
         },
         port,
@@ -104,7 +107,10 @@ pub fn start(
             "start time is {delay:?} away (more than {MAX_START_DELAY:?})"
         ));
     }
-    let idle_from = cpu::Snapshot::take(&[]);
+    let idle_from = (
+        cpu::Snapshot::take(&[]),
+        health::Snapshot::take(p.interface.as_deref()),
+    );
     Ok(tokio::spawn(drive(
         p,
         Instant::now() + delay,
@@ -113,12 +119,18 @@ pub fn start(
     )))
 }
 
-async fn drive(p: Prepared, t0: Instant, idle_from: cpu::Snapshot, out: mpsc::Sender<Msg>) {
+async fn drive(
+    p: Prepared,
+    t0: Instant,
+    idle_from: (cpu::Snapshot, health::Snapshot),
+    out: mpsc::Sender<Msg>,
+) {
     let Prepared {
         job,
         engine,
         ctx,
         server,
+        interface,
         finish,
     } = p;
     let spec = &job.scenario;
@@ -129,11 +141,13 @@ async fn drive(p: Prepared, t0: Instant, idle_from: cpu::Snapshot, out: mpsc::Se
     let _ = ctx.t0.set(t0);
     // The idle window before this job's traffic is the CPU baseline.
     let mut cpu_mark = cpu::Snapshot::take(&ctx.rec.sending_threads());
-    let baseline = cpu::usage(&idle_from, &cpu_mark);
+    let mut health_mark = health::Snapshot::take(interface.as_deref());
+    let baseline = cpu::usage(&idle_from.0, &cpu_mark);
     if out
         .send(Msg::Baseline {
             job: job.id,
             cpu: baseline,
+            health: Some(Box::new(health::delta(&idle_from.1, &health_mark))),
         })
         .await
         .is_err()
@@ -155,6 +169,9 @@ async fn drive(p: Prepared, t0: Instant, idle_from: cpu::Snapshot, out: mpsc::Se
         let now = cpu::Snapshot::take(&ctx.rec.sending_threads());
         let cpu = cpu::usage(&cpu_mark, &now);
         cpu_mark = now;
+        let health_now = health::Snapshot::take(interface.as_deref());
+        let health = health::delta(&health_mark, &health_now);
+        health_mark = health_now;
         Msg::Interval(IntervalReport {
             job: job.id,
             seq,
@@ -169,6 +186,7 @@ async fn drive(p: Prepared, t0: Instant, idle_from: cpu::Snapshot, out: mpsc::Se
             schedule: w.schedule,
             udp: w.udp,
             cpu: Some(cpu),
+            health: Some(Box::new(health)),
         })
     };
     for &b in &bounds {

@@ -10,7 +10,8 @@
 //!   `fan_out`) and one module per protocol (`tcp`, `udp`, `quic`, `http/` with
 //!   the I/O-free HTTP/1.1 response decoder [`engine::h1`]), plus precise timers.
 //! - [`recorder`]: per-interval histograms and counters the engines add to;
-//!   [`cpu`]: CPU accounting from /proc.
+//!   [`cpu`]: CPU accounting from /proc; [`health`]: datapath health counters
+//!   (retransmits, UDP buffer errors, conntrack, interface and softnet drops).
 //! - [`serve`]: one engine's server without a coordinator, for other tools' clients.
 //! - [`cni`] and [`local_info`]: what the worker reports about its node and datapath.
 //!
@@ -37,6 +38,7 @@ pub mod cni;
 pub mod control;
 pub mod cpu;
 pub mod engine;
+pub mod health;
 pub mod job;
 pub mod limits;
 pub mod recorder;

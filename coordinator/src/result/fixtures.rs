@@ -43,6 +43,7 @@ pub(crate) fn report(seq: u32, values: &[u64], warmup: bool) -> IntervalReport {
         schedule: ScheduleStats::default(),
         udp: None,
         cpu: None,
+        health: None,
     }
 }
 
@@ -54,6 +55,7 @@ pub(crate) fn job(role: Role, reports: Vec<IntervalReport>, done: Option<u32>) -
         reports,
         done,
         baseline: None,
+        baseline_health: None,
         machine: None,
         cpus: 2,
         clock: None,

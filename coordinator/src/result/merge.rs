@@ -10,7 +10,9 @@ use super::{
 };
 use cnibench_proto::clock::ClockEstimate;
 use cnibench_proto::hist;
-use cnibench_proto::msg::{Counters, CpuUsage, IntervalReport, Role, ScheduleStats, UdpStats};
+use cnibench_proto::msg::{
+    Counters, CpuUsage, HealthCounters, IntervalReport, Role, ScheduleStats, UdpStats,
+};
 use cnibench_proto::plan::{ScenarioSpec, Traffic};
 use cnibench_proto::units::Rate;
 use hdrhistogram::Histogram;
@@ -28,6 +30,8 @@ pub struct JobData {
     pub done: Option<u32>,
     /// CPU use in the idle window before the job's traffic.
     pub baseline: Option<CpuUsage>,
+    /// Datapath health counters in the same idle window.
+    pub baseline_health: Option<Box<HealthCounters>>,
     /// Machine identity (kernel boot id): jobs with the same one share node CPU.
     pub machine: Option<String>,
     /// CPUs of the worker's machine.

@@ -171,6 +171,7 @@ impl<'a, W: Workers + ?Sized> Repetition<'a, W> {
                 reports: Vec::new(),
                 done: None,
                 baseline: None,
+                baseline_health: None,
                 machine: workers.info(w).boot_id.clone(),
                 cpus: workers.info(w).cpus,
                 clock: workers.clock(w),
@@ -260,9 +261,10 @@ impl<'a, W: Workers + ?Sized> Repetition<'a, W> {
                     return job.reports.last().map(|r| Notice::Interval(job.role, r));
                 }
             }
-            Msg::Baseline { job, cpu } => {
+            Msg::Baseline { job, cpu, health } => {
                 if let Some(i) = job_of(job) {
                     self.c.jobs[i].baseline = Some(cpu);
+                    self.c.jobs[i].baseline_health = health;
                 }
             }
             Msg::Done { job, intervals } => {
@@ -589,6 +591,7 @@ mod tests {
             schedule: Default::default(),
             udp: None,
             cpu: None,
+            health: None,
         }
     }
 
@@ -678,6 +681,7 @@ mod tests {
             msg(Msg::Baseline {
                 job: 2,
                 cpu: Default::default(),
+                health: None,
             }),
         );
 
