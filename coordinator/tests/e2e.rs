@@ -88,6 +88,20 @@ fn tcp_scenarios_end_to_end() {
             node_ok || cpu["node_unavailable"].is_string(),
             "{name}: {cpu}"
         );
+        // Datapath health from the kernel's counters: the workers share a
+        // namespace (counted once) and their data interface is lo.
+        let h = &rep["health"];
+        assert!(f(&h["tcp_segments_out"]) > 0.0, "{name}: {h}");
+        assert!(h["tcp_retransmit_pct"].is_f64(), "{name}: {h}");
+        assert!(f(&h["if_tx_packets"]) > 0.0, "{name}: {h}");
+        assert!(
+            rep["intervals"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|i| i["health"]["tcp_segments_out"].is_u64()),
+            "{name}"
+        );
         if name == "stream" {
             assert!(!node_ok || f(&cpu["cores_per_gbps"]) > 0.0, "{cpu}");
             // Goodput is what the server received.

@@ -4,6 +4,7 @@
 
 use super::cpu::{cpu_cost, interval_node_cores, interval_sender_cores};
 use super::delay::one_way_delay;
+use super::health::{health_flags, interval_health, rep_health};
 use super::{
     CpuCost, IntervalResult, Percentiles, Quantile, RepResult, Requests, Status, UdpResult,
     encode_b64,
@@ -220,6 +221,8 @@ pub fn rep_result(spec: &ScenarioSpec, repetition: u32, mut c: Collected) -> Rep
         None
     };
     let cpu = cpu_cost(spec, &c, throughput_bps, requests_per_s, connections_per_s);
+    let health = rep_health(&c);
+    flags.extend(health.as_ref().map(health_flags).unwrap_or_default());
     let mut verdict = judge(spec, &c.jobs, t, cpu.as_ref(), incomplete);
     verdict.flags.extend(lag_share(&m.send_lag, &m.latency));
     let requests = requests(spec, &c.jobs);
@@ -254,6 +257,7 @@ pub fn rep_result(spec: &ScenarioSpec, repetition: u32, mut c: Collected) -> Rep
         ),
         one_way_delay: one_way_delay(&c, &m.transit, t.transit_negative),
         cpu,
+        health,
         schedule: t.schedule,
         requests,
         client: m.totals.client,
@@ -440,6 +444,7 @@ fn merge_intervals(spec: &ScenarioSpec, c: &Collected, flags: &mut Vec<String>) 
         m.intervals.push(IntervalResult {
             node_cores: interval_node_cores(c, seq),
             sender_thread_cores: interval_sender_cores(c, seq),
+            health: interval_health(c, seq),
             ..iv
         });
     }
@@ -508,6 +513,7 @@ fn interval_result(
         jitter_ns: udp.and_then(|u| u.jitter_ns),
         node_cores: None,
         sender_thread_cores: None,
+        health: None,
         errors,
         stalled,
         histogram: lat.and_then(encode_b64),

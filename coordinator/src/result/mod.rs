@@ -14,11 +14,14 @@
 //! - `cpu`: the CPU cost of a repetition (node-wide, per machine once, and the
 //!   worker processes');
 //! - `delay`: one-way delay, when the clocks allow it;
+//! - `health`: datapath health ([`Health`]) from the workers' kernel counters,
+//!   each network namespace and machine counted once, and its flags;
 //! - [`summary`]: statistics over repetitions ([`Stat`], [`Percentiles`],
 //!   [`summarize`]), the one definition the reports' aggregates build on.
 
 mod cpu;
 mod delay;
+mod health;
 pub mod merge;
 pub mod summary;
 
@@ -291,6 +294,9 @@ pub struct RepResult {
     pub one_way_delay: Option<OneWayDelay>,
     /// CPU cost, from the same intervals as the throughput.
     pub cpu: Option<CpuCost>,
+    /// Datapath health over the measured intervals, idle baseline subtracted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<Health>,
     /// Open-loop schedule keeping over the measured intervals (client side).
     pub schedule: ScheduleStats,
     /// What became of every request (request/response kinds), over the whole
@@ -387,6 +393,9 @@ pub struct IntervalResult {
     /// The busiest sending thread of the clients in this interval, in cores.
     #[serde(default)]
     pub sender_thread_cores: Option<f64>,
+    /// Datapath health in this interval (no baseline subtracted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<Health>,
     /// Failures counted once: the client's for request/response kinds, the
     /// receiver's for stream kinds.
     pub errors: u64,
@@ -442,6 +451,71 @@ pub struct CpuCost {
     pub cores_per_10k_rps: Option<f64>,
     /// node_cores per 1k connections/s (crr).
     pub cores_per_1k_cps: Option<f64>,
+}
+
+/// Datapath health from the kernel counters of the workers involved: each
+/// network namespace counted once (TCP, UDP, conntrack, the data interface),
+/// each machine once (softnet), the clients' own sockets apart. `null` is "not
+/// available" (the kernel or namespace has no such counter), never 0.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct Health {
+    /// TCP segments sent (Tcp OutSegs).
+    pub tcp_segments_out: Option<u64>,
+    /// TCP segments retransmitted (Tcp RetransSegs).
+    pub tcp_retransmits: Option<u64>,
+    /// `tcp_retransmits` over `tcp_segments_out`, percent (flagged above 1%).
+    pub tcp_retransmit_pct: Option<f64>,
+    /// Retransmission timeouts (TcpExt TCPTimeouts).
+    pub tcp_timeouts: Option<u64>,
+    /// Retransmissions lost again (TCPLostRetransmit).
+    pub tcp_lost_retransmits: Option<u64>,
+    /// SYNs retransmitted (TCPSynRetrans).
+    pub tcp_syn_retransmits: Option<u64>,
+    /// Accept queue overflows (ListenOverflows).
+    pub tcp_listen_overflows: Option<u64>,
+    /// SYNs dropped by a listener (ListenDrops).
+    pub tcp_listen_drops: Option<u64>,
+    /// UDP datagrams that reached no socket (Udp InErrors).
+    pub udp_in_errors: Option<u64>,
+    /// Datagrams dropped by a full receive socket buffer (Udp RcvbufErrors):
+    /// local drops, not path loss (flagged).
+    pub udp_rcvbuf_errors: Option<u64>,
+    /// Datagrams not sent for lack of send buffer (Udp SndbufErrors).
+    pub udp_sndbuf_errors: Option<u64>,
+    /// Conntrack entries of the fullest namespace, at its fullest.
+    pub conntrack_entries: Option<u64>,
+    /// Conntrack table size of that namespace.
+    pub conntrack_max: Option<u64>,
+    /// `conntrack_entries` over `conntrack_max`, percent (flagged above 90%).
+    pub conntrack_fill_pct: Option<f64>,
+    /// Conntrack insertions that failed (flagged).
+    pub conntrack_insert_failed: Option<u64>,
+    /// Packets conntrack dropped (flagged).
+    pub conntrack_drop: Option<u64>,
+    /// Entries conntrack evicted early to make room.
+    pub conntrack_early_drop: Option<u64>,
+    /// Packets received on the data interfaces.
+    pub if_rx_packets: Option<u64>,
+    /// Packets sent on the data interfaces.
+    pub if_tx_packets: Option<u64>,
+    /// Receive drops on the data interfaces (flagged).
+    pub if_rx_dropped: Option<u64>,
+    /// Send drops on the data interfaces (flagged).
+    pub if_tx_dropped: Option<u64>,
+    /// Receive errors on the data interfaces.
+    pub if_rx_errors: Option<u64>,
+    /// Send errors on the data interfaces.
+    pub if_tx_errors: Option<u64>,
+    /// Packets the softnet backlog dropped (flagged).
+    pub softnet_dropped: Option<u64>,
+    /// Times the receive softirq ran out of budget with work left.
+    pub softnet_squeezed: Option<u64>,
+    /// Retransmissions of the clients' own TCP connections (TCP_INFO), free of
+    /// other traffic on the node.
+    pub socket_retransmits: Option<u64>,
+    /// Smoothed RTT of the clients' own TCP connections (TCP_INFO), µs: the
+    /// mean of each interval's.
+    pub socket_rtt_us: Option<f64>,
 }
 
 /// One-way delay of datagrams (udp-stream), corrected for the clock offset
