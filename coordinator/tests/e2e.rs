@@ -71,6 +71,14 @@ fn tcp_scenarios_end_to_end() {
         let rep = &s["repetitions"][0];
         assert_eq!(rep["status"], "ok", "{name}: {}", rep["flags"]);
         assert!(f(&rep["throughput_bps"]) > 0.0, "{name}: goodput");
+        // Each repetition records when it started, within the run.
+        let started = rep["started_at_unix_ns"].as_i64().unwrap();
+        assert!(
+            (r["started_at_unix_ns"].as_i64().unwrap()
+                ..=r["finished_at_unix_ns"].as_i64().unwrap())
+                .contains(&started),
+            "{name}: {started}"
+        );
         // 1 warm-up + 4 measured intervals of 500ms.
         assert_eq!(rep["intervals"].as_array().unwrap().len(), 5, "{name}");
         assert!(

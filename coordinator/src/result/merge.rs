@@ -237,6 +237,7 @@ pub fn rep_result(spec: &ScenarioSpec, repetition: u32, mut c: Collected) -> Rep
     flags.extend(verdict.flags);
     RepResult {
         repetition,
+        started_at_unix_ns: None,
         status: verdict.status,
         client_saturated: verdict.client_saturated,
         flags,

@@ -253,6 +253,11 @@ impl Quantile {
 pub struct RepResult {
     /// 1-based.
     pub repetition: u32,
+    /// When the repetition started (coordinator clock, unix ns): `compare`
+    /// orders repetitions in time with it (trend per column, columns measured
+    /// far apart). Absent in results written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at_unix_ns: Option<i64>,
     /// Ok, partial or failed.
     pub status: Status,
     /// The generator could not keep its schedule: the numbers describe the client

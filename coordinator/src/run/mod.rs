@@ -285,8 +285,10 @@ impl Orchestrator<'_> {
         p: &Placement,
     ) -> RepResult {
         self.progress.rep_started(spec, rep, index, total);
+        let started = unix_now_ns();
         let collected = self.repetition(spec, p).await;
         let mut r = result::rep_result(spec, rep, collected);
+        r.started_at_unix_ns = Some(started);
         r.slo = crate::slo::check(&spec.slo, &r);
         self.progress.rep_finished(spec, &r);
         r
