@@ -436,6 +436,23 @@ fn cmd_history(db: &DbArg, scenario: Option<&str>, limit: usize) -> Result<u8, F
     Ok(0)
 }
 
+/// A recorded run's repetitions: from its result.json when it is still where
+/// it was written (with its intervals, for the test's fallback), else from
+/// the database.
+fn stored_rows(
+    h: &crate::history::History,
+    run: &crate::history::RunRow,
+) -> Result<Vec<crate::history::RepRow>, Failure> {
+    let file = Path::new(&run.out_dir).join("result.json");
+    if let Ok(mut loaded) = compare::load(&[file])
+        && let Some((_, r)) = loaded.pop()
+        && r.run_id == run.run_id
+    {
+        return Ok(crate::history::rows_of(&r));
+    }
+    h.repetitions(&run.run_id).map_err(write_failure)
+}
+
 fn cmd_check(db: &DbArg, run: &str, baseline: &str) -> Result<u8, Failure> {
     let h = db.open()?;
     // The candidate: a run directory or result.json, else a recorded run id.
@@ -452,15 +469,24 @@ fn cmd_check(db: &DbArg, run: &str, baseline: &str) -> Result<u8, Failure> {
                 h.path().display()
             )));
         };
-        let rows = h.repetitions(&r.run_id).map_err(write_failure)?;
+        let rows = stored_rows(&h, &r)?;
         (r.run_id, r.plan_name, r.started_at_unix_ns, rows)
     };
     let base = if baseline == "last-good" {
-        h.last_good(&plan, started, &id)
+        let mut matching: Vec<(String, String, String)> = Vec::new();
+        for r in &rows {
+            let key = (r.scenario.clone(), r.cni.clone(), r.path.clone());
+            if !matching.contains(&key) {
+                matching.push(key);
+            }
+        }
+        h.last_good(&plan, started, &id, &matching)
             .map_err(write_failure)?
             .ok_or_else(|| {
                 usage(anyhow::anyhow!(
-                    "--baseline last-good: no earlier good run of plan `{plan}` in {}",
+                    "--baseline last-good: no earlier good run of plan `{plan}` in {} \
+                     (every repetition ok with no saturated client, objectives held, \
+                     same scenarios, CNI labels and paths)",
                     h.path().display()
                 ))
             })?
@@ -472,7 +498,7 @@ fn cmd_check(db: &DbArg, run: &str, baseline: &str) -> Result<u8, Failure> {
             ))
         })?
     };
-    let base_rows = h.repetitions(&base.run_id).map_err(write_failure)?;
+    let base_rows = stored_rows(&h, &base)?;
     let findings = crate::check::check(&base_rows, &rows);
     println!(
         "run {id} against baseline {} ({})",

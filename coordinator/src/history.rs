@@ -8,7 +8,7 @@
 //! The schema is versioned with SQLite's `user_version`; a database written by
 //! a newer cnibench is refused rather than misread.
 
-use crate::result::{RepResult, RunResult, ScenarioResult, Status};
+use crate::result::{IntervalResult, RepResult, RunResult, ScenarioResult, Status};
 use anyhow::{Context as _, bail};
 use cnibench_proto::plan::Traffic;
 use rusqlite::{Connection, OptionalExtension as _, params};
@@ -84,6 +84,8 @@ pub struct RepRow {
     pub cni: String,
     /// Traffic kind.
     pub traffic: Traffic,
+    /// Path, as the plan spells it.
+    pub path: String,
     /// Ok, partial or failed.
     pub status: Status,
     /// Goodput, bit/s.
@@ -94,6 +96,9 @@ pub struct RepRow {
     pub p99_ns: Option<f64>,
     /// Datagram loss, percent.
     pub loss_pct: Option<f64>,
+    /// Its measured intervals, when read from result.json (the database
+    /// keeps none): what `check` falls back to with few repetitions.
+    pub intervals: Vec<IntervalResult>,
 }
 
 /// One stored run.
@@ -243,31 +248,48 @@ impl History {
     }
 
     /// The newest run of plan `plan_name` before `before_ns`, other than
-    /// `except`, whose repetitions were all ok and whose objectives all held.
+    /// `except`, whose repetitions were all ok, none with a saturated client,
+    /// whose objectives all held, and that ran every `(scenario, cni, path)`
+    /// of `matching` (the candidate's: the same CNI label and path, so that a
+    /// run of another datapath is never the baseline).
     pub fn last_good(
         &self,
         plan_name: &str,
         before_ns: i64,
         except: &str,
+        matching: &[(String, String, String)],
     ) -> anyhow::Result<Option<RunRow>> {
-        Ok(self
-            .db
-            .query_row(
-                &format!(
-                    "{} WHERE plan_name = ?1 AND started_at_unix_ns < ?2 AND run_id <> ?3
-                     AND ok AND slo_ok ORDER BY started_at_unix_ns DESC LIMIT 1",
-                    Self::SELECT_RUN
-                ),
-                params![plan_name, before_ns, except],
-                Self::run_row,
-            )
-            .optional()?)
+        let mut q = self.db.prepare(&format!(
+            "{} WHERE plan_name = ?1 AND started_at_unix_ns < ?2 AND run_id <> ?3
+             AND ok AND slo_ok AND NOT EXISTS (SELECT 1 FROM repetitions r
+               WHERE r.run_id = runs.run_id AND (r.status <> 'ok' OR r.client_saturated))
+             ORDER BY started_at_unix_ns DESC",
+            Self::SELECT_RUN
+        ))?;
+        let mut has = self.db.prepare(
+            "SELECT EXISTS (SELECT 1 FROM repetitions
+             WHERE run_id = ?1 AND scenario = ?2 AND cni = ?3 AND path = ?4)",
+        )?;
+        for run in q.query_map(params![plan_name, before_ns, except], Self::run_row)? {
+            let run = run?;
+            let mut all = true;
+            for (scenario, cni, path) in matching {
+                if !has.query_row(params![run.run_id, scenario, cni, path], |r| r.get(0))? {
+                    all = false;
+                    break;
+                }
+            }
+            if all {
+                return Ok(Some(run));
+            }
+        }
+        Ok(None)
     }
 
     /// Every stored repetition of run `run_id`.
     pub fn repetitions(&self, run_id: &str) -> anyhow::Result<Vec<RepRow>> {
         let mut q = self.db.prepare(
-            "SELECT scenario, cni, traffic, status, throughput_bps, requests_per_s, p99_ns, loss_pct
+            "SELECT scenario, cni, traffic, status, throughput_bps, requests_per_s, p99_ns, loss_pct, path
              FROM repetitions WHERE run_id = ?1 ORDER BY scenario, repetition",
         )?;
         let rows = q.query_map(params![run_id], |r| {
@@ -280,6 +302,8 @@ impl History {
                 requests_per_s: r.get(5)?,
                 p99_ns: r.get::<_, Option<i64>>(6)?.map(|v| v as f64),
                 loss_pct: r.get(7)?,
+                path: r.get(8)?,
+                intervals: Vec::new(),
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -301,11 +325,18 @@ impl RepRow {
             scenario: s.name.clone(),
             cni: s.cni.clone(),
             traffic: s.traffic,
+            path: s.path.as_str().to_string(),
             status: rep.status,
             throughput_bps: rep.throughput_bps,
             requests_per_s: rep.requests_per_s,
             p99_ns: rep.latency_ns.as_ref().map(|l| l.p99 as f64),
             loss_pct: rep.udp.as_ref().and_then(|u| u.loss_pct),
+            intervals: rep
+                .intervals
+                .iter()
+                .filter(|i| !i.warmup)
+                .cloned()
+                .collect(),
         }
     }
 }

@@ -316,6 +316,84 @@ pub fn power(a: &[f64], b: &[f64], target: f64) -> Option<Power> {
     })
 }
 
+/// What a comparison is based on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Basis {
+    /// One value per repetition: independent samples.
+    Repetitions,
+    /// Fewer than [`MIN_REPS`] repetitions on a side: every measured interval
+    /// of every repetition. Intervals of one repetition share its conditions,
+    /// so the p-value and intervals are indicative only.
+    Intervals,
+}
+
+/// One side of a comparison: a value per usable repetition, and every
+/// measured interval of those repetitions.
+#[derive(Debug, Clone, Default)]
+pub struct Sample {
+    /// One value per repetition.
+    pub reps: Vec<f64>,
+    /// Every measured interval's value.
+    pub intervals: Vec<f64>,
+}
+
+impl Sample {
+    /// The values of `basis`.
+    pub fn values(&self, basis: Basis) -> &[f64] {
+        match basis {
+            Basis::Repetitions => &self.reps,
+            Basis::Intervals => &self.intervals,
+        }
+    }
+}
+
+/// A column held against the baseline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Assessment {
+    /// What the test and intervals were computed over.
+    pub basis: Basis,
+    /// The Mann-Whitney U test.
+    pub test: Option<UTest>,
+    /// Bootstrap interval of the ratio of medians.
+    pub ratio_ci: Option<Ci>,
+    /// Significant: p below [`ALPHA`] AND the ratio's interval excludes 1.
+    /// Both must hold so that neither a small p on a negligible shift nor a
+    /// narrow interval from few values makes a verdict; `None` when no test
+    /// was possible.
+    pub significant: Option<bool>,
+    /// What the spread allows (5% target).
+    pub power: Option<Power>,
+}
+
+/// Hold `a` against `base`: over repetitions when both have at least
+/// [`MIN_REPS`], else over intervals (when both have any).
+pub fn assess(a: &Sample, base: &Sample) -> Assessment {
+    let basis = if a.reps.len() >= MIN_REPS && base.reps.len() >= MIN_REPS {
+        Basis::Repetitions
+    } else if !a.intervals.is_empty() && !base.intervals.is_empty() {
+        Basis::Intervals
+    } else {
+        Basis::Repetitions
+    };
+    let (x, y) = (a.values(basis), base.values(basis));
+    let test = mann_whitney(x, y);
+    let ratio_ci = ratio_ci(x, y);
+    let significant = match (test, ratio_ci) {
+        (Some(t), Some(ci)) if x.len() >= 2 && y.len() >= 2 => {
+            Some(t.p_value < ALPHA && !ci.contains(1.0))
+        }
+        _ => None,
+    };
+    Assessment {
+        basis,
+        test,
+        ratio_ci,
+        significant,
+        power: power(&a.reps, &base.reps, 0.05),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -465,6 +543,37 @@ mod tests {
         assert!(t.p_value < ALPHA, "{t:?}");
         let ci = ratio_ci(&c, &b).unwrap();
         assert!(ci.low > 1.0, "{ci:?}");
+    }
+
+    #[test]
+    fn assessment_basis_and_verdict() {
+        let base = Sample {
+            reps: reps(1000.0),
+            intervals: vec![],
+        };
+        let a = assess(
+            &Sample {
+                reps: reps(1200.0),
+                intervals: vec![],
+            },
+            &base,
+        );
+        assert_eq!((a.basis, a.significant), (Basis::Repetitions, Some(true)));
+        let a = assess(&base, &base);
+        assert_eq!(a.significant, Some(false));
+        // Two repetitions each: over their intervals, and said so.
+        let few = |c: f64| Sample {
+            reps: vec![c, c],
+            intervals: reps(c).into_iter().chain(reps(c * 1.01)).collect(),
+        };
+        let a = assess(&few(1200.0), &few(1000.0));
+        assert_eq!((a.basis, a.significant), (Basis::Intervals, Some(true)));
+        // One value each and no intervals: no test.
+        let one = Sample {
+            reps: vec![1.0],
+            intervals: vec![],
+        };
+        assert_eq!(assess(&one, &one).significant, None);
     }
 
     #[test]

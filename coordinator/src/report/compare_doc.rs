@@ -36,13 +36,7 @@ pub(crate) fn build(runs: &[(String, RunResult)], c: &Comparison) -> Doc {
         ]),
         Block::Heading(2, "Comparison".into()),
         Block::Table(comparison_table(c)),
-        Block::Text(format!(
-            "Median over repetitions [min..max], xR = ratio to the baseline {}. \
-             ≈ = within the noise of the repetitions (spreads overlap): not significant. \
-             ? = fewer than 2 repetitions, no noise estimate. !N = N repetitions not ok \
-             (their notes are under the scenario tables below).",
-            c.baseline
-        )),
+        Block::Text(crate::compare::legend(c)),
         Block::Heading(2, "Runs".into()),
         Block::Table(runs_table(runs, &names)),
         Block::Heading(2, "Environment".into()),
@@ -59,6 +53,15 @@ pub(crate) fn build(runs: &[(String, RunResult)], c: &Comparison) -> Doc {
         )),
         Block::Heading(2, "Plan".into()),
     ];
+    if !c.warnings.is_empty() {
+        blocks.insert(
+            4,
+            Block::Text(format!(
+                "Before reading the table: {}.",
+                c.warnings.join("; ")
+            )),
+        );
+    }
     let (specs, differ) = plan(runs);
     blocks.push(Block::Table(tables::plan_table(specs.iter().copied())));
     if !differ.is_empty() {
