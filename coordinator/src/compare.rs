@@ -685,6 +685,7 @@ pub(crate) mod tests_support {
             jitter_ns: None,
             node_cores: None,
             sender_thread_cores: None,
+            health: None,
             errors: 0,
             stalled: false,
             histogram: None,
