@@ -61,6 +61,13 @@ struct ObjectiveLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DropLabels {
+    #[prometheus(flatten)]
+    of: ScenarioLabels,
+    kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct WorkerLabels {
     worker: String,
     node: String,
@@ -80,11 +87,13 @@ struct Families {
     client_saturated: Family<ScenarioLabels, Gauge>,
     slo_ok: Family<ObjectiveLabels, Gauge>,
     worker_up: Family<WorkerLabels, Gauge>,
+    retransmit: Family<ScenarioLabels, FloatGauge>,
+    drops: Family<DropLabels, Counter>,
 }
 
 /// Names of every metric exposed (the `_total` suffix of counters included),
 /// for the dashboard check.
-pub const NAMES: [&str; 11] = [
+pub const NAMES: [&str; 13] = [
     "cnibench_throughput_bits_per_second",
     "cnibench_requests_per_second",
     "cnibench_latency_seconds",
@@ -96,6 +105,8 @@ pub const NAMES: [&str; 11] = [
     "cnibench_client_saturated",
     "cnibench_slo_ok",
     "cnibench_worker_up",
+    "cnibench_tcp_retransmit_ratio",
+    "cnibench_datapath_drops_total",
 ];
 
 /// Live metrics: a [`Progress`] that updates them, and the HTTP endpoint.
@@ -171,6 +182,16 @@ impl Metrics {
             "cnibench_worker_up",
             "1 while the worker's control connection is up",
             f.worker_up.clone(),
+        );
+        r.register(
+            "cnibench_tcp_retransmit_ratio",
+            "TCP segments retransmitted over segments sent in the client's network namespace, last interval (0..1)",
+            f.retransmit.clone(),
+        );
+        r.register(
+            "cnibench_datapath_drops",
+            "Packets dropped at the workers: kind interface, softnet, rcvbuf (full receive socket buffer), conntrack",
+            f.drops.clone(),
         );
         Metrics {
             f,
@@ -263,6 +284,33 @@ impl Progress for Metrics {
             .errors
             .get_or_create(&l)
             .inc_by(r.counters.error_total());
+        if let Some(h) = r.health.as_deref() {
+            let n = |v: Option<u64>| v.unwrap_or(0);
+            for (kind, v) in [
+                ("interface", n(h.if_rx_dropped) + n(h.if_tx_dropped)),
+                ("softnet", n(h.softnet_dropped)),
+                ("rcvbuf", n(h.udp_rcvbuf_errors)),
+                (
+                    "conntrack",
+                    n(h.conntrack_drop) + n(h.conntrack_insert_failed),
+                ),
+            ] {
+                let dl = DropLabels {
+                    of: l.clone(),
+                    kind: kind.to_string(),
+                };
+                self.f.drops.get_or_create(&dl).inc_by(v);
+            }
+            if let (Role::Client, Some(out), Some(re)) = (side, h.tcp_out_segs, h.tcp_retrans_segs)
+                && out > 0
+                && !r.warmup
+            {
+                self.f
+                    .retransmit
+                    .get_or_create(&l)
+                    .set(re as f64 / out as f64);
+            }
+        }
         if r.warmup || len_s <= 0.0 {
             return;
         }
@@ -371,6 +419,14 @@ mod tests {
                 lost: 1,
                 ..Default::default()
             }),
+            health: (role == Role::Client).then(|| {
+                Box::new(cnibench_proto::msg::HealthCounters {
+                    tcp_out_segs: Some(1000),
+                    tcp_retrans_segs: Some(5),
+                    softnet_dropped: Some(2),
+                    ..Default::default()
+                })
+            }),
             ..fixtures::report(0, latency, false)
         }
     }
@@ -429,6 +485,8 @@ mod tests {
         for series in [
             format!("cnibench_requests_per_second{labels}}} 100.0"),
             format!("cnibench_udp_loss_ratio{labels}}} 0.01"),
+            format!("cnibench_tcp_retransmit_ratio{labels}}} 0.005"),
+            format!("cnibench_datapath_drops_total{labels},kind=\"softnet\"}} 2"),
             format!("cnibench_slo_ok{labels},objective=\"p99\"}} 1"),
             format!("cnibench_repetitions_total{labels},status=\"ok\"}} 1"),
             "cnibench_worker_up{worker=\"127.0.0.3:7000\",node=\"node-b\"} 0".to_string(),

@@ -1,12 +1,14 @@
 //! Writing a run: `result.json`, `summary.csv` and the table printed at the end.
 
 use crate::fmt;
-use crate::result::{Percentiles, Quantile, RunResult, Stat, Status, Summary};
+use crate::result::{
+    HEALTH_MEASURES, Percentiles, Quantile, RunResult, Stat, Status, Summary, health_stat,
+};
 use std::fmt::Write as _;
 use std::path::Path;
 
 /// Columns of `summary.csv` (documented in the README; append, never reorder).
-pub const CSV_HEADER: &str = "cni,scenario,traffic,path,repetitions,status,throughput_gbps,rps,cps,p50_us,p90_us,p99_us,p999_us,max_us,errors,flags,loss_pct,jitter_us,node_cores,cpu_cores_per_gbps,cpu_cores_per_10k_rps,cpu_cores_per_1k_cps,client_saturated,slo,sweep_max_rate,sweep_knee_rate";
+pub const CSV_HEADER: &str = "cni,scenario,traffic,path,repetitions,status,throughput_gbps,rps,cps,p50_us,p90_us,p99_us,p999_us,max_us,errors,flags,loss_pct,jitter_us,node_cores,cpu_cores_per_gbps,cpu_cores_per_10k_rps,cpu_cores_per_1k_cps,client_saturated,slo,sweep_max_rate,sweep_knee_rate,tcp_retransmit_pct,tcp_retransmits,tcp_timeouts,udp_rcvbuf_errors,conntrack_fill_pct,conntrack_insert_failed,if_dropped,softnet_dropped";
 
 fn us(ns: Option<u64>) -> Option<f64> {
     ns.map(|n| n as f64 / 1000.0)
@@ -68,7 +70,7 @@ pub fn summary_csv(r: &RunResult) -> String {
             (_, false) => "broken",
         };
         let sw = s.sweep.as_ref();
-        let _ = writeln!(
+        let _ = write!(
             out,
             ",{},{},{},{},{},{},{},{slo},{},{}",
             fmt::fixed(med(&m.loss_pct), 3),
@@ -81,6 +83,12 @@ pub fn summary_csv(r: &RunResult) -> String {
             fmt::fixed(sw.and_then(|w| w.max_rate), 1),
             fmt::fixed(sw.and_then(|w| w.knee_rate), 1),
         );
+        // Health: medians over the repetitions (empty: not available).
+        for h in &HEALTH_MEASURES {
+            let v = health_stat(&s.repetitions, h).map(|t| t.median);
+            let _ = write!(out, ",{}", fmt::fixed(v, h.digits));
+        }
+        out.push('\n');
     }
     out
 }

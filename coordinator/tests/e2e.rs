@@ -149,6 +149,16 @@ fn tcp_scenarios_end_to_end() {
     let csv = std::fs::read_to_string(out.join("summary.csv")).unwrap();
     assert!(csv.starts_with("cni,scenario,traffic,path,"));
     assert_eq!(csv.lines().count(), 4);
+    // The health columns, appended: a tcp-stream always sent segments.
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let col = header
+        .iter()
+        .position(|c| *c == "tcp_retransmit_pct")
+        .unwrap();
+    assert_eq!(header.len(), col + 8, "{header:?}");
+    let stream = csv.lines().find(|l| l.contains(",stream,")).unwrap();
+    let fields: Vec<&str> = stream.rsplitn(9, ',').collect();
+    assert!(fields[7].parse::<f64>().is_ok(), "{stream}");
 }
 
 #[test]

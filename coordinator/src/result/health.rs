@@ -8,8 +8,8 @@
 //! A repetition's counters are those of its measured intervals minus the idle
 //! baseline's rate over as long; an interval's are raw.
 
-use super::Health;
 use super::merge::{Collected, JobData};
+use super::{Health, RepResult, Stat};
 use cnibench_proto::msg::{HealthCounters, Role};
 
 /// Retransmitted over sent TCP segments above which a repetition is flagged,
@@ -17,6 +17,70 @@ use cnibench_proto::msg::{HealthCounters, Role};
 pub const RETRANSMIT_ALERT_PCT: f64 = 1.0;
 /// Conntrack fill above which a repetition is flagged, percent.
 pub const CONNTRACK_ALERT_PCT: f64 = 90.0;
+
+/// A health figure the summaries show: its column name and its value.
+#[derive(Debug, Clone, Copy)]
+pub struct HealthMeasure {
+    /// Column name in summary.csv; label in the reports.
+    pub name: &'static str,
+    /// Its value in a repetition's [`Health`].
+    pub of: fn(&Health) -> Option<f64>,
+    /// Decimals shown.
+    pub digits: usize,
+}
+
+/// What summary.csv, the reports and `cnibench compare` show of [`Health`], in
+/// column order (append, never reorder).
+pub const HEALTH_MEASURES: [HealthMeasure; 8] = [
+    HealthMeasure {
+        name: "tcp_retransmit_pct",
+        of: |h| h.tcp_retransmit_pct,
+        digits: 3,
+    },
+    HealthMeasure {
+        name: "tcp_retransmits",
+        of: |h| h.tcp_retransmits.map(|v| v as f64),
+        digits: 0,
+    },
+    HealthMeasure {
+        name: "tcp_timeouts",
+        of: |h| h.tcp_timeouts.map(|v| v as f64),
+        digits: 0,
+    },
+    HealthMeasure {
+        name: "udp_rcvbuf_errors",
+        of: |h| h.udp_rcvbuf_errors.map(|v| v as f64),
+        digits: 0,
+    },
+    HealthMeasure {
+        name: "conntrack_fill_pct",
+        of: |h| h.conntrack_fill_pct,
+        digits: 1,
+    },
+    HealthMeasure {
+        name: "conntrack_insert_failed",
+        of: |h| h.conntrack_insert_failed.map(|v| v as f64),
+        digits: 0,
+    },
+    HealthMeasure {
+        name: "if_dropped",
+        of: |h| match (h.if_rx_dropped, h.if_tx_dropped) {
+            (None, None) => None,
+            (a, b) => Some((a.unwrap_or(0) + b.unwrap_or(0)) as f64),
+        },
+        digits: 0,
+    },
+    HealthMeasure {
+        name: "softnet_dropped",
+        of: |h| h.softnet_dropped.map(|v| v as f64),
+        digits: 0,
+    },
+];
+
+/// `m` over the repetitions that have it (median, spread).
+pub fn health_stat(reps: &[RepResult], m: &HealthMeasure) -> Option<Stat> {
+    Stat::of(reps.iter().map(|r| r.health.as_ref().and_then(m.of)))
+}
 
 /// Apply `$f` to every per-namespace counter of `$a` and `$b`.
 macro_rules! netns_counters {

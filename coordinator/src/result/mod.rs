@@ -28,6 +28,7 @@ pub mod summary;
 #[cfg(test)]
 pub(crate) mod fixtures;
 
+pub use health::{HEALTH_MEASURES, HealthMeasure, health_stat};
 pub use merge::{
     Collected, DEFAULT_ERROR_PCT, JobData, achieved_rate, attempted_rate, live_rate, net_loss,
     rep_result,
