@@ -7,7 +7,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 out=$(mktemp -d /tmp/cnibench-test-compare.XXXXXX)
 trap 'rm -rf "$out"' EXIT
-"$here/demo.sh" --modes "host-gw vxlan" --plan "$here/../plans/ci-compare.yaml" --out "$out" >"$out/demo.log" 2>&1 || {
+"$here/demo.sh" --modes "host-gw vxlan" --rounds 2 --name ci --plan "$here/../plans/ci-compare.yaml" --out "$out" >"$out/demo.log" 2>&1 || {
   echo "FAIL demo.sh exited non-zero"; tail -40 "$out/demo.log"; echo "0 passed, 1 failed"; exit 1; }
 python3 - "$out/compare.json" <<'PY'
 import json, sys

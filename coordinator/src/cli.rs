@@ -35,6 +35,11 @@ enum Command {
     Run {
         /// Plan file (YAML).
         plan: PathBuf,
+        /// Run every scenario this many times instead of the plan's
+        /// repetitions (e.g. 1 per round when a script interleaves
+        /// repetitions across datapaths; `cnibench compare` pools the rounds).
+        #[arg(long, value_name = "N")]
+        repetitions: Option<u32>,
         #[command(flatten)]
         target: Target,
     },
@@ -173,7 +178,11 @@ fn usage(e: impl Into<anyhow::Error>) -> Failure {
 /// Run the command line; `Ok(code)` is the exit code after a completed command.
 pub fn main(cli: Cli) -> Result<u8, Failure> {
     match cli.command {
-        Command::Run { plan, target } => cmd_run(plan, run::Mode::Plan, target),
+        Command::Run {
+            plan,
+            repetitions,
+            target,
+        } => cmd_run(plan, repetitions, run::Mode::Plan, target),
         Command::Soak {
             plan,
             duration,
@@ -189,7 +198,7 @@ pub fn main(cli: Cli) -> Result<u8, Failure> {
                 duration: duration.0,
                 window: window.0,
             };
-            cmd_run(plan, run::Mode::Soak(opts), target)
+            cmd_run(plan, None, run::Mode::Soak(opts), target)
         }
         Command::Compare {
             runs,
@@ -304,7 +313,12 @@ fn read_token(path: &PathBuf) -> Result<Vec<u8>, Failure> {
     Ok(t)
 }
 
-fn cmd_run(plan_path: PathBuf, mode: run::Mode, target: Target) -> Result<u8, Failure> {
+fn cmd_run(
+    plan_path: PathBuf,
+    repetitions: Option<u32>,
+    mode: run::Mode,
+    target: Target,
+) -> Result<u8, Failure> {
     let Target {
         workers,
         token_file,
@@ -318,7 +332,24 @@ fn cmd_run(plan_path: PathBuf, mode: run::Mode, target: Target) -> Result<u8, Fa
     let text = std::fs::read_to_string(&plan_path)
         .with_context(|| format!("cannot read plan {name}"))
         .map_err(usage)?;
-    let plan = plan::load(&name, &text).map_err(usage)?;
+    let mut plan = plan::load(&name, &text).map_err(usage)?;
+    if let Some(n) = repetitions {
+        if n == 0 || n > plan::MAX_REPETITIONS {
+            return Err(usage(anyhow::anyhow!(
+                "--repetitions {n}: must be 1..={}",
+                plan::MAX_REPETITIONS
+            )));
+        }
+        for s in &mut plan.scenarios {
+            if s.sweep.is_some() && n != 1 {
+                return Err(usage(anyhow::anyhow!(
+                    "--repetitions {n}: scenario `{}` is a rate sweep, which runs each step once",
+                    s.name
+                )));
+            }
+            s.repetitions = n;
+        }
+    }
     let token = read_token(&token_file)?;
     let workers: Vec<String> = workers
         .into_iter()

@@ -349,3 +349,40 @@ scenarios:
     // Each client went to its own server: both servers served.
     assert_eq!(f(&rep["server"]["connections"]), 2.0, "{}", rep["server"]);
 }
+
+#[test]
+fn repetitions_flag_replaces_the_plans() {
+    let plan_text = "name: reps\ndefaults: { duration: 300ms, warmup: 100ms, interval: 100ms, repetitions: 3 }\nscenarios:\n  - { name: rr, traffic: tcp-rr, path: pod-to-pod-cross-node }\n";
+    let (dir, token, plan) = setup("repsflag", plan_text);
+    let w1 = start_worker("127.0.0.2", "node-a", &token);
+    let w2 = start_worker("127.0.0.3", "node-b", &token);
+    let workers = format!("{},{}", w1.addr, w2.addr);
+    let out = dir.join("o");
+    let args = |n: &'static str| {
+        [
+            "run",
+            plan.to_str().unwrap(),
+            "--workers",
+            &workers,
+            "--token-file",
+            token.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--repetitions",
+            n,
+        ]
+        .map(str::to_string)
+    };
+    let o = cnibench(&args("0").each_ref().map(String::as_str));
+    assert_eq!(o.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--repetitions 0: must be 1..=1000"));
+    let o = cnibench(&args("1").each_ref().map(String::as_str));
+    assert!(o.status.code().is_some_and(|c| c <= 1), "{o:?}");
+    let r: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("result.json")).unwrap()).unwrap();
+    assert_eq!(
+        r["scenarios"][0]["repetitions"].as_array().unwrap().len(),
+        1
+    );
+    assert_eq!(r["plan"]["scenarios"][0]["repetitions"], 1);
+}

@@ -277,7 +277,8 @@ pub struct Stall {
 }
 
 const MAX_PARALLEL: u32 = 10_000;
-const MAX_REPETITIONS: u32 = 1_000;
+/// Most repetitions of one scenario (a plan, or `cnibench run --repetitions`).
+pub const MAX_REPETITIONS: u32 = 1_000;
 const MAX_CLIENTS: u32 = 1_000;
 const MAX_THREADS: u32 = 1_024;
 const MAX_PAYLOAD: u64 = 64 << 20;
