@@ -104,7 +104,7 @@ async fn handshake(
     let stream = TcpStream::connect(addr).await.context("cannot connect")?;
     stream.set_nodelay(true)?;
     let mut conn = Connection::new(stream);
-    let theirs = match conn.read_msg().await? {
+    let nonce_w = match conn.read_msg().await? {
         Some(Msg::Challenge {
             proto_version,
             nonce,
@@ -120,18 +120,18 @@ async fn handshake(
         Some(_) => bail!("not a cnibench worker (unexpected first message)"),
         None => bail!("closed the connection during the handshake"),
     };
-    let ours: [u8; NONCE_LEN] = rand::random();
-    let proof = auth::prove(token, Side::Coordinator, &theirs, &ours);
+    let nonce_c: [u8; NONCE_LEN] = rand::random();
+    // Our nonce only: nothing derived from the token before the worker proves itself.
     conn.write_msg(&Msg::Auth {
         proto_version: PROTO_VERSION,
-        nonce: ours,
-        proof,
+        nonce: nonce_c,
     })
     .await?;
     match conn.read_msg().await? {
         Some(Msg::Hello { info, proof }) => {
-            if !auth::verify(token, Side::Worker, &ours, &theirs, &proof) {
-                let reason = "worker failed authentication".to_string();
+            let digest = auth::info_digest(&info);
+            if !auth::verify_worker(token, &nonce_w, &nonce_c, &digest, &proof) {
+                let reason = "authentication failed: the worker's proof is wrong (a different token on either side?)".to_string();
                 let _ = conn
                     .write_msg(&Msg::Reject {
                         reason: reason.clone(),
@@ -139,12 +139,15 @@ async fn handshake(
                     .await;
                 bail!(reason);
             }
-            conn.write_msg(&Msg::Welcome).await?;
+            let ours = auth::coordinator_proof(token, &nonce_w, &nonce_c, &proof);
+            conn.write_msg(&Msg::Welcome { proof: ours }).await?;
+            let (seal, open) = auth::session(token, &nonce_w, &nonce_c, &proof, Side::Coordinator);
+            conn.secure(seal, open);
             Ok((conn, info))
         }
         Some(Msg::Reject { reason }) => bail!("refused: {reason}"),
         Some(_) => bail!("unexpected message during the handshake"),
-        None => bail!("closed the connection during the handshake (wrong token?)"),
+        None => bail!("closed the connection during the handshake"),
     }
 }
 

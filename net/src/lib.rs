@@ -19,8 +19,8 @@
 //! use cnibench_proto::msg::Msg;
 //! let (a, b) = tokio::io::duplex(1024);
 //! let (mut a, mut b) = (Connection::new(a), Connection::new(b));
-//! a.write_msg(&Msg::Welcome).await.unwrap();
-//! assert_eq!(b.read_msg().await.unwrap(), Some(Msg::Welcome));
+//! a.write_msg(&Msg::Stop { job: 1 }).await.unwrap();
+//! assert_eq!(b.read_msg().await.unwrap(), Some(Msg::Stop { job: 1 }));
 //! drop(a);
 //! assert_eq!(b.read_msg().await.unwrap(), None);
 //! # }

@@ -2,7 +2,12 @@
 //! [`Msg`]. The length is checked against [`MAX_FRAME`] before anything is allocated,
 //! and "not enough bytes yet" is `Ok(None)`, not an error, so a reader simply loops
 //! read/decode (mini-redis style).
+//!
+//! After the handshake frames are sealed ([`encode_sealed`], [`decode_sealed`]): the
+//! payload is the message followed by its [`TAG_LEN`]-byte tag (`auth::Sealer`), and
+//! the tag is checked before the message is parsed.
 
+use crate::auth::{Opener, Sealer, TAG_LEN};
 use crate::msg::Msg;
 use bytes::{Buf, BufMut, BytesMut};
 
@@ -26,6 +31,9 @@ pub enum DecodeError {
     /// The payload is not a valid message.
     #[error("malformed frame: {0}")]
     Malformed(String),
+    /// A sealed frame's tag is wrong: forged, altered, replayed or out of order.
+    #[error("frame failed authentication (altered, forged or replayed)")]
+    Unauthenticated,
 }
 
 /// Why a message could not be encoded.
@@ -54,8 +62,23 @@ pub fn encode(msg: &Msg, dst: &mut BytesMut) -> Result<(), EncodeError> {
     Ok(())
 }
 
-/// Take one frame from the front of `src`; `Ok(None)` if it is not complete yet.
-pub fn decode(src: &mut BytesMut) -> Result<Option<Msg>, DecodeError> {
+/// Append one sealed frame holding `msg` to `dst`: the message, then its tag.
+pub fn encode_sealed(msg: &Msg, seal: &mut Sealer, dst: &mut BytesMut) -> Result<(), EncodeError> {
+    let payload = postcard::to_stdvec(msg).map_err(|e| EncodeError::Serialize(e.to_string()))?;
+    let len = payload.len() + TAG_LEN;
+    if len > MAX_FRAME {
+        return Err(EncodeError::TooLarge { len });
+    }
+    let tag = seal.tag(&payload);
+    dst.reserve(HEADER + len);
+    dst.put_u32(len as u32);
+    dst.put_slice(&payload);
+    dst.put_slice(&tag);
+    Ok(())
+}
+
+/// Take one frame's payload from the front of `src`; `Ok(None)` if incomplete.
+fn take_frame(src: &mut BytesMut) -> Result<Option<BytesMut>, DecodeError> {
     if src.len() < HEADER {
         return Ok(None);
     }
@@ -68,12 +91,41 @@ pub fn decode(src: &mut BytesMut) -> Result<Option<Msg>, DecodeError> {
         return Ok(None);
     }
     src.advance(HEADER);
-    let payload = src.split_to(len);
-    if first_varint_unknown(&payload) {
+    Ok(Some(src.split_to(len)))
+}
+
+/// Take one frame from the front of `src`; `Ok(None)` if it is not complete yet.
+pub fn decode(src: &mut BytesMut) -> Result<Option<Msg>, DecodeError> {
+    match take_frame(src)? {
+        Some(payload) => parse(&payload).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Take one sealed frame from the front of `src`, checking its tag before
+/// anything else; `Ok(None)` if it is not complete yet.
+pub fn decode_sealed(src: &mut BytesMut, open: &mut Opener) -> Result<Option<Msg>, DecodeError> {
+    let Some(payload) = take_frame(src)? else {
+        return Ok(None);
+    };
+    let Some(split) = payload.len().checked_sub(TAG_LEN) else {
+        return Err(DecodeError::Unauthenticated);
+    };
+    let (msg, tag) = payload.split_at(split);
+    let tag: &[u8; TAG_LEN] = tag.try_into().map_err(|_| DecodeError::Unauthenticated)?;
+    if !open.open(msg, tag) {
+        return Err(DecodeError::Unauthenticated);
+    }
+    parse(msg).map(Some)
+}
+
+/// The message in one frame's payload.
+fn parse(payload: &[u8]) -> Result<Msg, DecodeError> {
+    if first_varint_unknown(payload) {
         return Err(DecodeError::UnknownType);
     }
-    match postcard::take_from_bytes::<Msg>(&payload) {
-        Ok((msg, [])) => Ok(Some(msg)),
+    match postcard::take_from_bytes::<Msg>(payload) {
+        Ok((msg, [])) => Ok(msg),
         Ok((_, rest)) => Err(DecodeError::Malformed(format!(
             "{} trailing bytes after message",
             rest.len()
@@ -154,13 +206,12 @@ mod tests {
             Msg::Auth {
                 proto_version: 1,
                 nonce: [1; 32],
-                proof: [2; 32],
             },
             Msg::Hello {
                 info,
                 proof: [9; 32],
             },
-            Msg::Welcome,
+            Msg::Welcome { proof: [3; 32] },
             Msg::Reject {
                 reason: "bad token".into(),
             },
@@ -312,7 +363,7 @@ mod tests {
         let mut buf = BytesMut::from(&[0, 0, 0, 1, 99][..]);
         assert_eq!(decode(&mut buf), Err(DecodeError::UnknownType));
         let mut buf = BytesMut::new();
-        let payload = postcard::to_stdvec(&Msg::Welcome).unwrap();
+        let payload = postcard::to_stdvec(&Msg::Stop { job: 1 }).unwrap();
         buf.put_u32(payload.len() as u32 + 2);
         buf.put_slice(&payload);
         buf.put_slice(&[0, 0]);
@@ -342,5 +393,48 @@ mod tests {
             let mut buf = BytesMut::from(&f[..]);
             let _ = decode(&mut buf);
         }
+    }
+
+    #[test]
+    fn sealed_frames_round_trip_and_fail_when_touched() {
+        use crate::auth::{Side, session};
+        let (w, c, p) = ([1; 32], [2; 32], [3; 32]);
+        let (mut seal, _) = session(b"t", &w, &c, &p, Side::Coordinator);
+        let (_, mut open) = session(b"t", &w, &c, &p, Side::Worker);
+        let mut all = BytesMut::new();
+        for m in samples() {
+            encode_sealed(&m, &mut seal, &mut all).unwrap();
+        }
+        let bytes = all.freeze();
+        let mut buf = BytesMut::from(&bytes[..]);
+        for m in samples() {
+            assert_eq!(decode_sealed(&mut buf, &mut open), Ok(Some(m)));
+        }
+        assert_eq!(decode_sealed(&mut buf, &mut open), Ok(None));
+        // Any one bit of the first frame's payload or tag flipped fails it.
+        let first = 4 + u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize;
+        for at in 4..first {
+            let mut f = BytesMut::from(&bytes[..first]);
+            f[at] ^= 1;
+            let (_, mut open) = session(b"t", &w, &c, &p, Side::Worker);
+            assert_eq!(
+                decode_sealed(&mut f, &mut open),
+                Err(DecodeError::Unauthenticated),
+                "{at}"
+            );
+        }
+        // A plain frame, or one shorter than a tag, is not a sealed one.
+        let (_, mut open) = session(b"t", &w, &c, &p, Side::Worker);
+        let mut plain = BytesMut::new();
+        encode(&Msg::Stop { job: 1 }, &mut plain).unwrap();
+        assert_eq!(
+            decode_sealed(&mut plain, &mut open),
+            Err(DecodeError::Unauthenticated)
+        );
+        let mut short = BytesMut::from(&[0, 0, 0, 1, 0][..]);
+        assert_eq!(
+            decode_sealed(&mut short, &mut open),
+            Err(DecodeError::Unauthenticated)
+        );
     }
 }

@@ -22,7 +22,7 @@
 //!   msg.rs          control messages between coordinator and worker
 //!   codec.rs        length-prefixed frames of those messages
 //!   hist.rs         latency histograms on the wire
-//!   auth.rs         HMAC challenge/response proofs
+//!   auth.rs         handshake proofs and per-frame authentication
 //!   clock.rs        clock offset from ping/pong samples; unix_now_ns, the wall clock
 //! ```
 //!
@@ -30,8 +30,8 @@
 //! use bytes::BytesMut;
 //! use cnibench_proto::{codec, msg::Msg};
 //! let mut buf = BytesMut::new();
-//! codec::encode(&Msg::Welcome, &mut buf).unwrap();
-//! assert_eq!(codec::decode(&mut buf).unwrap(), Some(Msg::Welcome));
+//! codec::encode(&Msg::Stop { job: 1 }, &mut buf).unwrap();
+//! assert_eq!(codec::decode(&mut buf).unwrap(), Some(Msg::Stop { job: 1 }));
 //! ```
 
 pub mod auth;

@@ -20,31 +20,35 @@ pub const NONCE_LEN: usize = 32;
 /// One control message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Msg {
-    /// Worker -> coordinator, first frame: a fresh nonce the coordinator must sign.
+    /// Worker -> coordinator, first frame: its protocol version and a fresh nonce.
     Challenge {
         /// Worker's protocol version.
         proto_version: u32,
         /// Fresh random nonce.
         nonce: [u8; NONCE_LEN],
     },
-    /// Coordinator -> worker: proof of the shared token over the worker's nonce.
+    /// Coordinator -> worker: its own fresh nonce; nothing derived from the token
+    /// until the worker has proved itself.
     Auth {
         /// Coordinator's protocol version.
         proto_version: u32,
-        /// Coordinator's own fresh nonce, for the worker's proof.
+        /// Coordinator's fresh random nonce.
         nonce: [u8; NONCE_LEN],
-        /// HMAC-SHA256(token, "coordinator" | worker nonce | coordinator nonce).
-        proof: [u8; NONCE_LEN],
     },
-    /// Worker -> coordinator: who it is, and its proof over the coordinator's nonce.
+    /// Worker -> coordinator: who it is, and its proof over both nonces and that
+    /// description (`auth::worker_proof`).
     Hello {
         /// What the worker knows about its node and datapath.
         info: WorkerInfo,
-        /// HMAC-SHA256(token, "worker" | coordinator nonce | worker nonce).
+        /// HMAC-SHA256(token, "worker to coordinator" | nonce_w | nonce_c | SHA-256(info)).
         proof: [u8; NONCE_LEN],
     },
-    /// Coordinator -> worker: handshake complete.
-    Welcome,
+    /// Coordinator -> worker: the worker's proof is good, and the coordinator's
+    /// own (`auth::coordinator_proof`); every later frame is authenticated.
+    Welcome {
+        /// HMAC-SHA256(token, "coordinator to worker" | nonce_w | nonce_c | worker's proof).
+        proof: [u8; NONCE_LEN],
+    },
     /// Either side: the handshake or a request is refused; the connection closes.
     Reject {
         /// Why, for the other side's log.

@@ -7,10 +7,11 @@
 #![allow(clippy::unwrap_used)] // tests fail by panicking
 
 use bytes::BytesMut;
+use cnibench_proto::auth::{self, Side};
 use cnibench_proto::codec::{self, MAX_FRAME};
 use cnibench_proto::msg::{
     Counters, CpuUsage, HealthCounters, IntervalReport, Job, Msg, NodeCpu, Role, ScheduleStats,
-    UdpStats,
+    UdpStats, WorkerInfo,
 };
 use cnibench_proto::units::{Dur, Rate};
 use cnibench_proto::{hist, plan};
@@ -215,6 +216,31 @@ fn any_job() -> impl Strategy<Value = Job> {
         )
 }
 
+/// What a worker says about itself in `Hello`.
+fn any_info() -> impl Strategy<Value = WorkerInfo> {
+    (
+        ".{0,20}",
+        proptest::option::of(any::<std::net::IpAddr>()),
+        any::<std::net::IpAddr>(),
+        proptest::option::of(any::<u32>()),
+        any::<u32>(),
+    )
+        .prop_map(|(node, pod_ip, data_ip, mtu, cpus)| WorkerInfo {
+            version: "0.1.0".into(),
+            node,
+            pod_ip,
+            host_ip: None,
+            data_ip,
+            cni: "cni".into(),
+            cni_mode: None,
+            mtu,
+            kernel: "6.1".into(),
+            cpu_model: "cpu".into(),
+            cpus,
+            boot_id: None,
+        })
+}
+
 /// Messages built from arbitrary field values, among them the two large ones a
 /// session carries most: jobs and interval reports.
 fn any_msg() -> impl Strategy<Value = Msg> {
@@ -225,6 +251,12 @@ fn any_msg() -> impl Strategy<Value = Msg> {
             proto_version: v,
             nonce: n
         }),
+        (any::<u32>(), any::<[u8; 32]>()).prop_map(|(v, n)| Msg::Auth {
+            proto_version: v,
+            nonce: n
+        }),
+        (any_info(), any::<[u8; 32]>()).prop_map(|(info, proof)| Msg::Hello { info, proof }),
+        any::<[u8; 32]>().prop_map(|proof| Msg::Welcome { proof }),
         (
             any::<u64>(),
             any::<u16>(),
@@ -395,5 +427,87 @@ proptest! {
         s.duration = Dur(Duration::from_millis(duration_ms));
         s.interval = Dur(Duration::from_millis(interval_ms));
         prop_assert_eq!(s.interval_count() as usize, s.interval_bounds().len() + 1);
+    }
+
+    #[test]
+    fn handshake_proofs_hold_only_for_their_own_inputs(
+        token in proptest::collection::vec(any::<u8>(), 1..64),
+        other in proptest::collection::vec(any::<u8>(), 1..64),
+        nonce_w in any::<[u8; 32]>(),
+        nonce_c in any::<[u8; 32]>(),
+        info in any_info(),
+        flip in 0usize..32 * 8,
+    ) {
+        let digest = auth::info_digest(&info);
+        let proof_w = auth::worker_proof(&token, &nonce_w, &nonce_c, &digest);
+        prop_assert!(auth::verify_worker(&token, &nonce_w, &nonce_c, &digest, &proof_w));
+        let proof_c = auth::coordinator_proof(&token, &nonce_w, &nonce_c, &proof_w);
+        prop_assert!(auth::verify_coordinator(&token, &nonce_w, &nonce_c, &proof_w, &proof_c));
+        // Neither proof passes for the other role.
+        prop_assert!(!auth::verify_coordinator(&token, &nonce_w, &nonce_c, &proof_w, &proof_w));
+        prop_assert!(!auth::verify_worker(&token, &nonce_w, &nonce_c, &digest, &proof_c));
+        if other != token {
+            prop_assert!(!auth::verify_worker(&other, &nonce_w, &nonce_c, &digest, &proof_w));
+            prop_assert!(!auth::verify_coordinator(&other, &nonce_w, &nonce_c, &proof_w, &proof_c));
+        }
+        // One bit of either nonce, of the info digest or of a proof changed: refused.
+        let bit = |mut b: [u8; 32]| { b[flip / 8] ^= 1 << (flip % 8); b };
+        prop_assert!(!auth::verify_worker(&token, &bit(nonce_w), &nonce_c, &digest, &proof_w));
+        prop_assert!(!auth::verify_worker(&token, &nonce_w, &bit(nonce_c), &digest, &proof_w));
+        prop_assert!(!auth::verify_worker(&token, &nonce_w, &nonce_c, &bit(digest), &proof_w));
+        prop_assert!(!auth::verify_worker(&token, &nonce_w, &nonce_c, &digest, &bit(proof_w)));
+        prop_assert!(!auth::verify_coordinator(&token, &bit(nonce_w), &nonce_c, &proof_w, &proof_c));
+        prop_assert!(!auth::verify_coordinator(&token, &nonce_w, &bit(nonce_c), &proof_w, &proof_c));
+        prop_assert!(!auth::verify_coordinator(&token, &nonce_w, &nonce_c, &bit(proof_w), &proof_c));
+        prop_assert!(!auth::verify_coordinator(&token, &nonce_w, &nonce_c, &proof_w, &bit(proof_c)));
+    }
+
+    #[test]
+    fn sealed_frames_survive_any_split_and_fail_any_change(
+        msgs in proptest::collection::vec(any_msg(), 1..4),
+        nonce_w in any::<[u8; 32]>(),
+        nonce_c in any::<[u8; 32]>(),
+        proof_w in any::<[u8; 32]>(),
+        cut in any::<prop::sample::Index>(),
+        flip in any::<prop::sample::Index>(),
+    ) {
+        let keys = |side| auth::session(b"token", &nonce_w, &nonce_c, &proof_w, side);
+        let (mut seal, _) = keys(Side::Coordinator);
+        let mut all = BytesMut::new();
+        for m in &msgs {
+            codec::encode_sealed(m, &mut seal, &mut all).unwrap();
+        }
+        let (_, mut open) = keys(Side::Worker);
+        let at = cut.index(all.len() + 1);
+        let mut buf = BytesMut::from(&all[..at]);
+        let mut out = Vec::new();
+        while let Some(m) = codec::decode_sealed(&mut buf, &mut open).unwrap() {
+            out.push(m);
+        }
+        buf.extend_from_slice(&all[at..]);
+        while let Some(m) = codec::decode_sealed(&mut buf, &mut open).unwrap() {
+            out.push(m);
+        }
+        prop_assert_eq!(&out, &msgs);
+        // One bit flipped anywhere after the first length field: the frame holding
+        // it fails, and every frame before it reads as sent.
+        let bit = flip.index((all.len() - 4) * 8) + 4 * 8;
+        let mut bad = all.clone();
+        bad[bit / 8] ^= 1 << (bit % 8);
+        let (_, mut open) = keys(Side::Worker);
+        let mut read = 0;
+        let failed = loop {
+            match codec::decode_sealed(&mut bad, &mut open) {
+                Ok(Some(m)) => { prop_assert_eq!(&m, &msgs[read]); read += 1; }
+                // A flipped length may leave the decoder waiting for more bytes.
+                Ok(None) => break false,
+                Err(_) => break true,
+            }
+        };
+        prop_assert!(failed || read < msgs.len(), "the change went unnoticed");
+        // The peer's own direction key does not open them.
+        let (_, mut wrong) = keys(Side::Coordinator);
+        let mut again = all.clone();
+        prop_assert!(codec::decode_sealed(&mut again, &mut wrong).is_err());
     }
 }

@@ -81,29 +81,35 @@ async fn handle(
     r
 }
 
-/// Worker side of the handshake; returns the session slot on success.
+/// Worker side of the handshake; returns the session slot on success. The
+/// worker proves itself first; the coordinator's proof must cover the worker's
+/// (see `cnibench_proto::auth`), then both directions are sealed.
 async fn handshake(
     conn: &mut Connection<TcpStream>,
     cfg: &Config,
     busy: &Arc<Mutex<()>>,
 ) -> Result<tokio::sync::OwnedMutexGuard<()>, String> {
-    let ours: [u8; NONCE_LEN] = rand::random();
+    let nonce_w: [u8; NONCE_LEN] = rand::random();
     send(
         conn,
         &Msg::Challenge {
             proto_version: PROTO_VERSION,
-            nonce: ours,
+            nonce: nonce_w,
         },
     )
     .await?;
-    let (version, theirs, proof) = match conn.read_msg().await.map_err(|e| e.to_string())? {
-        Some(Msg::Auth {
+    let (version, nonce_c) = match conn.read_msg().await {
+        Ok(Some(Msg::Auth {
             proto_version,
             nonce,
-            proof,
-        }) => (proto_version, nonce, proof),
-        Some(other) => return Err(format!("expected Auth, got {}", name(&other))),
-        None => return Err("closed during handshake".into()),
+        })) => (proto_version, nonce),
+        Ok(Some(other)) => return Err(format!("expected Auth, got {}", name(&other))),
+        Ok(None) => return Err("closed during handshake".into()),
+        Err(e) => {
+            return Err(format!(
+                "{e} (a coordinator of another protocol version? this worker speaks {PROTO_VERSION})"
+            ));
+        }
     };
     if version != PROTO_VERSION {
         return refuse(
@@ -112,27 +118,41 @@ async fn handshake(
         )
         .await;
     }
-    if !auth::verify(&cfg.token, Side::Coordinator, &ours, &theirs, &proof) {
-        return refuse(conn, "authentication failed (wrong token?)".into()).await;
-    }
-    let Ok(guard) = busy.clone().try_lock_owned() else {
+    // Refuse a second coordinator at once, before proving anything; the slot is
+    // taken only once the coordinator has proved itself (a stranger cannot hold it).
+    if busy.try_lock().is_err() {
         return refuse(conn, "busy: serving another coordinator".into()).await;
-    };
-    let proof = auth::prove(&cfg.token, Side::Worker, &theirs, &ours);
+    }
+    let proof_w = auth::worker_proof(
+        &cfg.token,
+        &nonce_w,
+        &nonce_c,
+        &auth::info_digest(&cfg.info),
+    );
     send(
         conn,
         &Msg::Hello {
             info: cfg.info.clone(),
-            proof,
+            proof: proof_w,
         },
     )
     .await?;
-    match conn.read_msg().await.map_err(|e| e.to_string())? {
-        Some(Msg::Welcome) => Ok(guard),
-        Some(Msg::Reject { reason }) => Err(format!("coordinator refused us: {reason}")),
-        Some(other) => Err(format!("expected Welcome, got {}", name(&other))),
-        None => Err("closed during handshake".into()),
+    let proof_c = match conn.read_msg().await.map_err(|e| e.to_string())? {
+        Some(Msg::Welcome { proof }) => proof,
+        Some(Msg::Reject { reason }) => return Err(format!("coordinator refused us: {reason}")),
+        Some(other) => return Err(format!("expected Welcome, got {}", name(&other))),
+        None => return Err("closed during handshake".into()),
+    };
+    if !auth::verify_coordinator(&cfg.token, &nonce_w, &nonce_c, &proof_w, &proof_c) {
+        return refuse(conn, "authentication failed (wrong token?)".into()).await;
     }
+    let (seal, open) = auth::session(&cfg.token, &nonce_w, &nonce_c, &proof_w, Side::Worker);
+    conn.secure(seal, open);
+    let Ok(guard) = busy.clone().try_lock_owned() else {
+        // Another coordinator proved itself in the meantime.
+        return refuse(conn, "busy: serving another coordinator".into()).await;
+    };
+    Ok(guard)
 }
 
 /// Tell the peer why, then fail the handshake.

@@ -3,8 +3,8 @@
 #![allow(clippy::unwrap_used)] // tests fail by panicking
 
 use bytes::BytesMut;
-use cnibench_proto::codec;
 use cnibench_proto::msg::{Msg, PROTO_VERSION};
+use cnibench_proto::{auth, codec};
 use cnibench_testkit::{Worker, tmpdir, write_token};
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -62,29 +62,48 @@ fn bad_flags_exit_64() {
     assert!(err.contains("/nonexistent/token"), "{err}");
 }
 
-#[test]
-fn wrong_token_and_wrong_version_are_rejected() {
-    let w = start_worker("the-right-token");
+/// Open a connection and read the worker's challenge nonce.
+fn challenge(w: &Worker) -> (TcpStream, [u8; 32]) {
     let mut s = TcpStream::connect(&w.addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let Some(Msg::Challenge { nonce, .. }) = read_msg(&mut s) else {
         panic!("no challenge")
     };
-    let ours = [3u8; 32];
-    let proof = cnibench_proto::auth::prove(
-        b"a-wrong-token",
-        cnibench_proto::auth::Side::Coordinator,
-        &nonce,
-        &ours,
-    );
+    (s, nonce)
+}
+
+/// Send `Auth` with our nonce; the worker's `Hello` proof, checked with `token`.
+fn hello(s: &mut TcpStream, nonce_w: &[u8; 32], nonce_c: [u8; 32], token: &str) -> [u8; 32] {
     send(
-        &mut s,
+        s,
         &Msg::Auth {
             proto_version: PROTO_VERSION,
-            nonce: ours,
-            proof,
+            nonce: nonce_c,
         },
     );
+    let Some(Msg::Hello { info, proof }) = read_msg(s) else {
+        panic!("no Hello")
+    };
+    let digest = auth::info_digest(&info);
+    assert!(auth::verify_worker(
+        token.as_bytes(),
+        nonce_w,
+        &nonce_c,
+        &digest,
+        &proof
+    ));
+    proof
+}
+
+#[test]
+fn wrong_token_and_wrong_version_are_rejected() {
+    let w = start_worker("the-right-token");
+    // The worker proves itself first; a coordinator with another token fails.
+    let (mut s, nonce_w) = challenge(&w);
+    let nonce_c = [3u8; 32];
+    let proof_w = hello(&mut s, &nonce_w, nonce_c, "the-right-token");
+    let proof = auth::coordinator_proof(b"a-wrong-token", &nonce_w, &nonce_c, &proof_w);
+    send(&mut s, &Msg::Welcome { proof });
     match read_msg(&mut s) {
         Some(Msg::Reject { reason }) => assert!(reason.contains("authentication"), "{reason}"),
         other => panic!("expected Reject, got {other:?}"),
@@ -94,15 +113,12 @@ fn wrong_token_and_wrong_version_are_rejected() {
         "connection must close after Reject"
     );
 
-    let mut s = TcpStream::connect(&w.addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let _ = read_msg(&mut s);
+    let (mut s, _) = challenge(&w);
     send(
         &mut s,
         &Msg::Auth {
             proto_version: PROTO_VERSION + 1,
-            nonce: ours,
-            proof,
+            nonce: nonce_c,
         },
     );
     match read_msg(&mut s) {
@@ -111,51 +127,73 @@ fn wrong_token_and_wrong_version_are_rejected() {
     }
 
     // Garbage closes only that connection: the worker still answers the next one.
-    let mut s = TcpStream::connect(&w.addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let _ = read_msg(&mut s);
+    let (mut s, _) = challenge(&w);
     s.write_all(&[0xff; 16]).unwrap();
     assert!(read_msg(&mut s).is_none());
-    let mut s = TcpStream::connect(&w.addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    assert!(matches!(read_msg(&mut s), Some(Msg::Challenge { .. })));
+    challenge(&w);
 }
 
 #[test]
 fn replayed_handshake_is_rejected() {
     let token = "the-right-token";
     let w = start_worker(token);
-    // A genuine coordinator's Auth, recorded.
-    let mut s = TcpStream::connect(&w.addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let Some(Msg::Challenge { nonce, .. }) = read_msg(&mut s) else {
-        panic!("no challenge")
-    };
-    let ours = [7u8; 32];
-    let proof = cnibench_proto::auth::prove(
-        token.as_bytes(),
-        cnibench_proto::auth::Side::Coordinator,
-        &nonce,
-        &ours,
-    );
-    let recorded = Msg::Auth {
-        proto_version: PROTO_VERSION,
-        nonce: ours,
-        proof,
+    // A genuine coordinator's Welcome, recorded.
+    let (mut s, nonce_w) = challenge(&w);
+    let nonce_c = [7u8; 32];
+    let proof_w = hello(&mut s, &nonce_w, nonce_c, token);
+    let recorded = Msg::Welcome {
+        proof: auth::coordinator_proof(token.as_bytes(), &nonce_w, &nonce_c, &proof_w),
     };
     send(&mut s, &recorded);
-    assert!(
-        matches!(read_msg(&mut s), Some(Msg::Hello { .. })),
-        "the genuine Auth is accepted"
-    );
     drop(s);
-    // Replayed on a new connection (new challenge), it fails.
-    let mut s = TcpStream::connect(&w.addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let _ = read_msg(&mut s);
+    // Replayed on a new connection (new challenge, same coordinator nonce), it fails.
+    let (mut s, nonce_w2) = challenge(&w);
+    assert_ne!(nonce_w, nonce_w2);
+    hello(&mut s, &nonce_w2, nonce_c, token);
     send(&mut s, &recorded);
     match read_msg(&mut s) {
         Some(Msg::Reject { reason }) => assert!(reason.contains("authentication"), "{reason}"),
         other => panic!("expected Reject, got {other:?}"),
     }
+}
+
+#[test]
+fn the_worker_proves_itself_and_its_info_first() {
+    let w = start_worker("the-right-token");
+    let (mut s, nonce_w) = challenge(&w);
+    let nonce_c = [9u8; 32];
+    send(
+        &mut s,
+        &Msg::Auth {
+            proto_version: PROTO_VERSION,
+            nonce: nonce_c,
+        },
+    );
+    let Some(Msg::Hello { mut info, proof }) = read_msg(&mut s) else {
+        panic!("no Hello")
+    };
+    let t = b"the-right-token";
+    assert!(auth::verify_worker(
+        t,
+        &nonce_w,
+        &nonce_c,
+        &auth::info_digest(&info),
+        &proof
+    ));
+    // Bound to both nonces and to what the worker says about itself.
+    assert!(!auth::verify_worker(
+        t,
+        &nonce_c,
+        &nonce_w,
+        &auth::info_digest(&info),
+        &proof
+    ));
+    info.node.push('x');
+    assert!(!auth::verify_worker(
+        t,
+        &nonce_w,
+        &nonce_c,
+        &auth::info_digest(&info),
+        &proof
+    ));
 }
