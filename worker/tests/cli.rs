@@ -146,10 +146,29 @@ fn replayed_handshake_is_rejected() {
     };
     send(&mut s, &recorded);
     drop(s);
-    // Replayed on a new connection (new challenge, same coordinator nonce), it fails.
-    let (mut s, nonce_w2) = challenge(&w);
+    // Replayed on a new connection (new challenge, same coordinator nonce), it
+    // fails. (The worker may still be busy with the session it just accepted
+    // until it sees that close: retry while it says busy.)
+    let mut tries = 0;
+    let (mut s, nonce_w2) = loop {
+        let (mut s, nonce_w2) = challenge(&w);
+        send(
+            &mut s,
+            &Msg::Auth {
+                proto_version: PROTO_VERSION,
+                nonce: nonce_c,
+            },
+        );
+        match read_msg(&mut s) {
+            Some(Msg::Hello { .. }) => break (s, nonce_w2),
+            Some(Msg::Reject { reason }) if reason.contains("busy") && tries < 100 => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            other => panic!("expected Hello, got {other:?}"),
+        }
+    };
     assert_ne!(nonce_w, nonce_w2);
-    hello(&mut s, &nonce_w2, nonce_c, token);
     send(&mut s, &recorded);
     match read_msg(&mut s) {
         Some(Msg::Reject { reason }) => assert!(reason.contains("authentication"), "{reason}"),
