@@ -840,6 +840,7 @@ mod tests {
             cores_per_gbps: None,
             cores_per_10k_rps: None,
             cores_per_1k_cps: None,
+            ..Default::default()
         });
     }
 

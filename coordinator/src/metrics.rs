@@ -471,6 +471,7 @@ mod tests {
             cores_per_gbps: Some(0.1),
             cores_per_10k_rps: Some(0.2),
             cores_per_1k_cps: None,
+            ..Default::default()
         });
         m.rep_finished(&spec, &rep);
         let text = m.encode();

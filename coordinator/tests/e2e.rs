@@ -96,6 +96,14 @@ fn tcp_scenarios_end_to_end() {
             node_ok || cpu["node_unavailable"].is_string(),
             "{name}: {cpu}"
         );
+        // The generator's user time apart, and the datapath's cost without it.
+        assert!(f(&cpu["generator_user_cores"]) > 0.0, "{name}: {cpu}");
+        if node_ok {
+            let d = f(&cpu["datapath_cores"]);
+            assert!(d >= 0.0 && d < f(&cpu["node_cores"]), "{name}: {cpu}");
+        } else {
+            assert!(cpu["datapath_cores"].is_null(), "{name}: {cpu}");
+        }
         // Datapath health from the kernel's counters: the workers share a
         // namespace (counted once) and their data interface is lo.
         let h = &rep["health"];

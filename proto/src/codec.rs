@@ -193,6 +193,7 @@ mod tests {
                 idle_ns: 6,
             }),
             process_ns: Some(7),
+            process_user_ns: Some(6),
             cgroup_ns: None,
             busiest_sender_ns: Some(8),
         };

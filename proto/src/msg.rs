@@ -374,6 +374,10 @@ pub struct CpuUsage {
     pub node: Option<NodeCpu>,
     /// This worker process (user + system).
     pub process_ns: Option<u64>,
+    /// Of it, user time: the load generator's own work, as opposed to the
+    /// kernel's network work on its behalf.
+    #[serde(default)]
+    pub process_user_ns: Option<u64>,
     /// The worker's cgroup (cpu.stat usage), when present.
     pub cgroup_ns: Option<u64>,
     /// Clients: the busiest of the threads that send (lane threads, paced UDP

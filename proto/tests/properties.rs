@@ -157,6 +157,7 @@ fn any_interval() -> impl Strategy<Value = IntervalReport> {
                             idle_ns: c[6],
                         }),
                         process_ns,
+                        process_user_ns: process_ns.map(|p| p / 2),
                         cgroup_ns,
                         busiest_sender_ns,
                     }),

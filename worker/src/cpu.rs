@@ -62,6 +62,12 @@ pub fn parse_pid_stat(text: &str) -> Option<u64> {
     Some(utime + stime)
 }
 
+/// User ticks from /proc/PID/stat (field 14).
+pub fn parse_pid_user(text: &str) -> Option<u64> {
+    let rest = &text[text.rfind(')')? + 1..];
+    rest.split_whitespace().nth(11)?.parse().ok()
+}
+
 /// User+system ticks of the calling thread.
 pub fn this_thread_ticks() -> Option<u64> {
     parse_pid_stat(&std::fs::read_to_string("/proc/thread-self/stat").ok()?)
@@ -136,6 +142,7 @@ pub struct Snapshot {
     at: Instant,
     node: Option<NodeTicks>,
     process_ticks: Option<u64>,
+    process_user_ticks: Option<u64>,
     cgroup_ns: Option<u64>,
     /// Ticks of the sending threads.
     senders: Vec<ThreadTicks>,
@@ -157,10 +164,12 @@ impl Snapshot {
                     text.trim().parse().ok()
                 }
             });
+        let own = read("/proc/self/stat");
         Snapshot {
             at: Instant::now(),
             node: read("/proc/stat").as_deref().and_then(parse_proc_stat),
-            process_ticks: read("/proc/self/stat").as_deref().and_then(parse_pid_stat),
+            process_ticks: own.as_deref().and_then(parse_pid_stat),
+            process_user_ticks: own.as_deref().and_then(parse_pid_user),
             cgroup_ns,
             senders: thread_ticks(senders),
         }
@@ -188,6 +197,10 @@ pub fn usage(from: &Snapshot, to: &Snapshot) -> CpuUsage {
         process_ns: from
             .process_ticks
             .zip(to.process_ticks)
+            .map(|(a, b)| ticks(a, b)),
+        process_user_ns: from
+            .process_user_ticks
+            .zip(to.process_user_ticks)
             .map(|(a, b)| ticks(a, b)),
         cgroup_ns: from
             .cgroup_ns
@@ -224,6 +237,7 @@ mod tests {
     fn parses_pid_stat_with_odd_names() {
         let t = "1234 (cnib (x) y) S 1 1234 1234 0 -1 4194560 100 0 0 0 42 8 0 0 20 0 3 0 123 0 0";
         assert_eq!(parse_pid_stat(t), Some(50));
+        assert_eq!(parse_pid_user(t), Some(42));
         assert_eq!(parse_pid_stat("1 (x) S 1"), None);
     }
 
@@ -315,6 +329,9 @@ mod tests {
         let u = usage(&a, &Snapshot::take(&[]));
         let own = u.process_ns.unwrap();
         assert!(own >= 300_000_000, "own {own} ns");
+        // A busy loop in user space: most of it user time.
+        let user = u.process_user_ns.unwrap();
+        assert!(user <= own && user >= own / 2, "user {user} of {own} ns");
         // Never beyond the machine's CPUs over the window (a wrong tick unit
         // would be off by a factor of ten or more).
         let cpus = cnibench_net::sysinfo::cpus() as u64;

@@ -39,6 +39,9 @@ pub(super) fn cpu_cost(
     // Node counters: one job per machine speaks for it.
     let mut machines: Vec<&str> = Vec::new();
     let (mut node, mut softirq, mut base) = (None::<f64>, None::<f64>, None::<f64>);
+    // Node busy time less the cnibench processes' user time: the kernel's
+    // network work (softirq included) without the generator's own.
+    let mut datapath = Some(0.0);
     let mut node_unavailable = None;
     for j in &c.jobs {
         let key = j.machine_key();
@@ -70,6 +73,16 @@ pub(super) fn cpu_cost(
             .filter_map(JobData::process_cores)
             .sum();
         let net = busy_cores - idle_busy;
+        // Each worker process once (one process may run several jobs).
+        let mut processes: Vec<&str> = Vec::new();
+        let mut user = Some(0.0);
+        for o in c.jobs.iter().filter(|o| o.machine_key() == key) {
+            if !processes.contains(&o.worker.as_str()) {
+                processes.push(&o.worker);
+                user = user.zip(o.user_cores()).map(|(a, b)| a + b);
+            }
+        }
+        datapath = datapath.zip(user).map(|(d, u)| d + (net - u).max(0.0));
         if idle_busy > 0.5 * f64::from(j.cpus.max(1)) || net < 0.5 * own {
             node_unavailable = Some(format!(
                 "node CPU of {key}: idle baseline {idle_busy:.2} cores busy, {busy_cores:.2} during traffic, workers' own {own:.2}: something else loaded the machine, node cost not computed"
@@ -80,8 +93,9 @@ pub(super) fn cpu_cost(
         add(&mut softirq, cores(soft, window).unwrap_or(0.0));
         add(&mut base, idle_busy);
     }
-    if node_unavailable.is_some() {
+    if node_unavailable.is_some() || node.is_none() {
         node = None;
+        datapath = None;
     }
     let client_process_cores = process(Role::Client);
     let server_process_cores = process(Role::Server);
@@ -102,11 +116,20 @@ pub(super) fn cpu_cost(
         .collect();
     let sender_thread_cores =
         (!busiest.is_empty()).then(|| busiest.iter().sum::<f64>() / busiest.len() as f64);
-    let per = |unit: Option<f64>, scale: f64| match (node, unit) {
+    let per_of = |cores: Option<f64>, unit: Option<f64>, scale: f64| match (cores, unit) {
         (Some(n), Some(u)) if u > 0.0 => Some(n / (u / scale)),
         _ => None,
     };
+    let per = |unit: Option<f64>, scale: f64| per_of(node, unit, scale);
     let stream = spec.traffic.is_stream();
+    let gbps = throughput_bps.filter(|_| stream);
+    let rps = rps.filter(|_| !spec.traffic.connects_per_transaction());
+    let client_users: Vec<f64> = c
+        .jobs
+        .iter()
+        .filter(|j| j.role == Role::Client)
+        .filter_map(JobData::user_cores)
+        .collect();
     Some(CpuCost {
         client_process_cores,
         server_process_cores,
@@ -117,12 +140,14 @@ pub(super) fn cpu_cost(
         shared_machine: machines.len() < c.jobs.len()
             || c.jobs.windows(2).any(|w| w[0].worker == w[1].worker),
         sender_thread_cores,
-        cores_per_gbps: per(throughput_bps.filter(|_| stream), 1e9),
-        cores_per_10k_rps: per(
-            rps.filter(|_| !spec.traffic.connects_per_transaction()),
-            1e4,
-        ),
+        cores_per_gbps: per(gbps, 1e9),
+        cores_per_10k_rps: per(rps, 1e4),
         cores_per_1k_cps: per(cps, 1e3),
+        generator_user_cores: (!client_users.is_empty()).then(|| client_users.iter().sum()),
+        datapath_cores: datapath,
+        datapath_cores_per_gbps: per_of(datapath, gbps, 1e9),
+        datapath_cores_per_10k_rps: per_of(datapath, rps, 1e4),
+        datapath_cores_per_1k_cps: per_of(datapath, cps, 1e3),
     })
 }
 
@@ -173,6 +198,14 @@ impl JobData {
             .collect()
     }
 
+    /// User-space cores of this worker process over the measured intervals.
+    fn user_cores(&self) -> Option<f64> {
+        let m = self.measured_cpu();
+        let ns: u64 = m.iter().map(|u| u.process_user_ns).sum::<Option<u64>>()?;
+        let window: u64 = m.iter().map(|u| u.window_ns).sum();
+        (window > 0).then(|| ns as f64 / window as f64)
+    }
+
     /// Cores this worker process used over the measured intervals.
     fn process_cores(&self) -> Option<f64> {
         let m = self.measured_cpu();
@@ -199,6 +232,7 @@ mod tests {
                 ..NodeCpu::default()
             }),
             process_ns: Some(process_ms * 1_000_000),
+            process_user_ns: Some(process_ms * 500_000),
             cgroup_ns: None,
             busiest_sender_ns: None,
         }
@@ -261,6 +295,13 @@ mod tests {
         assert_eq!(cost.node_softirq_cores, Some(0.75));
         assert_eq!(cost.client_process_cores, Some(0.4));
         assert_eq!(cost.cores_per_10k_rps, Some(1.4));
+        // The generator's user time apart (half its process time here), and
+        // the datapath: 1.4 minus both processes' user time (0.2 + 0.15).
+        assert_eq!(cost.generator_user_cores, Some(0.2));
+        let d = cost.datapath_cores.unwrap();
+        assert!((d - 1.05).abs() < 1e-9, "{d}");
+        assert!((cost.datapath_cores_per_10k_rps.unwrap() - 1.05).abs() < 1e-9);
+        assert_eq!(cost.datapath_cores_per_gbps, None, "not a stream");
         assert_eq!(
             cost.sender_thread_cores, None,
             "no sending threads reported"

@@ -1333,6 +1333,7 @@ mod tests {
             cores_per_gbps: None,
             cores_per_10k_rps: None,
             cores_per_1k_cps: None,
+            ..Default::default()
         };
         let v = judge(&sp, &jobs, &t, Some(&cpu(1.0, None)), false);
         assert_eq!((v.status, v.client_saturated), (Status::Ok, false));
@@ -1401,6 +1402,7 @@ mod tests {
             cores_per_gbps: None,
             cores_per_10k_rps: None,
             cores_per_1k_cps: None,
+            ..Default::default()
         };
         let v = judge(&sp, &jobs, &t, Some(&cpu(0.97)), false);
         assert!(v.client_saturated, "{:?}", v.flags);

@@ -429,7 +429,7 @@ impl IntervalResult {
 
 /// CPU cost of a repetition over its measured intervals, in cores (CPU seconds
 /// per second).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 pub struct CpuCost {
     /// Client worker processes (all client workers).
     pub client_process_cores: Option<f64>,
@@ -457,6 +457,25 @@ pub struct CpuCost {
     pub cores_per_10k_rps: Option<f64>,
     /// node_cores per 1k connections/s (crr).
     pub cores_per_1k_cps: Option<f64>,
+    /// User-space time of the client worker processes (the load generator's
+    /// own work), in cores.
+    #[serde(default)]
+    pub generator_user_cores: Option<f64>,
+    /// `node_cores` less the cnibench processes' user time on those machines:
+    /// the kernel's network work (softirq included), idle baseline
+    /// subtracted. Unlike `node_cores` it does not grow with the generator's
+    /// own cost, so CNI-to-CNI ratios of it are not diluted.
+    #[serde(default)]
+    pub datapath_cores: Option<f64>,
+    /// datapath_cores per Gbit/s of goodput (stream kinds).
+    #[serde(default)]
+    pub datapath_cores_per_gbps: Option<f64>,
+    /// datapath_cores per 10k requests/s (request/response kinds).
+    #[serde(default)]
+    pub datapath_cores_per_10k_rps: Option<f64>,
+    /// datapath_cores per 1k connections/s (crr).
+    #[serde(default)]
+    pub datapath_cores_per_1k_cps: Option<f64>,
 }
 
 /// Datapath health from the kernel counters of the workers involved: each
