@@ -236,6 +236,9 @@ fn write_reports(dir: &Path, result: &crate::result::RunResult) -> Result<(), Fa
 fn cmd_report(dir: &Path) -> Result<u8, Failure> {
     let mut loaded = compare::load(&[dir.to_path_buf()]).map_err(usage)?;
     let (_, result) = loaded.remove(0);
+    if let Some(why) = &result.incomplete {
+        eprintln!("cnibench: note: the run is incomplete: {why}");
+    }
     let dir = if dir.is_dir() {
         dir
     } else {
@@ -362,6 +365,24 @@ fn cmd_run(
     let rt = tokio::runtime::Runtime::new()
         .context("starting the runtime")
         .map_err(usage)?;
+    // The files are the record; a history that cannot be written is a warning.
+    let mut history = db.open().map_err(|f| f.error);
+    // After every repetition: the result so far, so that a coordinator that dies
+    // keeps what it finished (a failed write is a warning: the run goes on).
+    let mut warned = false;
+    let mut checkpoint = |r: &crate::result::RunResult| {
+        let written = output::write(&out, r)
+            .with_context(|| format!("cannot write results so far to {}", out.display()));
+        let recorded = match &mut history {
+            Ok(h) => h.record(r, &out),
+            Err(_) => Ok(()),
+        };
+        if let Err(e) = written.and(recorded)
+            && !std::mem::replace(&mut warned, true)
+        {
+            eprintln!("cnibench: warning: {e:#}");
+        }
+    };
     let result = rt.block_on(async {
         let interrupt = CancellationToken::new();
         let i = interrupt.clone();
@@ -392,6 +413,7 @@ fn cmd_run(
             wait,
             interrupt,
             progress.as_mut(),
+            &mut checkpoint,
         )
         .await
     });
@@ -423,8 +445,7 @@ fn cmd_run(
     }
     println!("results: {}", out.join("result.json").display());
     write_reports(&out, &result)?;
-    // The files are the record; a history that cannot be written is a warning.
-    match db.open().map_err(|f| f.error).and_then(|mut h| {
+    match history.and_then(|mut h| {
         h.record(&result, &out)?;
         Ok(h.path().to_path_buf())
     }) {

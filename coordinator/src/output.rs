@@ -212,9 +212,23 @@ pub fn table(r: &RunResult) -> String {
 pub fn write(dir: &Path, r: &RunResult) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let json = serde_json::to_string_pretty(r).map_err(std::io::Error::other)?;
-    std::fs::write(dir.join("result.json"), json + "\n")?;
-    std::fs::write(dir.join("summary.csv"), summary_csv(r))?;
+    write_atomic(dir, "result.json", (json + "\n").as_bytes())?;
+    write_atomic(dir, "summary.csv", summary_csv(r).as_bytes())?;
     Ok(())
+}
+
+/// Replace `dir/name` with `data` so that a crash at any point leaves either
+/// the old file or the new one, whole: write a temporary file in the same
+/// directory, flush it to disk, rename it over the old one, flush the directory.
+pub fn write_atomic(dir: &Path, name: &str, data: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(data)?;
+    f.sync_all()?;
+    drop(f);
+    std::fs::rename(&tmp, dir.join(name))?;
+    std::fs::File::open(dir)?.sync_all()
 }
 
 #[cfg(test)]
@@ -224,5 +238,21 @@ mod tests {
     #[test]
     fn csv_quotes() {
         assert_eq!(csv_field("a,b"), "\"a,b\"");
+    }
+
+    #[test]
+    #[allow(clippy::unwrap_used)]
+    fn an_atomic_write_replaces_the_file_and_leaves_no_temporary() {
+        let dir = std::env::temp_dir().join(format!("cnb-atomic-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        write_atomic(&dir, "r.json", b"first").unwrap();
+        write_atomic(&dir, "r.json", b"second").unwrap();
+        assert_eq!(std::fs::read(dir.join("r.json")).unwrap(), b"second");
+        let names: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["r.json"]);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

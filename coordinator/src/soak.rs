@@ -106,7 +106,8 @@ impl Drift {
 
 /// Run the soak. `measure(i, spec, window)` runs one window of scenario `i`;
 /// `stop()` says the soak was interrupted; `on_event` hears each event as it
-/// happens. Returns the windows of each scenario (as repetitions, their
+/// happens; `checkpoint` gets the windows and the account so far after every
+/// window (to be written: a soak killed in hour 5 keeps hours 1 to 4). Returns the windows of each scenario (as repetitions, their
 /// intervals dropped) and the soak's account.
 pub async fn run(
     plan: &Plan,
@@ -114,6 +115,7 @@ pub async fn run(
     mut measure: impl AsyncFnMut(usize, &ScenarioSpec, u32) -> RepResult,
     stop: impl Fn() -> bool,
     mut on_event: impl FnMut(&SoakEvent),
+    mut checkpoint: impl FnMut(&[Vec<RepResult>], &SoakResult),
 ) -> (Vec<Vec<RepResult>>, SoakResult) {
     let start = Instant::now();
     let deadline = start + opts.duration;
@@ -225,6 +227,7 @@ pub async fn run(
         rep.intervals = Vec::new();
         let failed = rep.status == Status::Failed;
         reps[i].push(rep);
+        checkpoint(&reps, &out);
         if failed {
             out.ended = "window failed".into();
             break;

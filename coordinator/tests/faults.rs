@@ -350,3 +350,77 @@ fn worker_sigterm_exits_cleanly_and_the_run_notices() {
     );
     assert!(f(&rep["throughput_bps"]) > 0.0);
 }
+
+#[test]
+fn coordinator_killed_after_a_repetition_keeps_it_and_says_the_run_is_incomplete() {
+    let plan = "\
+name: kill-after-one
+defaults: { warmup: 200ms, interval: 500ms }
+scenarios:
+  - { name: first, traffic: tcp-rr, path: pod-to-pod-cross-node, duration: 1s, repetitions: 2 }
+  - { name: long, traffic: tcp-stream, path: pod-to-pod-cross-node, duration: 30s }
+";
+    let (dir, token, plan) = setup("killafter", plan);
+    let w1 = start_worker("127.0.0.2", "node-a", &token);
+    let w2 = start_worker("127.0.0.3", "node-b", &token);
+    let out = dir.join("out");
+    let mut coord = spawn_run(&plan, &token, &[&w1, &w2], &out, true);
+    // Wait for both repetitions of `first` to be on disk (the run is then in
+    // `long`), however slow the machine.
+    let result = out.join("result.json");
+    let started = Instant::now();
+    let r = loop {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no result.json with `first` done within 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+        let Ok(text) = std::fs::read_to_string(&result) else {
+            continue;
+        };
+        // Never a torn file: every version read parses.
+        let r: serde_json::Value = serde_json::from_str(&text).unwrap();
+        if r["scenarios"][0]["repetitions"].as_array().unwrap().len() == 2 {
+            break r;
+        }
+    };
+    signal(coord.id(), "-9");
+    let _ = coord.wait();
+    assert_eq!(r["ok"], false);
+    let why = r["incomplete"].as_str().unwrap();
+    assert!(why.contains("after 2 of 3 repetitions"), "{why}");
+    let first = scenario(&r, "first");
+    for rep in first["repetitions"].as_array().unwrap() {
+        assert_eq!(rep["status"], "ok", "{}", rep["flags"]);
+        assert!(f(&rep["requests_per_s"]) > 0.0);
+    }
+    assert_eq!(r["scenarios"].as_array().unwrap().len(), 1);
+    let csv = std::fs::read_to_string(out.join("summary.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 2, "{csv}");
+    let leftovers: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+
+    // The report works on it and says so.
+    let o = cnibench(&["report", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("incomplete"));
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(
+        md.contains("INCOMPLETE: 2 repetitions of 1 scenarios so far"),
+        "{md}"
+    );
+    assert!(
+        md.contains("Not run (not reached when this result was written): long."),
+        "{md}"
+    );
+    // And the history has the run, not ok.
+    let o = cnibench(&["history"]);
+    let listing = String::from_utf8_lossy(&o.stdout);
+    let id = r["run_id"].as_str().unwrap();
+    let row = listing.lines().find(|l| l.contains(id));
+    assert!(row.is_some_and(|l| l.contains("| NOT OK |")), "{listing}");
+}

@@ -112,6 +112,47 @@ scenarios:
     }
 }
 
+#[test]
+fn a_soak_killed_keeps_its_finished_windows() {
+    let plan = "\
+name: soak-kill
+scenarios:
+  - { name: rr, traffic: tcp-rr, path: pod-to-pod-cross-node, rate: 200/s, warmup: 0s, interval: 500ms }
+";
+    let (dir, token, plan_path) = setup("soak-kill", plan);
+    let w1 = start_worker("127.0.0.2", "node-a", &token);
+    let w2 = start_worker("127.0.0.3", "node-b", &token);
+    let out = dir.join("out");
+    let mut child = soak_cmd(&plan_path, &token, &[&w1, &w2], &out, "60s", "1s")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    let r = loop {
+        assert!(
+            t0.elapsed() < Duration::from_secs(50),
+            "no 2 windows on disk"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+        if let Ok(text) = std::fs::read_to_string(out.join("result.json")) {
+            let r: Value = serde_json::from_str(&text).unwrap();
+            if r["soak"]["windows"].as_array().unwrap().len() >= 2 {
+                break r;
+            }
+        }
+    };
+    child.kill().unwrap();
+    let _ = child.wait();
+    let windows = r["soak"]["windows"].as_array().unwrap().len();
+    let why = r["incomplete"].as_str().unwrap();
+    assert!(why.contains(&format!("after {windows} windows")), "{why}");
+    assert_eq!(r["ok"], false);
+    let reps = r["scenarios"][0]["repetitions"].as_array().unwrap();
+    assert_eq!(reps.len(), windows);
+    assert!(reps.iter().all(|w| f(&w["requests_per_s"]) > 0.0));
+}
+
 fn rss_kib(pid: u32) -> Option<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     s.lines()

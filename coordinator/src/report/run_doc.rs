@@ -44,8 +44,13 @@ pub(crate) fn build(r: &RunResult) -> Doc {
         .map(|p| p.name.as_str())
         .collect();
     if !missing.is_empty() {
+        let why = if r.incomplete.is_some() {
+            "not reached when this result was written"
+        } else {
+            "the run was interrupted"
+        };
         blocks.push(Block::Text(format!(
-            "Not run (the run was interrupted): {}.",
+            "Not run ({why}): {}.",
             missing.join(", ")
         )));
     }
@@ -66,7 +71,13 @@ fn header(r: &RunResult) -> Vec<(String, String)> {
         .flat_map(|s| s.repetitions.iter().map(|x| x.status))
         .collect();
     let not_ok = reps.iter().filter(|s| **s != Status::Ok).count();
-    let status = if r.ok {
+    let status = if let Some(why) = &r.incomplete {
+        format!(
+            "INCOMPLETE: {} repetitions of {} scenarios so far ({why})",
+            reps.len(),
+            r.scenarios.len()
+        )
+    } else if r.ok {
         format!("ok: all {} repetitions ok", reps.len())
     } else {
         format!(
@@ -86,7 +97,11 @@ fn header(r: &RunResult) -> Vec<(String, String)> {
         ("run id", r.run_id.clone()),
         ("started", fmt::utc(r.started_at_unix_ns)),
         (
-            "finished",
+            if r.incomplete.is_some() {
+                "written"
+            } else {
+                "finished"
+            },
             format!("{} ({secs:.1} s)", fmt::utc(r.finished_at_unix_ns)),
         ),
         (

@@ -77,6 +77,12 @@ pub struct RunResult {
     /// True when every service-level objective held (also when there are none).
     #[serde(default = "yes")]
     pub slo_ok: bool,
+    /// Set while the run is still going: the result is rewritten after every
+    /// repetition (and soak window), so a coordinator that died (killed, out of
+    /// memory) leaves what it had finished, saying how far it got. Absent in a
+    /// finished run's result.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incomplete: Option<String>,
 }
 
 fn yes() -> bool {

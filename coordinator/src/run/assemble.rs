@@ -47,27 +47,39 @@ pub(super) fn scenario_result(
     }
 }
 
-/// The run's result, finished now. A soak too short to reach a scenario did not
-/// run it: that scenario is left out (and the run is not `ok`).
+/// Who and when: what identifies a run in every result written of it.
+pub(super) struct RunId<'a> {
+    /// The plan file as given.
+    pub plan_file: &'a str,
+    /// The start, unix ns.
+    pub started_ns: i64,
+    /// The run id ([`run_id`]).
+    pub id: &'a str,
+}
+
+/// The run's result, as of now. A soak too short to reach a scenario did not
+/// run it: that scenario is left out (and the run is not `ok`). `incomplete`
+/// says how far a run still going has got (then it is not `ok` either).
 pub(super) fn run_result(
-    plan_file: &str,
+    id: &RunId<'_>,
     plan: Plan,
-    started_ns: i64,
     workers: Vec<WorkerEnv>,
     mut scenarios: Vec<ScenarioResult>,
     soak: Option<SoakResult>,
+    incomplete: Option<String>,
 ) -> RunResult {
     scenarios.retain(|s| !s.repetitions.is_empty() || s.sweep.is_some() || soak.is_none());
-    let ok = scenarios.len() == plan.scenarios.len()
+    let ok = incomplete.is_none()
+        && scenarios.len() == plan.scenarios.len()
         && scenarios.iter().all(|s| {
             !s.repetitions.is_empty() && s.repetitions.iter().all(|r| r.status == Status::Ok)
         });
     RunResult {
         schema_version: result::SCHEMA_VERSION,
         tool: format!("cnibench {}", crate::VERSION),
-        run_id: run_id(started_ns),
-        plan_file: plan_file.to_string(),
-        started_at_unix_ns: started_ns,
+        run_id: id.id.to_string(),
+        plan_file: id.plan_file.to_string(),
+        started_at_unix_ns: id.started_ns,
         finished_at_unix_ns: unix_now_ns(),
         environment: Environment {
             coordinator: local_machine(),
@@ -78,6 +90,7 @@ pub(super) fn run_result(
         soak,
         scenarios,
         ok,
+        incomplete,
     }
 }
 
@@ -92,7 +105,7 @@ fn local_machine() -> Machine {
 }
 
 /// The start second and a random suffix: sorts by time, unique in practice.
-fn run_id(started_ns: i64) -> String {
+pub(super) fn run_id(started_ns: i64) -> String {
     let suffix: u32 = rand::random();
     format!("{}-{suffix:08x}", started_ns / 1_000_000_000)
 }
@@ -214,10 +227,14 @@ mod tests {
                 .collect()
         };
         let ok: &[Status] = &[Status::Ok, Status::Ok];
-        let run = |scenarios| {
-            let started = 1_700_000_000_123_456_789;
-            run_result("p.yaml", p.clone(), started, Vec::new(), scenarios, None)
+        let started = 1_700_000_000_123_456_789;
+        let id = run_id(started);
+        let id = RunId {
+            plan_file: "p.yaml",
+            started_ns: started,
+            id: &id,
         };
+        let run = |scenarios| run_result(&id, p.clone(), Vec::new(), scenarios, None, None);
 
         let r = run(results(&[ok, ok]));
         assert!(r.ok);
@@ -225,6 +242,13 @@ mod tests {
         let (secs, suffix) = r.run_id.split_once('-').unwrap();
         assert_eq!((secs, suffix.len()), ("1700000000", 8));
         assert!(r.finished_at_unix_ns >= r.started_at_unix_ns);
+        assert_eq!(r.incomplete, None);
+        // Written while the run goes on: every repetition so far ok, yet the
+        // run is not, and the same run id throughout.
+        let so_far = Some("after 4 of 5 repetitions".to_string());
+        let r2 = run_result(&id, p.clone(), Vec::new(), results(&[ok, ok]), None, so_far);
+        assert!(!r2.ok);
+        assert_eq!(r2.run_id, r.run_id);
 
         assert!(!run(results(&[ok, &[Status::Ok, Status::Partial]])).ok);
         assert!(!run(results(&[ok, &[]])).ok);
@@ -267,7 +291,12 @@ mod tests {
             windows: Vec::new(),
             events: Vec::new(),
         };
-        let r = run_result("p.yaml", p.clone(), 0, Vec::new(), scenarios, Some(soak));
+        let id = RunId {
+            plan_file: "p.yaml",
+            started_ns: 0,
+            id: "0-0",
+        };
+        let r = run_result(&id, p.clone(), Vec::new(), scenarios, Some(soak), None);
         let names: Vec<_> = r.scenarios.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(names, ["x"]);
         assert!(!r.ok);

@@ -92,7 +92,10 @@ pub enum Mode {
     Soak(SoakOptions),
 }
 
-/// Connect to all workers (concurrently) and run the plan.
+/// Connect to all workers (concurrently) and run the plan. `checkpoint` gets
+/// the result so far, marked `incomplete`, after every repetition, sweep and
+/// soak window (the caller writes it, so that a coordinator that dies keeps
+/// what it finished); the finished result is returned.
 #[allow(clippy::too_many_arguments)] // two call sites, each argument distinct
 pub async fn run(
     plan_file: &str,
@@ -103,6 +106,7 @@ pub async fn run(
     wait: Duration,
     interrupt: CancellationToken,
     progress: &mut dyn Progress,
+    checkpoint: &mut dyn FnMut(&RunResult),
 ) -> Result<RunResult, RunError> {
     let started = unix_now_ns();
     let (ev_tx, mut ev_rx) = mpsc::channel(4096);
@@ -127,6 +131,31 @@ pub async fn run(
     for (spec, cni) in plan.scenarios.iter().zip(&cnis) {
         progress.placed(&spec.name, cni);
     }
+    let run_id = assemble::run_id(started);
+    let id = assemble::RunId {
+        plan_file,
+        started_ns: started,
+        id: &run_id,
+    };
+    // The result of what was measured so far (a prefix of the scenarios).
+    let result_of = |measured: Vec<assemble::Measured>,
+                     soak: Option<result::SoakResult>,
+                     incomplete: Option<String>| {
+        let placed = plan.scenarios.iter().zip(&placements).zip(&cnis);
+        let scenarios = placed
+            .zip(measured)
+            .map(|(((spec, p), cni), m)| assemble::scenario_result(spec, p, &seats, cni.clone(), m))
+            .collect();
+        let workers = links
+            .iter()
+            .map(|l| WorkerEnv {
+                addr: l.addr.clone(),
+                info: l.info.clone(),
+                clock: l.clock(),
+            })
+            .collect();
+        assemble::run_result(&id, plan.clone(), workers, scenarios, soak, incomplete)
+    };
 
     let mut orch = Orchestrator {
         progress,
@@ -138,7 +167,18 @@ pub async fn run(
     };
     let mut soak = None;
     let measured: Vec<assemble::Measured> = match mode {
-        Mode::Plan => orch.plan(&plan, &placements).await,
+        Mode::Plan => {
+            let total: usize = plan.scenarios.iter().map(|s| s.repetitions as usize).sum();
+            let mut save = |so_far: &[assemble::Measured]| {
+                let done: usize = so_far.iter().map(|m| m.0.len()).sum();
+                let why = format!(
+                    "written during the run, after {done} of {total} repetitions: \
+                     a coordinator that stopped here (killed, out of memory) left it so"
+                );
+                checkpoint(&result_of(so_far.to_vec(), None, Some(why)));
+            };
+            orch.plan(&plan, &placements, &mut save).await
+        }
         Mode::Soak(opts) => {
             let interrupt = orch.interrupt.clone();
             let (reps, account) = crate::soak::run(
@@ -161,17 +201,22 @@ pub async fn run(
                         e.at_s, e.scenario, e.window, e.kind, e.detail
                     );
                 },
+                |reps: &[Vec<RepResult>], account: &result::SoakResult| {
+                    let why = format!(
+                        "written during the soak, after {} windows: a coordinator \
+                         that stopped here (killed, out of memory) left it so",
+                        account.windows.len()
+                    );
+                    let so_far = reps.iter().map(|r| (r.clone(), None)).collect();
+                    checkpoint(&result_of(so_far, Some(account.clone()), Some(why)));
+                },
             )
             .await;
             soak = Some(account);
             reps.into_iter().map(|r| (r, None)).collect()
         }
     };
-    let placed = plan.scenarios.iter().zip(&placements).zip(cnis);
-    let scenarios = placed
-        .zip(measured)
-        .map(|(((spec, p), cni), m)| assemble::scenario_result(spec, p, &seats, cni, m))
-        .collect();
+    let finished = result_of(measured, soak, None);
     for l in &links {
         let _ = l
             .send(Msg::Abort {
@@ -179,17 +224,7 @@ pub async fn run(
             })
             .await;
     }
-    let workers = links
-        .iter()
-        .map(|l| WorkerEnv {
-            addr: l.addr.clone(),
-            info: l.info.clone(),
-            clock: l.clock(),
-        })
-        .collect();
-    Ok(assemble::run_result(
-        plan_file, plan, started, workers, scenarios, soak,
-    ))
+    Ok(finished)
 }
 
 /// What placement knows of each worker.
@@ -237,7 +272,13 @@ struct Orchestrator<'a> {
 impl Orchestrator<'_> {
     /// Run every scenario of the plan in order: its repetitions, or its sweep.
     /// Stops early (returning what it has) when interrupted.
-    async fn plan(&mut self, plan: &Plan, placements: &[Placement]) -> Vec<assemble::Measured> {
+    /// `save` gets what was measured so far after every repetition and sweep.
+    async fn plan(
+        &mut self,
+        plan: &Plan,
+        placements: &[Placement],
+        save: &mut dyn FnMut(&[assemble::Measured]),
+    ) -> Vec<assemble::Measured> {
         let total: usize = plan.scenarios.iter().map(|s| s.repetitions as usize).sum();
         let mut index = 0;
         let mut out = Vec::new();
@@ -265,9 +306,15 @@ impl Orchestrator<'_> {
                     if self.interrupt.is_cancelled() {
                         break;
                     }
+                    if rep < spec.repetitions {
+                        out.push((reps.clone(), None));
+                        save(&out);
+                        out.pop();
+                    }
                 }
             }
             out.push((reps, sweep));
+            save(&out);
             if self.interrupt.is_cancelled() {
                 break;
             }
