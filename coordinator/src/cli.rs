@@ -366,23 +366,10 @@ fn cmd_run(
         .context("starting the runtime")
         .map_err(usage)?;
     // The files are the record; a history that cannot be written is a warning.
-    let mut history = db.open().map_err(|f| f.error);
     // After every repetition: the result so far, so that a coordinator that dies
     // keeps what it finished (a failed write is a warning: the run goes on).
-    let mut warned = false;
-    let mut checkpoint = |r: &crate::result::RunResult| {
-        let written = output::write(&out, r)
-            .with_context(|| format!("cannot write results so far to {}", out.display()));
-        let recorded = match &mut history {
-            Ok(h) => h.record(r, &out),
-            Err(_) => Ok(()),
-        };
-        if let Err(e) = written.and(recorded)
-            && !std::mem::replace(&mut warned, true)
-        {
-            eprintln!("cnibench: warning: {e:#}");
-        }
-    };
+    let checkpoints = output::Checkpoints::start(out.clone(), db.open().map_err(|f| f.error));
+    let mut checkpoint = |r| checkpoints.save(r);
     let result = rt.block_on(async {
         let interrupt = CancellationToken::new();
         let i = interrupt.clone();
@@ -423,7 +410,12 @@ fn cmd_run(
             code: EXIT_UNAVAILABLE,
             error: e,
         },
-    })?;
+    });
+    let (history, error) = checkpoints.finish();
+    if let Some(e) = error {
+        eprintln!("cnibench: warning: {e:#}");
+    }
+    let result = result?;
     output::write(&out, &result)
         .with_context(|| format!("cannot write results to {}", out.display()))
         .map_err(write_failure)?;

@@ -1,11 +1,14 @@
-//! Writing a run: `result.json`, `summary.csv` and the table printed at the end.
+//! Writing a run: `result.json`, `summary.csv` (atomically, also while the run
+//! goes on: [`Checkpoints`]) and the table printed at the end.
 
 use crate::fmt;
+use crate::history::History;
 use crate::result::{
     HEALTH_MEASURES, Percentiles, Quantile, RunResult, Stat, Status, Summary, health_stat,
 };
+use anyhow::Context as _;
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Columns of `summary.csv` (documented in the README; append, never reorder).
 pub const CSV_HEADER: &str = "cni,scenario,traffic,path,repetitions,status,throughput_gbps,rps,cps,p50_us,p90_us,p99_us,p999_us,max_us,errors,flags,loss_pct,jitter_us,node_cores,cpu_cores_per_gbps,cpu_cores_per_10k_rps,cpu_cores_per_1k_cps,client_saturated,slo,sweep_max_rate,sweep_knee_rate,tcp_retransmit_pct,tcp_retransmits,tcp_timeouts,udp_rcvbuf_errors,conntrack_fill_pct,conntrack_insert_failed,if_dropped,softnet_dropped";
@@ -215,6 +218,70 @@ pub fn write(dir: &Path, r: &RunResult) -> std::io::Result<()> {
     write_atomic(dir, "result.json", (json + "\n").as_bytes())?;
     write_atomic(dir, "summary.csv", summary_csv(r).as_bytes())?;
     Ok(())
+}
+
+/// Writes the result so far (`result.json`, `summary.csv` and the history row)
+/// in a thread of its own, so that a slow disk (fsync on a busy machine takes
+/// hundreds of milliseconds) never holds up the run between repetitions. A
+/// result that arrives while one is being written replaces any older one still
+/// waiting: the newest is what counts. [`Checkpoints::finish`] waits for the
+/// last write, so that the finished result is written after it, never under it.
+#[derive(Debug)]
+pub struct Checkpoints {
+    tx: Option<std::sync::mpsc::Sender<RunResult>>,
+    thread: Option<std::thread::JoinHandle<Written>>,
+}
+
+/// What the writing thread hands back: the history, and its first error.
+type Written = (anyhow::Result<History>, Option<anyhow::Error>);
+
+impl Checkpoints {
+    /// Start the writer for run directory `dir` and the history (if it opened).
+    pub fn start(dir: PathBuf, history: anyhow::Result<History>) -> Self {
+        let (tx, rx) = std::sync::mpsc::channel::<RunResult>();
+        let thread = std::thread::spawn(move || {
+            let mut history = history;
+            let mut error = None;
+            while let Ok(mut r) = rx.recv() {
+                while let Ok(newer) = rx.try_recv() {
+                    r = newer;
+                }
+                let written = write(&dir, &r)
+                    .with_context(|| format!("cannot write results so far to {}", dir.display()));
+                let recorded = match &mut history {
+                    Ok(h) => h.record(&r, &dir),
+                    Err(_) => Ok(()),
+                };
+                if let Err(e) = written.and(recorded) {
+                    error.get_or_insert(e);
+                }
+            }
+            (history, error)
+        });
+        Checkpoints {
+            tx: Some(tx),
+            thread: Some(thread),
+        }
+    }
+
+    /// Queue the result so far.
+    pub fn save(&self, r: RunResult) {
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(r);
+        }
+    }
+
+    /// Wait for the last write; the history back, and the first error if any.
+    pub fn finish(mut self) -> Written {
+        drop(self.tx.take());
+        match self.thread.take().map(|t| t.join()) {
+            Some(Ok(w)) => w,
+            _ => (
+                Err(anyhow::anyhow!("the result writer failed")),
+                Some(anyhow::anyhow!("the result writer failed")),
+            ),
+        }
+    }
 }
 
 /// Replace `dir/name` with `data` so that a crash at any point leaves either

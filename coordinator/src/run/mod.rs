@@ -106,7 +106,7 @@ pub async fn run(
     wait: Duration,
     interrupt: CancellationToken,
     progress: &mut dyn Progress,
-    checkpoint: &mut dyn FnMut(&RunResult),
+    checkpoint: &mut dyn FnMut(RunResult),
 ) -> Result<RunResult, RunError> {
     let started = unix_now_ns();
     let (ev_tx, mut ev_rx) = mpsc::channel(4096);
@@ -175,7 +175,7 @@ pub async fn run(
                     "written during the run, after {done} of {total} repetitions: \
                      a coordinator that stopped here (killed, out of memory) left it so"
                 );
-                checkpoint(&result_of(so_far.to_vec(), None, Some(why)));
+                checkpoint(result_of(so_far.to_vec(), None, Some(why)));
             };
             orch.plan(&plan, &placements, &mut save).await
         }
@@ -208,7 +208,7 @@ pub async fn run(
                         account.windows.len()
                     );
                     let so_far = reps.iter().map(|r| (r.clone(), None)).collect();
-                    checkpoint(&result_of(so_far, Some(account.clone()), Some(why)));
+                    checkpoint(result_of(so_far, Some(account.clone()), Some(why)));
                 },
             )
             .await;
