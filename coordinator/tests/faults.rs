@@ -131,7 +131,19 @@ scenarios:
     assert_eq!(o.status.code(), Some(1), "degraded run exits 1: {stderr}");
     let r: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("result.json")).unwrap()).unwrap();
-    assert_eq!(scenario(&r, "before")["repetitions"][0]["status"], "ok");
+    // Measured before and after: their status is the machine's business (a
+    // loaded one may stall an interval), but they ran, without the lost worker.
+    let ran = |name: &str| {
+        let rep = &scenario(&r, name)["repetitions"][0];
+        assert_ne!(rep["status"], "failed", "{name}: {}", rep["flags"]);
+        assert!(
+            !rep["flags"].to_string().contains("lost"),
+            "{name}: {}",
+            rep["flags"]
+        );
+        assert!(f(&rep["requests_per_s"]) > 0.0, "{name}");
+    };
+    ran("before");
     let victim = &scenario(&r, "victim")["repetitions"][0];
     assert_eq!(victim["status"], "partial", "{}", victim["flags"]);
     let flags = victim["flags"].to_string();
@@ -148,8 +160,7 @@ scenarios:
         "{}",
         after["flags"]
     );
-    let others = &scenario(&r, "others")["repetitions"][0];
-    assert_eq!(others["status"], "ok", "{}", others["flags"]);
+    ran("others");
 }
 
 #[test]
@@ -389,10 +400,14 @@ scenarios:
     assert_eq!(r["ok"], false);
     let why = r["incomplete"].as_str().unwrap();
     assert!(why.contains("after 2 of 3 repetitions"), "{why}");
+    // Both repetitions as measured (their status is the machine's business: a
+    // loaded one may stall an interval).
     let first = scenario(&r, "first");
-    for rep in first["repetitions"].as_array().unwrap() {
-        assert_eq!(rep["status"], "ok", "{}", rep["flags"]);
-        assert!(f(&rep["requests_per_s"]) > 0.0);
+    let reps = first["repetitions"].as_array().unwrap();
+    let numbers: Vec<_> = reps.iter().map(|rep| rep["repetition"].clone()).collect();
+    assert_eq!(numbers, [1, 2]);
+    for rep in reps {
+        assert!(f(&rep["requests_per_s"]) > 0.0, "{}", rep["flags"]);
     }
     assert_eq!(r["scenarios"].as_array().unwrap().len(), 1);
     let csv = std::fs::read_to_string(out.join("summary.csv")).unwrap();
