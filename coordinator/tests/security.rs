@@ -201,3 +201,28 @@ fn a_tampered_worker_frame_closes_the_session() {
     assert_ne!(o.status.code(), Some(0), "{err}");
     assert!(err.contains("authentication"), "{err}");
 }
+
+#[test]
+fn a_datagram_rate_over_a_bitrate_cap_is_refused() {
+    // 1M datagrams/s of 1400 B is 11.2 Gbit/s: above a 1 Gbit/s cap, though
+    // the plan writes no bitrate (issue 17, item 5).
+    let plan = "name: caps\ndefaults: { duration: 1s, warmup: 0s }\nscenarios:\n  - { name: pps, traffic: udp-stream, path: pod-to-pod-same-node, rate: 1000000pps, message_size: 1400 }\n";
+    let (dir, token, plan) = setup("caps-pps", plan);
+    let w = start_worker_with(
+        "127.0.0.2",
+        "node-a",
+        &token,
+        &["--cni", "loopback", "--max-bitrate", "1Gbit/s"],
+    );
+    let o = run(&plan, &token, &w.addr, &dir.join("o"));
+    let out = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_ne!(o.status.code(), Some(0), "{out}");
+    assert!(
+        out.contains("--max-bitrate") && out.contains("11.20 Gbit/s"),
+        "{out}"
+    );
+}

@@ -194,6 +194,8 @@ async fn session(
     let (out_tx, mut out_rx) = mpsc::channel::<Msg>(1024);
     let mut prepared: HashMap<u64, Prepared> = HashMap::new();
     let mut running: HashMap<u64, CancellationToken> = HashMap::new();
+    // The rate caps hold over every job this session has admitted until it ends.
+    let mut committed = crate::limits::Committed::default();
     let mut last_heard = Instant::now();
     let result = loop {
         let silence = tokio::time::sleep_until(last_heard + cfg.dead_man);
@@ -204,6 +206,9 @@ async fn session(
                 Err(e) => break Err(format!("control connection: {e}")),
             },
             Some(m) = out_rx.recv() => {
+                if let Msg::Done { job, .. } | Msg::Failed { job, .. } = &m {
+                    committed.release(*job);
+                }
                 if let Err(e) = conn.write_msg(&m).await {
                     break Err(format!("control connection: {e}"));
                 }
@@ -232,7 +237,9 @@ async fn session(
                         job: id,
                         error: "duplicate job id".into(),
                     })
-                } else if let Err(error) = admit(&cfg.limits, &j) {
+                } else if let Err(error) =
+                    admit(&cfg.limits, &j).and_then(|()| committed.admit(&cfg.limits, &j))
+                {
                     log(format_args!("refused job {id}: {error}"));
                     Some(Msg::Failed {
                         job: id,
@@ -248,7 +255,10 @@ async fn session(
                                 cert,
                             })
                         }
-                        Err(error) => Some(Msg::Failed { job: id, error }),
+                        Err(error) => {
+                            committed.release(id);
+                            Some(Msg::Failed { job: id, error })
+                        }
                     }
                 }
             }
@@ -263,7 +273,10 @@ async fn session(
                             running.insert(id, finish);
                             None
                         }
-                        Err(error) => Some(Msg::Failed { job: id, error }),
+                        Err(error) => {
+                            committed.release(id);
+                            Some(Msg::Failed { job: id, error })
+                        }
                     }
                 }
                 None => Some(Msg::Failed {
@@ -276,6 +289,7 @@ async fn session(
                     t.cancel();
                 } else if let Some(p) = prepared.remove(&id) {
                     p.finish.cancel();
+                    committed.release(id);
                 }
                 None
             }
@@ -285,6 +299,7 @@ async fn session(
                 jobs_token = CancellationToken::new();
                 prepared.clear();
                 running.clear();
+                committed.clear();
                 None
             }
             other => break Err(format!("unexpected message {} in session", name(&other))),

@@ -5,9 +5,18 @@
 //! Targets: with `--allow CIDR` (repeatable) the target must lie in one of those
 //! networks; without, it must be one of the run's workers (`Job::peers`), so a
 //! plan mistake cannot aim load at anything but the benchmark's own pods.
+//!
+//! Rates: each client job is converted to both a request (or datagram, or write)
+//! rate and a bitrate, from its sizes ([`Load::of`]: this worker's share of the
+//! scenario's rate, times request + response size for request/response kinds or
+//! the message size for stream kinds), and both are checked against
+//! `--max-rate` and `--max-bitrate`, whichever unit the plan wrote its rate in.
+//! The caps hold for the worker's total over its concurrent jobs ([`Committed`]),
+//! not per job.
 
 use cnibench_proto::msg::{Job, Role};
 use cnibench_proto::units::Rate;
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::str::FromStr;
 use std::time::Duration;
@@ -66,9 +75,9 @@ impl Cidr {
 pub struct Limits {
     /// Networks targets must be in; empty = the run's own workers only.
     pub allow: Vec<Cidr>,
-    /// Highest request or datagram rate per job (per second).
+    /// Highest request, datagram or write rate (per second), over all jobs.
     pub max_rate: Option<f64>,
-    /// Highest bitrate per job (bit/s).
+    /// Highest bitrate (bit/s), over all jobs.
     pub max_bitrate: Option<f64>,
     /// Longest job (warm-up plus duration).
     pub max_duration: Option<Duration>,
@@ -90,27 +99,11 @@ impl Limits {
         if job.role == Role::Server {
             return Ok(());
         }
-        let capped = self.max_rate.is_some() || self.max_bitrate.is_some();
-        match s.rate {
-            Rate::Max if capped => {
-                return Err(format!(
-                    "scenario `{}` is closed loop (rate: max), but this worker caps its rate (--max-rate/--max-bitrate)",
-                    s.name
-                ));
-            }
-            Rate::PerSecond(r) if self.max_rate.is_some_and(|m| r > m) => {
-                return Err(format!(
-                    "scenario `{}`: {r}/s is above this worker's --max-rate",
-                    s.name
-                ));
-            }
-            Rate::BitsPerSecond(b) if self.max_bitrate.is_some_and(|m| b > m) => {
-                return Err(format!(
-                    "scenario `{}`: {b} bit/s is above this worker's --max-bitrate",
-                    s.name
-                ));
-            }
-            _ => {}
+        if (self.max_rate.is_some() || self.max_bitrate.is_some()) && s.rate == Rate::Max {
+            return Err(format!(
+                "scenario `{}` is closed loop (rate: max), but this worker caps its rate (--max-rate/--max-bitrate)",
+                s.name
+            ));
         }
         let Some(target) = job.target else {
             return Ok(());
@@ -132,6 +125,129 @@ impl Limits {
                 "target {ip} is outside this worker's --allow networks"
             ))
         }
+    }
+}
+
+/// What a client job offers from this worker, in both units.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Load {
+    /// Requests, datagrams or writes per second.
+    pub per_s: f64,
+    /// Bits per second (payload: requests and their responses, or messages).
+    pub bits_per_s: f64,
+}
+
+impl Load {
+    /// This worker's share of a client job's rate in both units; zero for
+    /// servers (their traffic is their clients' load) and closed loop (refused
+    /// by [`Limits::check`] when capped).
+    pub fn of(job: &Job) -> Load {
+        let s = &job.scenario;
+        if job.role == Role::Server {
+            return Load::default();
+        }
+        // Bytes per request, datagram or write.
+        let bytes = if s.traffic.is_stream() {
+            s.message_size.0 as f64
+        } else {
+            s.request_size.0 as f64 + s.response_size.0 as f64
+        };
+        let bits = (bytes * 8.0).max(1.0);
+        let share = |total| cnibench_proto::pacing::share(total, s.clients);
+        match s.rate {
+            Rate::Max => Load::default(),
+            Rate::PerSecond(r) => Load {
+                per_s: share(r),
+                bits_per_s: share(r) * bits,
+            },
+            Rate::BitsPerSecond(b) => Load {
+                per_s: share(b) / bits,
+                bits_per_s: share(b),
+            },
+        }
+    }
+}
+
+/// The loads of this worker's admitted jobs, until each ends.
+#[derive(Debug, Default)]
+pub struct Committed {
+    jobs: HashMap<u64, Load>,
+}
+
+impl Committed {
+    /// The sum over the admitted jobs.
+    pub fn total(&self) -> Load {
+        self.jobs.values().fold(Load::default(), |a, l| Load {
+            per_s: a.per_s + l.per_s,
+            bits_per_s: a.bits_per_s + l.bits_per_s,
+        })
+    }
+
+    /// Admit `job` if the total with it stays within both caps; `Err` names the
+    /// cap, the job's load in both units and what is already committed.
+    pub fn admit(&mut self, limits: &Limits, job: &Job) -> Result<(), String> {
+        let load = Load::of(job);
+        let before = self.total();
+        let (rate, bits) = (
+            before.per_s + load.per_s,
+            before.bits_per_s + load.bits_per_s,
+        );
+        let what = || {
+            let size = if job.scenario.traffic.is_stream() {
+                job.scenario.message_size.0
+            } else {
+                job.scenario.request_size.0 + job.scenario.response_size.0
+            };
+            let mut w = format!(
+                "scenario `{}` offers {:.0}/s = {} from this worker ({size} B each)",
+                job.scenario.name,
+                load.per_s,
+                bitrate(load.bits_per_s),
+            );
+            if !self.jobs.is_empty() {
+                w += &format!(
+                    ", {rate:.0}/s = {} with the {} job(s) it already runs",
+                    bitrate(bits),
+                    self.jobs.len()
+                );
+            }
+            w
+        };
+        if let Some(m) = limits.max_rate
+            && rate > m
+        {
+            return Err(format!("{}: above this worker's --max-rate {m}/s", what()));
+        }
+        if let Some(m) = limits.max_bitrate
+            && bits > m
+        {
+            return Err(format!(
+                "{}: above this worker's --max-bitrate {}",
+                what(),
+                bitrate(m)
+            ));
+        }
+        self.jobs.insert(job.id, load);
+        Ok(())
+    }
+
+    /// A job ended (done, failed, stopped before it started, or aborted).
+    pub fn release(&mut self, job: u64) {
+        self.jobs.remove(&job);
+    }
+
+    /// Every job ended.
+    pub fn clear(&mut self) {
+        self.jobs.clear();
+    }
+}
+
+/// A bitrate for messages.
+fn bitrate(b: f64) -> String {
+    if b >= 1e9 {
+        format!("{:.2} Gbit/s", b / 1e9)
+    } else {
+        format!("{:.2} Mbit/s", b / 1e6)
     }
 }
 
@@ -222,15 +338,89 @@ mod tests {
             ..l
         };
         assert!(l.check(&job("500/s", "10.0.0.2:80", &["10.0.0.2"])).is_ok());
-        assert!(
-            l.check(&job("2000/s", "10.0.0.2:80", &["10.0.0.2"]))
-                .unwrap_err()
-                .contains("--max-rate")
-        );
+        let e = Committed::default()
+            .admit(&l, &job("2000/s", "10.0.0.2:80", &["10.0.0.2"]))
+            .unwrap_err();
+        assert!(e.contains("--max-rate"), "{e}");
         assert!(
             l.check(&job("max", "10.0.0.2:80", &["10.0.0.2"]))
                 .unwrap_err()
                 .contains("closed loop")
         );
+    }
+
+    fn job_of(text: &str) -> Job {
+        let text =
+            format!("name: t\nscenarios:\n  - {{name: s, path: pod-to-pod-cross-node, {text}}}\n");
+        Job {
+            scenario: plan::load("t.yaml", &text).unwrap().scenarios.remove(0),
+            ..job("max", "10.0.0.2:80", &["10.0.0.2"])
+        }
+    }
+
+    fn caps(rate: Option<f64>, bits: Option<f64>) -> Limits {
+        Limits {
+            max_rate: rate,
+            max_bitrate: bits,
+            ..Limits::default()
+        }
+    }
+
+    #[test]
+    fn every_job_is_checked_in_both_units() {
+        let gbit = caps(None, Some(1e9));
+        // A datagram rate over a bitrate cap: 1M x 1400 B = 11.2 Gbit/s.
+        let pps = job_of("traffic: udp-stream, rate: 1000000pps, message_size: 1400");
+        assert_eq!(Load::of(&pps).bits_per_s, 1e6 * 1400.0 * 8.0);
+        let e = Committed::default().admit(&gbit, &pps).unwrap_err();
+        assert!(
+            e.contains("--max-bitrate") && e.contains("11.20 Gbit/s"),
+            "{e}"
+        );
+        // Requests with large bodies: 100000/s x 64 MiB.
+        let rr = job_of("traffic: tcp-rr, rate: 100000/s, request_size: 64MiB");
+        let e = Committed::default().admit(&gbit, &rr).unwrap_err();
+        assert!(e.contains("--max-bitrate"), "{e}");
+        // A bitrate over a datagram-rate cap: 10 Gbit/s of 1400 B datagrams is ~893k/s.
+        let bits = job_of("traffic: udp-stream, rate: 10Gbit/s, message_size: 1400");
+        let e = Committed::default()
+            .admit(&caps(Some(100_000.0), None), &bits)
+            .unwrap_err();
+        assert!(e.contains("--max-rate"), "{e}");
+        // Within both.
+        let small = job_of("traffic: udp-stream, rate: 10000pps, message_size: 1400");
+        assert_eq!(
+            Committed::default().admit(&caps(Some(1e5), Some(1e9)), &small),
+            Ok(())
+        );
+        // A server's traffic is its clients' load.
+        let server = Job {
+            role: Role::Server,
+            ..pps
+        };
+        assert_eq!(Committed::default().admit(&gbit, &server), Ok(()));
+    }
+
+    #[test]
+    fn caps_hold_over_concurrent_jobs_and_a_share_of_the_rate() {
+        let l = caps(Some(1000.0), None);
+        let mut c = Committed::default();
+        // 2000/s over 2 client workers: 1000/s from this one.
+        let shared = job_of("traffic: tcp-rr, rate: 2000/s, clients: 2");
+        assert_eq!(Load::of(&shared).per_s, 1000.0);
+        let a = Job {
+            id: 1,
+            ..job_of("traffic: tcp-rr, rate: 600/s")
+        };
+        let b = Job { id: 2, ..a.clone() };
+        assert_eq!(c.admit(&l, &a), Ok(()));
+        let e = c.admit(&l, &b).unwrap_err();
+        assert!(e.contains("1200/s") && e.contains("1 job(s)"), "{e}");
+        // Once the first ends, the second fits.
+        c.release(1);
+        assert_eq!(c.admit(&l, &b), Ok(()));
+        c.clear();
+        assert_eq!(c.total(), Load::default());
+        assert_eq!(c.admit(&l, &shared), Ok(()));
     }
 }

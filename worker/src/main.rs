@@ -47,11 +47,13 @@ struct Args {
     /// it, only the run's own workers.
     #[arg(long, value_delimiter = ',', value_name = "CIDR")]
     allow: Vec<cnibench_worker::limits::Cidr>,
-    /// Highest request/datagram rate a job may ask for (e.g. 100000/s); closed-loop
+    /// Highest request/datagram/write rate this worker generates over all its jobs
+    /// (e.g. 100000/s); a bitrate is converted with the job's sizes; closed-loop
     /// (rate: max) jobs are refused when set.
     #[arg(long, value_name = "RATE")]
     max_rate: Option<cnibench_proto::units::Rate>,
-    /// Highest bitrate a job may ask for (e.g. 10Gbit/s).
+    /// Highest bitrate this worker generates over all its jobs (e.g. 10Gbit/s); a
+    /// request or datagram rate is converted with the job's sizes.
     #[arg(long, value_name = "BITRATE")]
     max_bitrate: Option<cnibench_proto::units::Rate>,
     /// Longest job (warm-up + duration) accepted.
