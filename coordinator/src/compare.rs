@@ -231,6 +231,58 @@ pub struct Comparison {
     /// What the reader must know before trusting the table (columns measured
     /// far apart, cells over intervals, excluded repetitions, noise).
     pub warnings: Vec<String>,
+    /// Per scenario, headline metric and column: its repetitions in the order
+    /// they started, to see drift over the experiment.
+    pub trends: Vec<Trend>,
+}
+
+/// A column's headline figure over time.
+#[derive(Debug, Clone, Serialize)]
+pub struct Trend {
+    /// Scenario name.
+    pub scenario: String,
+    /// The headline metric (throughput or requests/s).
+    pub metric: Metric,
+    /// Column label.
+    pub label: String,
+    /// `(started_at_unix_ns, value)` per repetition, in start order; `None`
+    /// for a repetition that is not ok.
+    pub points: Vec<(i64, Option<f64>)>,
+}
+
+/// Every column's headline figure over time, per scenario.
+pub fn trends(all: &[Entry<'_>], labels: &[String]) -> Vec<Trend> {
+    let mut scenarios: Vec<(&str, Traffic)> = Vec::new();
+    for e in all {
+        if !scenarios.iter().any(|(n, _)| *n == e.scenario) {
+            scenarios.push((e.scenario, e.traffic));
+        }
+    }
+    let mut out = Vec::new();
+    for (name, traffic) in scenarios {
+        let metric = Metric::for_traffic(traffic)[0];
+        for label in labels {
+            let mut points: Vec<(i64, Option<f64>)> = all
+                .iter()
+                .filter(|e| e.scenario == name && e.cni == label)
+                .map(|e| {
+                    let ok = e.rep.status == Status::Ok;
+                    (e.started, metric_of(metric, e.rep).filter(|_| ok))
+                })
+                .collect();
+            if points.is_empty() {
+                continue;
+            }
+            points.sort_by_key(|p| p.0);
+            out.push(Trend {
+                scenario: name.to_string(),
+                metric,
+                label: label.clone(),
+                points,
+            });
+        }
+    }
+    out
 }
 
 /// Load `result.json` from each directory (or a result.json path given directly).
@@ -512,7 +564,9 @@ pub fn compare_entries(all: &[Entry<'_>], baseline: Option<&str>) -> Comparison 
         }
     }
     let warnings = warnings(all, &labels, &rows, intervals_used);
+    let trends = trends(all, &labels);
     Comparison {
+        trends,
         columns: labels,
         baseline: base,
         rows,
@@ -896,6 +950,25 @@ mod tests {
         let x = cell(&c, Metric::RequestsPerS, 1);
         assert!(x.too_noisy && x.significant.is_none(), "{x:?}");
         assert!(x.text(Metric::RequestsPerS).ends_with(" ~"));
+    }
+
+    #[test]
+    fn trends_follow_the_start_times() {
+        let cols = [("hostnet", reps(1000.0))];
+        let mut all = entries(&cols);
+        for (i, e) in all.iter_mut().enumerate() {
+            e.started = 100 - i as i64;
+        }
+        let c = compare_entries(&all, None);
+        let t = &c.trends[0];
+        assert_eq!(
+            (t.label.as_str(), t.metric),
+            ("hostnet", Metric::RequestsPerS)
+        );
+        let times: Vec<i64> = t.points.iter().map(|p| p.0).collect();
+        assert_eq!(times, vec![96, 97, 98, 99, 100]);
+        // The last repetition started first.
+        assert_eq!(t.points[0].1, all[4].rep.requests_per_s);
     }
 
     #[test]

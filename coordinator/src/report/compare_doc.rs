@@ -37,6 +37,14 @@ pub(crate) fn build(runs: &[(String, RunResult)], c: &Comparison) -> Doc {
         Block::Heading(2, "Comparison".into()),
         Block::Table(comparison_table(c)),
         Block::Text(crate::compare::legend(c)),
+        Block::Heading(2, "Over time".into()),
+        Block::Text(
+            "Each column's headline figure per repetition, in the order they started \
+             (seconds from the first repetition of the comparison): a drift that \
+             affects one column only would show here."
+                .into(),
+        ),
+        Block::Table(trend_table(c)),
         Block::Heading(2, "Runs".into()),
         Block::Table(runs_table(runs, &names)),
         Block::Heading(2, "Environment".into()),
@@ -120,6 +128,42 @@ fn runs_table(runs: &[(String, RunResult)], names: &[String]) -> Table {
             crate::fmt::utc(r.started_at_unix_ns),
             if r.ok { "ok" } else { "NOT OK" }.into(),
             src.clone(),
+        ]);
+    }
+    t
+}
+
+/// Repetitions over time, per scenario and column.
+fn trend_table(c: &Comparison) -> Table {
+    let mut t = Table::new(&[
+        "scenario",
+        "CNI",
+        "metric",
+        "per repetition (start s: value)",
+    ]);
+    let t0 = c
+        .trends
+        .iter()
+        .flat_map(|t| t.points.iter().map(|p| p.0))
+        .min()
+        .unwrap_or(0);
+    for tr in &c.trends {
+        let points: Vec<String> = tr
+            .points
+            .iter()
+            .map(|(at, v)| {
+                format!(
+                    "{:.0}: {}",
+                    (at - t0) as f64 / 1e9,
+                    v.map_or("not ok".to_string(), |v| tr.metric.show(v))
+                )
+            })
+            .collect();
+        t.push(vec![
+            tr.scenario.clone(),
+            tr.label.clone(),
+            tr.metric.label().to_string(),
+            points.join(", "),
         ]);
     }
     t
