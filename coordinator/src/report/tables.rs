@@ -6,7 +6,9 @@
 use super::charts::{self, Bar};
 use super::doc::{Block, Chart, MISSING, Row, Table, Tone};
 use crate::fmt;
-use crate::result::{Percentiles, RepResult, RunResult, Stat, Status, Summary, summary};
+use crate::result::{
+    HEALTH_MEASURES, Percentiles, RepResult, RunResult, Stat, Status, Summary, health_stat, summary,
+};
 use cnibench_proto::plan::{ScenarioSpec, Traffic};
 use cnibench_proto::units::Rate;
 use hdrhistogram::Histogram;
@@ -32,6 +34,10 @@ pub(crate) struct Agg {
     pub softirq_cores: Option<Stat>,
     /// Cores used by the worker processes themselves (clients + server).
     pub process_cores: Option<Stat>,
+    /// Node cores less the cnibench processes' user time, per repetition.
+    pub datapath_cores: Option<Stat>,
+    /// The health figures of [`HEALTH_MEASURES`], per repetition.
+    pub health: [Option<Stat>; HEALTH_MEASURES.len()],
 }
 
 impl Agg {
@@ -53,6 +59,8 @@ impl Agg {
                 .map(|u| (u.lost, u.received + u.lost))
                 .reduce(|a, b| (a.0 + b.0, a.1 + b.1)),
             softirq_cores: summary::cpu_stat(&reps, |c| c.node_softirq_cores),
+            datapath_cores: summary::cpu_stat(&reps, |c| c.datapath_cores),
+            health: HEALTH_MEASURES.map(|m| health_stat(reps.iter().copied(), &m)),
             process_cores: summary::cpu_stat(&reps, |c| {
                 match (c.client_process_cores, c.server_process_cores) {
                     (None, None) => None,
@@ -256,6 +264,12 @@ const COLS: &[Col] = &[
         value: |a| stat_text(a.softirq_cores.as_ref(), fmt::cores),
     },
     Col {
+        head: "#datapath CPU",
+        scope: Scope::Cpu,
+        always: false,
+        value: |a| stat_text(a.datapath_cores.as_ref(), fmt::cores),
+    },
+    Col {
         head: "#worker CPU",
         scope: Scope::Cpu,
         always: false,
@@ -278,6 +292,36 @@ const COLS: &[Col] = &[
         scope: Scope::Cpu,
         always: false,
         value: |a| stat_text(a.summary.cores_per_1k_cps.as_ref(), fmt::cores),
+    },
+    Col {
+        head: "#TCP retrans",
+        scope: Scope::All,
+        always: false,
+        value: |a| stat_text(a.health[0].as_ref(), fmt::pct),
+    },
+    Col {
+        head: "#rcvbuf drops",
+        scope: Scope::All,
+        always: false,
+        value: |a| stat_text(a.health[3].as_ref(), fmt::whole),
+    },
+    Col {
+        head: "#conntrack full",
+        scope: Scope::All,
+        always: false,
+        value: |a| stat_text(a.health[4].as_ref(), |v| format!("{v:.1}%")),
+    },
+    Col {
+        head: "#if drops",
+        scope: Scope::All,
+        always: false,
+        value: |a| stat_text(a.health[6].as_ref(), fmt::whole),
+    },
+    Col {
+        head: "#softnet drops",
+        scope: Scope::All,
+        always: false,
+        value: |a| stat_text(a.health[7].as_ref(), fmt::whole),
     },
     Col {
         head: "#samples",
@@ -611,6 +655,44 @@ mod tests {
         assert_eq!(t.marks(r, col("req/s")), [1]);
         assert_eq!(t.marks(r, col("node CPU")), [1, 2]);
         assert_eq!(r.tone, Tone::Warn);
+    }
+
+    #[test]
+    fn health_columns_show_what_was_measured_and_only_that() {
+        let spec = cnibench_proto::plan::load(
+            "t.yaml",
+            "name: t\nscenarios:\n  - {name: s, traffic: udp-stream, path: pod-to-pod-cross-node}\n",
+        )
+        .unwrap()
+        .scenarios
+        .remove(0);
+        let mut rep = result::rep_result(&spec, 1, result::Collected::default());
+        let table = |rep: &RepResult| {
+            let rows = [MeasureRow {
+                label: "1".into(),
+                reps: vec![("repetition 1".into(), rep)],
+                total: false,
+            }];
+            measure_table("repetition", &rows, 1).0
+        };
+        let t = table(&rep);
+        assert!(
+            !t.cols.iter().any(|c| c.0 == "TCP retrans"),
+            "not available: no column, not 0"
+        );
+        rep.health = Some(result::Health {
+            tcp_retransmit_pct: Some(1.5),
+            udp_rcvbuf_errors: Some(7),
+            ..Default::default()
+        });
+        let t = table(&rep);
+        let cell = |name: &str| {
+            let i = t.cols.iter().position(|c| c.0 == name).unwrap();
+            t.rows[0].cells[i].clone()
+        };
+        assert_eq!(cell("TCP retrans"), "1.500%");
+        assert_eq!(cell("rcvbuf drops"), "7");
+        assert!(!t.cols.iter().any(|c| c.0 == "softnet drops"));
     }
 
     #[test]

@@ -78,8 +78,11 @@ pub const HEALTH_MEASURES: [HealthMeasure; 8] = [
 ];
 
 /// `m` over the repetitions that have it (median, spread).
-pub fn health_stat(reps: &[RepResult], m: &HealthMeasure) -> Option<Stat> {
-    Stat::of(reps.iter().map(|r| r.health.as_ref().and_then(m.of)))
+pub fn health_stat<'a>(
+    reps: impl IntoIterator<Item = &'a RepResult>,
+    m: &HealthMeasure,
+) -> Option<Stat> {
+    Stat::of(reps.into_iter().map(|r| r.health.as_ref().and_then(m.of)))
 }
 
 /// Apply `$f` to every per-namespace counter of `$a` and `$b`.
