@@ -316,6 +316,21 @@ fn read_token(path: &PathBuf) -> Result<Vec<u8>, Failure> {
     Ok(t)
 }
 
+/// A plan's `service: dns:NAME:PORT`: the first address NAME resolves to (a
+/// ClusterIP Service has one), as `--workers dns:` is resolved.
+fn resolve_service(name: &str, port: u16) -> Result<std::net::IpAddr, String> {
+    use std::net::ToSocketAddrs;
+    let mut addrs: Vec<std::net::SocketAddr> = (name, port)
+        .to_socket_addrs()
+        .map_err(|e| e.to_string())?
+        .collect();
+    addrs.sort();
+    addrs
+        .first()
+        .map(std::net::SocketAddr::ip)
+        .ok_or_else(|| "no addresses".to_string())
+}
+
 fn cmd_run(
     plan_path: PathBuf,
     repetitions: Option<u32>,
@@ -335,7 +350,7 @@ fn cmd_run(
     let text = std::fs::read_to_string(&plan_path)
         .with_context(|| format!("cannot read plan {name}"))
         .map_err(usage)?;
-    let mut plan = plan::load(&name, &text).map_err(usage)?;
+    let mut plan = plan::load_resolving(&name, &text, &mut resolve_service).map_err(usage)?;
     if let Some(n) = repetitions {
         if n == 0 || n > plan::MAX_REPETITIONS {
             return Err(usage(anyhow::anyhow!(

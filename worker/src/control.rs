@@ -246,6 +246,9 @@ async fn session(
                         error: format!("refused: {error}"),
                     })
                 } else {
+                    if let Ok(Some(rule)) = cfg.limits.admitted_by(&j) {
+                        log(format_args!("job {id}: target admitted: {rule}"));
+                    }
                     match job::prepare(j, cfg.info.data_ip, &jobs_token) {
                         Ok((p, port, cert)) => {
                             prepared.insert(id, p);

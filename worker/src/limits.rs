@@ -15,6 +15,7 @@
 //! not per job.
 
 use cnibench_proto::msg::{Job, Role};
+use cnibench_proto::plan::PathKind;
 use cnibench_proto::units::Rate;
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -26,6 +27,12 @@ use std::time::Duration;
 pub struct Cidr {
     addr: IpAddr,
     prefix: u8,
+}
+
+impl std::fmt::Display for Cidr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
 }
 
 impl FromStr for Cidr {
@@ -105,17 +112,69 @@ impl Limits {
                 s.name
             ));
         }
+        self.admitted_by(job).map(drop)
+    }
+
+    /// The rule that admits a client's target, for the worker's log (`None`
+    /// without one: a server job), or why it is refused.
+    ///
+    /// Behind a Service the target must be the plan's Service (its ClusterIP
+    /// and port, or a node of the run at its NodePort), and inside `--allow`
+    /// when the operator gave networks; without `--allow` the plan's Service is
+    /// admitted.
+    pub fn admitted_by(&self, job: &Job) -> Result<Option<String>, String> {
         let Some(target) = job.target else {
-            return Ok(());
+            return Ok(None);
         };
         let ip = target.ip();
+        let inside = self.allow.iter().find(|c| c.contains(ip));
+        let s = &job.scenario;
+        let service = match s.path {
+            PathKind::PodToService => Some(s.service.as_ref().and_then(|v| v.addr())),
+            PathKind::PodToNodeport => Some(
+                s.nodeport
+                    .filter(|n| n.port == u32::from(target.port()) && job.peers.contains(&ip))
+                    .map(|_| target),
+            ),
+            _ => None,
+        };
+        if let Some(service) = service {
+            if service != Some(target) {
+                return Err(format!(
+                    "target {target} is not the plan's {} ({})",
+                    if s.path == PathKind::PodToService {
+                        "Service"
+                    } else {
+                        "NodePort on a node of the run"
+                    },
+                    s.service.as_ref().map_or_else(
+                        || format!("nodeport {:?}", s.nodeport.map(|n| n.port)),
+                        ToString::to_string
+                    )
+                ));
+            }
+            return match (self.allow.is_empty(), inside) {
+                (true, _) => Ok(Some(format!(
+                    "the plan's Service {target} (no --allow: the plan's Service is admitted)"
+                ))),
+                (false, Some(c)) => Ok(Some(format!(
+                    "the plan's Service {target}, inside --allow {c}"
+                ))),
+                (false, None) => Err(format!(
+                    "target {target} (the plan's Service) is outside this worker's --allow networks"
+                )),
+            };
+        }
         let allowed = if self.allow.is_empty() {
             job.peers.contains(&ip)
         } else {
-            self.allow.iter().any(|c| c.contains(ip))
+            inside.is_some()
         };
         if allowed {
-            Ok(())
+            Ok(Some(match inside {
+                Some(c) => format!("{ip} inside --allow {c}"),
+                None => format!("{ip} is one of the run's workers"),
+            }))
         } else if self.allow.is_empty() {
             Err(format!(
                 "target {ip} is not one of the run's workers (start the worker with --allow CIDR to permit it)"
@@ -270,6 +329,64 @@ mod tests {
             peers: peers.iter().map(|p| p.parse().unwrap()).collect(),
             client_index: 0,
         }
+    }
+
+    /// A client job through the Service of `fields` (a pod-to-service or
+    /// pod-to-nodeport scenario), sending to `target`.
+    fn service_job(fields: &str, target: &str, peers: &[&str]) -> Job {
+        let text = format!("name: t\nscenarios:\n  - {{name: s, traffic: tcp-crr, {fields}}}\n");
+        Job {
+            scenario: plan::load("t.yaml", &text).unwrap().scenarios.remove(0),
+            ..job("max", target, peers)
+        }
+    }
+
+    #[test]
+    fn a_service_target_must_be_the_plans_service() {
+        let svc = "path: pod-to-service, service: 10.96.0.10:80";
+        let none = Limits::default();
+        let j = service_job(svc, "10.96.0.10:80", &["10.244.2.2"]);
+        let rule = none.admitted_by(&j).unwrap().unwrap();
+        assert!(rule.contains("the plan's Service 10.96.0.10:80"), "{rule}");
+        assert!(none.check(&j).is_ok());
+        // Another address or port than the plan's Service.
+        for other in ["10.96.0.11:80", "10.96.0.10:81"] {
+            let e = none
+                .check(&service_job(svc, other, &["10.244.2.2"]))
+                .unwrap_err();
+            assert!(
+                e.contains("is not the plan's Service (10.96.0.10:80)"),
+                "{e}"
+            );
+        }
+        // With --allow, the Service must be inside it too.
+        let pods = Limits {
+            allow: vec!["10.244.0.0/16".parse().unwrap()],
+            ..Limits::default()
+        };
+        let e = pods.check(&j).unwrap_err();
+        assert!(e.contains("outside this worker's --allow"), "{e}");
+        let services = Limits {
+            allow: vec!["10.96.0.0/12".parse().unwrap()],
+            ..Limits::default()
+        };
+        let rule = services.admitted_by(&j).unwrap().unwrap();
+        assert!(rule.contains("inside --allow 10.96.0.0/12"), "{rule}");
+        // A NodePort: the plan's port on a node of the run.
+        let np = "path: pod-to-nodeport, nodeport: 30080";
+        let peers = ["10.244.2.2", "172.31.255.2"];
+        assert!(
+            none.check(&service_job(np, "172.31.255.2:30080", &peers))
+                .is_ok()
+        );
+        assert!(
+            none.check(&service_job(np, "172.31.255.2:30081", &peers))
+                .is_err()
+        );
+        assert!(
+            none.check(&service_job(np, "172.31.255.9:30080", &peers))
+                .is_err()
+        );
     }
 
     #[test]

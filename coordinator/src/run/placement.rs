@@ -5,7 +5,7 @@
 //! is given of the scenario's rate, and the CNI label a placement measures.
 
 use cnibench_proto::msg::WorkerInfo;
-use cnibench_proto::plan::ScenarioSpec;
+use cnibench_proto::plan::{PathKind, ScenarioSpec};
 use cnibench_proto::units::Rate;
 
 /// What placement needs to know of a worker.
@@ -41,7 +41,8 @@ impl Placement {
 /// workers not on any server's node; same-node paths put servers on other
 /// workers of the first worker's node (two pods on one node), falling back to
 /// the first worker itself for a single server. An external target needs only
-/// clients, the first worker first.
+/// clients, the first worker first. A ClusterIP Service's endpoints (servers)
+/// may sit on any worker but the first, other nodes first.
 pub(super) fn place(spec: &ScenarioSpec, seats: &[Seat<'_>]) -> Result<Placement, String> {
     let Some(first) = seats.first() else {
         return Err(format!("scenario `{}`: no workers", spec.name));
@@ -72,7 +73,19 @@ pub(super) fn place(spec: &ScenarioSpec, seats: &[Seat<'_>]) -> Result<Placement
             servers: Vec::new(),
         });
     }
-    let (servers, clients): (Vec<usize>, Vec<usize>) = if spec.path.cross_node() {
+    let (servers, clients): (Vec<usize>, Vec<usize>) = if spec.path == PathKind::PodToService {
+        // The Service's endpoints may be anywhere but on the first worker (a
+        // client): other nodes first, then the first worker's.
+        let mut others: Vec<&Seat> = seats[1..].iter().collect();
+        others.sort_by_key(|s| s.node == first.node);
+        let servers: Vec<usize> = others.iter().take(m).map(|s| s.index).collect();
+        let clients = seats
+            .iter()
+            .map(|s| s.index)
+            .filter(|i| !servers.contains(i))
+            .collect();
+        (servers, clients)
+    } else if spec.path.cross_node() {
         let servers: Vec<&Seat> = seats
             .iter()
             .filter(|s| s.node != first.node)
@@ -231,6 +244,18 @@ mod tests {
         )
         .unwrap();
         assert_eq!(same, p(&[0, 3], &[1, 2]));
+    }
+
+    #[test]
+    fn service_endpoints_go_anywhere_but_the_first_worker_other_nodes_first() {
+        let svc = "traffic: tcp-rr, path: pod-to-service, service: 10.96.0.10:80";
+        // Two endpoints for one client: node b's, then node a's second worker.
+        let got = placed(&format!("{svc}, servers: 2"), &["a", "a", "b"]).unwrap();
+        assert_eq!(got, p(&[0], &[2, 1]));
+        // One node only: the endpoint beside the client.
+        let got = placed(svc, &["a", "a"]).unwrap();
+        assert_eq!(got, p(&[0], &[1]));
+        assert!(placed(&format!("{svc}, servers: 3"), &["a", "a", "b"]).is_err());
     }
 
     #[test]

@@ -25,7 +25,7 @@ use crate::link::Event;
 use crate::result::{Collected, JobData};
 use cnibench_proto::clock::ClockEstimate;
 use cnibench_proto::msg::{IntervalReport, Job, Msg, Role, WorkerInfo};
-use cnibench_proto::plan::ScenarioSpec;
+use cnibench_proto::plan::{NodeportVia, PathKind, ScenarioSpec};
 use std::collections::{HashSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;
@@ -393,11 +393,28 @@ impl<'a, W: Workers + ?Sized> Repetition<'a, W> {
             rate: rate_share(self.spec.rate, self.spec.clients),
             ..self.spec.clone()
         };
-        let peers = self.workers.data_ips();
+        let mut peers = self.workers.data_ips();
+        if self.spec.path == PathKind::PodToNodeport {
+            // Clients send to node addresses: the nodes of the run's workers.
+            peers.extend(self.node_ips());
+        }
+        // Behind a Service a client may reach any server: it trusts them all
+        // (QUIC; DER certificates one after another).
+        let all_certs: Vec<u8> = (0..self.servers)
+            .filter_map(|s| self.ready[s].as_ref())
+            .flat_map(|(_, cert)| cert.iter().copied())
+            .collect();
         for (n, i) in self.clients().enumerate() {
             let (w, id) = self.keys[i];
             let (target, cert) = match self.spec.target {
                 Some(external) => (external, Vec::new()),
+                None if self.spec.via_service() => {
+                    let server = self.placement.server_of(n).map(|s| self.keys[s].0);
+                    let Some(target) = self.service_target(w, server) else {
+                        continue;
+                    };
+                    (target, all_certs.clone())
+                }
                 None => {
                     let Some(s) = self.placement.server_of(n) else {
                         continue;
@@ -421,6 +438,45 @@ impl<'a, W: Workers + ?Sized> Repetition<'a, W> {
                 client_index: n as u32,
             };
             self.outbox.push_back((w, Msg::Prepare(job)));
+        }
+    }
+
+    /// The node address of worker `w`: its host IP when it reports one (a pod
+    /// worker), else its data IP (a hostNetwork worker).
+    fn node_ip(&self, w: usize) -> IpAddr {
+        let info = self.workers.info(w);
+        info.host_ip.unwrap_or(info.data_ip)
+    }
+
+    fn node_ips(&self) -> Vec<IpAddr> {
+        (0..self.keys.len())
+            .map(|k| self.node_ip(self.keys[k].0))
+            .collect()
+    }
+
+    /// Where client worker `client` sends behind a Service: the ClusterIP, or a
+    /// node's address at the NodePort (the node of its `server`, or another
+    /// one: its own when it is not the server's, else any other worker's).
+    fn service_target(&self, client: usize, server: Option<usize>) -> Option<SocketAddr> {
+        match self.spec.path {
+            PathKind::PodToService => self.spec.service.as_ref()?.addr(),
+            PathKind::PodToNodeport => {
+                let np = self.spec.nodeport?;
+                let port = u16::try_from(np.port).ok()?;
+                let server = server?;
+                let server_node = &self.workers.info(server).node;
+                let ip = match np.via {
+                    NodeportVia::ServerNode => self.node_ip(server),
+                    NodeportVia::OtherNode => {
+                        let other = std::iter::once(client)
+                            .chain(self.keys.iter().map(|k| k.0))
+                            .find(|&w| &self.workers.info(w).node != server_node)?;
+                        self.node_ip(other)
+                    }
+                };
+                Some(SocketAddr::new(ip, port))
+            }
+            _ => None,
         }
     }
 
@@ -597,6 +653,63 @@ mod tests {
 
     fn wait(ms: u64, t0: Instant) -> Action {
         Action::Wait(t0 + Duration::from_millis(ms))
+    }
+
+    /// The client jobs `spec` prepares with `p` once every server is ready
+    /// (server k on port 5000 + k, its certificate the byte k).
+    fn client_jobs(spec: &ScenarioSpec, p: &Placement, workers: &Table) -> Vec<(usize, Job)> {
+        let mut last_job = 1;
+        let mut rep = Repetition::new(spec, p, &mut last_job, workers, HashSet::new());
+        let t0 = Instant::now();
+        let _ = step(&mut rep, at(t0, 0));
+        for (k, &w) in p.servers.iter().enumerate() {
+            rep.handle_event(w, ready(2 + k as u64, 5000 + k as u16));
+        }
+        let mut jobs = Vec::new();
+        while let Action::Send(w, Msg::Prepare(job)) = rep.poll(at(t0, 100)) {
+            jobs.push((w, job));
+        }
+        jobs
+    }
+
+    #[test]
+    fn behind_a_service_clients_send_to_it_and_trust_every_server() {
+        // Client worker 0 on node a; endpoints 1 (node b) and 2 (node a).
+        let spec =
+            spec("traffic: quic-rr, path: pod-to-service, service: 10.96.0.10:80, servers: 2");
+        let p = Placement {
+            clients: vec![0],
+            servers: vec![1, 2],
+        };
+        let jobs = client_jobs(&spec, &p, &table(&["a", "b", "a"]));
+        assert_eq!(jobs.len(), 1);
+        let (w, job) = &jobs[0];
+        assert_eq!(*w, 0);
+        assert_eq!(job.target, Some("10.96.0.10:80".parse().unwrap()));
+        // 5000 and 5001 as bytes: each server's certificate.
+        assert_eq!(job.server_cert, [0x88, 0x89]);
+
+        // A NodePort: the server's node, or another node (the client's own).
+        let mut workers = table(&["a", "b"]);
+        workers.0[0].1.host_ip = Some("172.31.255.1".parse().unwrap());
+        workers.0[1].1.host_ip = Some("172.31.255.2".parse().unwrap());
+        let p = Placement {
+            clients: vec![0],
+            servers: vec![1],
+        };
+        for (via, want) in [
+            ("server-node", "172.31.255.2:30080"),
+            ("other-node", "172.31.255.1:30080"),
+        ] {
+            let np = super::tests::spec(&format!(
+                "traffic: tcp-crr, path: pod-to-nodeport, nodeport: 30080, nodeport_via: {via}"
+            ));
+            let jobs = client_jobs(&np, &p, &workers);
+            let job = &jobs[0].1;
+            assert_eq!(job.target, Some(want.parse().unwrap()), "{via}");
+            // The nodes' addresses are peers: the default allow-list admits them.
+            assert!(job.peers.contains(&"172.31.255.2".parse().unwrap()));
+        }
     }
 
     #[test]

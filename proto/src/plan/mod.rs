@@ -35,12 +35,14 @@
 mod location;
 pub mod matrix;
 mod raw;
+mod service;
 pub mod slo;
 pub mod validate;
 mod yaml;
 
 pub use location::PlanError;
 pub use matrix::{MAX_SCENARIOS, MatrixParam, MatrixPoint};
+pub use service::{NodePort, NodeportVia, ServiceAddr};
 
 use crate::pacing::Arrival;
 use crate::units::{Dur, Rate, Size, Sweep};
@@ -124,6 +126,9 @@ pub enum PathKind {
     PodToPodCrossNode,
     /// Client pod to a ClusterIP service in front of the server (kube-proxy path).
     PodToService,
+    /// Client pod to a node's address at a NodePort (kube-proxy path, plus a
+    /// hop to the endpoint's node when the client targets another node).
+    PodToNodeport,
     /// Both ends in the host network namespace of different nodes (baseline).
     HostToHost,
     /// Clients against a server that is not a cnibench worker (`target:`), e.g.
@@ -138,6 +143,7 @@ impl PathKind {
             PathKind::PodToPodSameNode => "pod-to-pod-same-node",
             PathKind::PodToPodCrossNode => "pod-to-pod-cross-node",
             PathKind::PodToService => "pod-to-service",
+            PathKind::PodToNodeport => "pod-to-nodeport",
             PathKind::HostToHost => "host-to-host",
             PathKind::PodToExternal => "pod-to-external",
         }
@@ -177,6 +183,16 @@ pub struct ScenarioSpec {
     pub path: PathKind,
     /// The server of a `pod-to-external` path.
     pub target: Option<std::net::SocketAddr>,
+    /// The Service clients send to on a `pod-to-service` path.
+    #[serde(default)]
+    pub service: Option<ServiceAddr>,
+    /// The NodePort clients send to on a `pod-to-nodeport` path.
+    #[serde(default)]
+    pub nodeport: Option<NodePort>,
+    /// The port server workers listen on behind a Service or NodePort (the
+    /// Service's `targetPort`); `None`: the Service port, or the node port.
+    #[serde(default)]
+    pub target_port: Option<u32>,
     /// Client workers generating load together (the rate is split between them).
     pub clients: u32,
     /// Server workers; client i sends to server i mod `servers`.
@@ -224,6 +240,27 @@ pub struct ScenarioSpec {
 }
 
 impl ScenarioSpec {
+    /// Whether clients go through a Service (ClusterIP or NodePort) rather
+    /// than straight to a server worker.
+    pub fn via_service(&self) -> bool {
+        matches!(self.path, PathKind::PodToService | PathKind::PodToNodeport)
+    }
+
+    /// The port server workers bind: behind a Service its target port (the
+    /// Service port or the node port unless `target_port` says otherwise),
+    /// else any free port (0).
+    pub fn listen_port(&self) -> u16 {
+        let front = match self.path {
+            PathKind::PodToService => self.service.as_ref().map(|s| u32::from(s.port)),
+            PathKind::PodToNodeport => self.nodeport.map(|n| n.port),
+            _ => None,
+        };
+        self.target_port
+            .or(front)
+            .and_then(|p| u16::try_from(p).ok())
+            .unwrap_or(0)
+    }
+
     /// Offsets from the start at which intervals close, before the final one that
     /// closes at the end (`warmup + duration`). With warm-up, the first closes at
     /// the end of warm-up; then every `interval`. A validated scenario has at
@@ -307,7 +344,13 @@ pub const UDP_MAX: u64 = 65_507;
 
 /// Parse and validate a plan; `file` is only used in error messages.
 pub fn load(file: &str, text: &str) -> Result<Plan, PlanError> {
-    let raw: raw::RawPlan = serde_saphyr::from_str(text).map_err(|e| {
+    let raw = parse(file, text)?;
+    validate::plan(file, raw, None)
+}
+
+/// The plan as written, or where serde found it malformed.
+fn parse(file: &str, text: &str) -> Result<raw::RawPlan, PlanError> {
+    serde_saphyr::from_str(text).map_err(|e| {
         let loc = e.location();
         let line = loc.map(|l| l.line());
         PlanError {
@@ -317,8 +360,19 @@ pub fn load(file: &str, text: &str) -> Result<Plan, PlanError> {
             field: line.and_then(|l| location::key_on_line(text, l, loc.map(|x| x.column()))),
             message: location::first_line(&e.without_snippet().to_string()),
         }
-    })?;
-    validate::plan(file, raw)
+    })
+}
+
+/// [`load`], with every `service: dns:NAME:PORT` resolved by `resolve` (the
+/// coordinator's DNS lookup); a name that does not resolve is an error at its
+/// `service:` value.
+pub fn load_resolving(
+    file: &str,
+    text: &str,
+    resolve: &mut validate::Resolver<'_>,
+) -> Result<Plan, PlanError> {
+    let raw: raw::RawPlan = parse(file, text)?;
+    validate::plan(file, raw, Some(resolve))
 }
 
 #[cfg(test)]
@@ -592,6 +646,124 @@ scenarios:
         // The defaults at the largest counts fit.
         assert!(one("tcp-stream", "streams: 10000").is_ok());
         assert!(one("tcp-rr", "connections: 10000, request_size: 64KiB").is_ok());
+    }
+
+    #[test]
+    fn service_paths() {
+        let text = "\
+name: s
+scenarios:
+  - { name: vip, traffic: tcp-crr, path: pod-to-service, service: 10.96.0.10:80, servers: 2 }
+  - { name: dns, traffic: udp-rr, path: pod-to-service, service: 'dns:cnibench-server.cnibench.svc:8080' }
+  - { name: np, traffic: http1, path: pod-to-nodeport, nodeport: 30080, nodeport_via: other-node, target_port: 8080 }
+";
+        let p = load("s.yaml", text).unwrap();
+        let (vip, dns, np) = (&p.scenarios[0], &p.scenarios[1], &p.scenarios[2]);
+        assert_eq!(
+            vip.service.as_ref().and_then(ServiceAddr::addr),
+            Some("10.96.0.10:80".parse().unwrap())
+        );
+        assert_eq!((vip.servers, vip.listen_port()), (2, 80));
+        // Unresolved until the coordinator looks the name up.
+        assert_eq!(dns.service.as_ref().unwrap().ip, None);
+        assert_eq!(
+            np.nodeport,
+            Some(NodePort {
+                port: 30080,
+                via: NodeportVia::OtherNode
+            })
+        );
+        assert_eq!(np.listen_port(), 8080);
+
+        let mut lookups = Vec::new();
+        let p = load_resolving("s.yaml", text, &mut |name: &str, port| {
+            lookups.push((name.to_string(), port));
+            Ok("10.96.0.11".parse().unwrap())
+        })
+        .unwrap();
+        assert_eq!(
+            lookups,
+            [("cnibench-server.cnibench.svc".to_string(), 8080)]
+        );
+        assert_eq!(
+            p.scenarios[1].service.as_ref().unwrap().addr(),
+            Some("10.96.0.11:8080".parse().unwrap())
+        );
+        let e = load_resolving("s.yaml", text, &mut |_: &str, _| Err("no such host".into()))
+            .unwrap_err();
+        assert_eq!(
+            (e.line, e.column, e.field.as_deref()),
+            (Some(4), Some(66), Some("service")),
+            "{e}"
+        );
+        assert!(
+            e.message
+                .contains("cannot resolve cnibench-server.cnibench.svc: no such host"),
+            "{e}"
+        );
+
+        // Bad input: each error at its line, naming the field.
+        for (from, to, line, field, says) in [
+            (
+                "service: 10.96.0.10:80",
+                "service: 10.96.0.10:70000",
+                3,
+                "service",
+                "out of range",
+            ),
+            (
+                "service: 10.96.0.10:80",
+                "service: svc:80",
+                3,
+                "service",
+                "dns:NAME:PORT",
+            ),
+            (
+                "service: 10.96.0.10:80, ",
+                "",
+                3,
+                "service",
+                "needs `service: IP:PORT`",
+            ),
+            (
+                "path: pod-to-service, service: 10.96",
+                "path: pod-to-pod-cross-node, service: 10.96",
+                3,
+                "service",
+                "needs `path: pod-to-service`",
+            ),
+            (
+                "nodeport: 30080",
+                "nodeport: 70000",
+                5,
+                "nodeport",
+                "out of range",
+            ),
+            (
+                "nodeport: 30080, ",
+                "",
+                5,
+                "nodeport",
+                "needs `nodeport: PORT`",
+            ),
+            (
+                "target_port: 8080",
+                "target_port: 0",
+                5,
+                "target_port",
+                "out of range",
+            ),
+        ] {
+            assert!(text.contains(from), "{from}");
+            let e = load("s.yaml", &text.replacen(from, to, 1)).unwrap_err();
+            assert_eq!(
+                (e.line, e.field.as_deref()),
+                (Some(line), Some(field)),
+                "{e}"
+            );
+            assert!(e.column.is_some(), "{e}");
+            assert!(e.message.contains(says), "{e}");
+        }
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! specified [`ScenarioSpec`].
 
 use super::matrix::{self, Axis, Misplaced, OneOrList, Value};
+use super::service::{NodePort, NodeportVia, ServiceText};
 use super::slo::Slo;
 use super::{PathKind, ScenarioSpec, Stall, Traffic, UDP_HEADER};
 use crate::pacing::Arrival;
@@ -43,6 +44,10 @@ pub(super) struct RawScenario {
     traffic: Traffic,
     path: PathKind,
     target: Option<std::net::SocketAddr>,
+    service: Option<Spanned<ServiceText>>,
+    nodeport: Option<u32>,
+    nodeport_via: Option<NodeportVia>,
+    target_port: Option<u32>,
     clients: Option<u32>,
     servers: Option<u32>,
     streams: Option<OneOrList<u32>>,
@@ -103,6 +108,11 @@ impl RawScenario {
         Ok(axes)
     }
 
+    /// Where the scenario's `service:` value is written, if it has one.
+    pub(super) fn service_at(&self) -> Option<serde_saphyr::Location> {
+        self.service.as_ref().map(|s| s.referenced)
+    }
+
     /// The scenario with every field set: its own value, else the plan's
     /// default, else the built-in one; a list gives its first value (each
     /// point of the matrix then sets its own). Nothing is checked here.
@@ -115,6 +125,16 @@ impl RawScenario {
             traffic: s.traffic,
             path: s.path,
             target: s.target,
+            service: s.service.map(|t| t.value.0),
+            // `nodeport_via` alone (without `nodeport`) is the validator's to refuse.
+            nodeport: match (s.nodeport, s.nodeport_via) {
+                (None, None) => None,
+                (port, via) => Some(NodePort {
+                    port: port.unwrap_or(0),
+                    via: via.unwrap_or_default(),
+                }),
+            },
+            target_port: s.target_port,
             clients: s.clients.unwrap_or(1),
             servers: s.servers.unwrap_or(1),
             streams: s.streams.as_ref().and_then(OneOrList::first).unwrap_or(1),

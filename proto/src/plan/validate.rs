@@ -72,6 +72,9 @@ const RULES: &[(Scope, Rule)] = &[
     (Scope::Job, timeout),
     (Scope::Job, path_implemented),
     (Scope::Job, external_target),
+    (Scope::Job, service_address),
+    (Scope::Job, nodeport),
+    (Scope::Job, target_port),
     (Scope::Job, clients),
     (Scope::Job, servers),
     (Scope::Job, threads),
@@ -104,7 +107,11 @@ pub fn job(spec: &ScenarioSpec) -> Result<(), Invalid> {
 /// Resolve the defaults of a raw plan, expand its matrices and check it: the
 /// plan's own rules, then each scenario in order, the first broken rule being
 /// the error, located at its scenario (or at the list element it is about).
-pub(super) fn plan(file: &str, raw: RawPlan) -> Result<Plan, PlanError> {
+pub(super) fn plan(
+    file: &str,
+    raw: RawPlan,
+    mut resolve: Option<&mut Resolver<'_>>,
+) -> Result<Plan, PlanError> {
     let located = |at: Option<&serde_saphyr::Location>, e: Invalid| PlanError {
         file: file.to_string(),
         line: at.map(|l| l.line()),
@@ -122,7 +129,13 @@ pub(super) fn plan(file: &str, raw: RawPlan) -> Result<Plan, PlanError> {
             .value
             .axes()
             .map_err(|(el, e)| located(Some(el.as_ref().unwrap_or(&at)), e))?;
-        let base = sp.value.resolve(&defaults);
+        let service_at = sp.value.service_at();
+        let mut base = sp.value.resolve(&defaults);
+        // Once per scenario, before a matrix copies it.
+        if let Some(resolve) = resolve.as_deref_mut() {
+            resolve_service(&mut base, resolve)
+                .map_err(|e| located(Some(service_at.as_ref().unwrap_or(&at)), e))?;
+        }
         // The name before expansion: `/streams=2` would not be empty.
         named(&base)
             .and_then(|()| within_limit(&base.name, &axes, out.len()))
@@ -145,6 +158,30 @@ pub(super) fn plan(file: &str, raw: RawPlan) -> Result<Plan, PlanError> {
         cni: raw.cni.unwrap_or_else(|| "auto".into()),
         scenarios: out,
     })
+}
+
+/// Turns a Service's DNS name and port into its virtual IP (the coordinator's
+/// lookup), or says why it cannot.
+pub type Resolver<'a> = dyn FnMut(&str, u16) -> Result<std::net::IpAddr, String> + 'a;
+
+/// A `service: dns:NAME:PORT` resolved to its address.
+fn resolve_service(spec: &mut ScenarioSpec, resolve: &mut Resolver<'_>) -> Result<(), Invalid> {
+    let Some(svc) = spec.service.as_mut() else {
+        return Ok(());
+    };
+    let (Some(name), None) = (&svc.name, svc.ip) else {
+        return Ok(());
+    };
+    match resolve(name, svc.port) {
+        Ok(ip) => {
+            svc.ip = Some(ip);
+            Ok(())
+        }
+        Err(why) => broken(
+            "service",
+            format!("scenario `{}`: cannot resolve {name}: {why}", spec.name),
+        ),
+    }
 }
 
 fn plan_named(name: &str) -> Result<(), Invalid> {
@@ -326,12 +363,16 @@ fn timeout(spec: &ScenarioSpec) -> Result<(), Invalid> {
 fn path_implemented(spec: &ScenarioSpec) -> Result<(), Invalid> {
     if !matches!(
         spec.path,
-        PathKind::PodToPodCrossNode | PathKind::PodToPodSameNode | PathKind::PodToExternal
+        PathKind::PodToPodCrossNode
+            | PathKind::PodToPodSameNode
+            | PathKind::PodToExternal
+            | PathKind::PodToService
+            | PathKind::PodToNodeport
     ) {
         return broken(
             "path",
             format!(
-                "scenario `{}`: path `{}` is not implemented by this version (available: pod-to-pod-cross-node, pod-to-pod-same-node, pod-to-external)",
+                "scenario `{}`: path `{}` is not implemented by this version (available: pod-to-pod-cross-node, pod-to-pod-same-node, pod-to-service, pod-to-nodeport, pod-to-external)",
                 spec.name, spec.path
             ),
         );
@@ -374,6 +415,63 @@ fn external_target(spec: &ScenarioSpec) -> Result<(), Invalid> {
     Ok(())
 }
 
+fn service_address(spec: &ScenarioSpec) -> Result<(), Invalid> {
+    let name = &spec.name;
+    match (spec.path, &spec.service) {
+        (PathKind::PodToService, None) => broken(
+            "service",
+            format!(
+                "scenario `{name}`: path pod-to-service needs `service: IP:PORT` or `service: dns:NAME:PORT`"
+            ),
+        ),
+        (PathKind::PodToService, Some(_)) | (_, None) => Ok(()),
+        (path, Some(_)) => broken(
+            "service",
+            format!("scenario `{name}`: `service:` needs `path: pod-to-service`, not {path}"),
+        ),
+    }
+}
+
+fn nodeport(spec: &ScenarioSpec) -> Result<(), Invalid> {
+    let name = &spec.name;
+    let port = spec.nodeport.map(|n| n.port);
+    match (spec.path, port) {
+        (PathKind::PodToNodeport, None | Some(0)) => broken(
+            "nodeport",
+            format!("scenario `{name}`: path pod-to-nodeport needs `nodeport: PORT`"),
+        ),
+        (PathKind::PodToNodeport, Some(p)) if p > u32::from(u16::MAX) => broken(
+            "nodeport",
+            format!("scenario `{name}`: nodeport {p} is out of range (1..=65535)"),
+        ),
+        (PathKind::PodToNodeport, Some(_)) | (_, None) => Ok(()),
+        (path, Some(_)) => broken(
+            "nodeport",
+            format!(
+                "scenario `{name}`: `nodeport:` and `nodeport_via:` need `path: pod-to-nodeport`, not {path}"
+            ),
+        ),
+    }
+}
+
+fn target_port(spec: &ScenarioSpec) -> Result<(), Invalid> {
+    let name = &spec.name;
+    match spec.target_port {
+        None => Ok(()),
+        Some(_) if !spec.via_service() => broken(
+            "target_port",
+            format!(
+                "scenario `{name}`: `target_port:` (where servers listen behind a Service) needs path pod-to-service or pod-to-nodeport"
+            ),
+        ),
+        Some(p) if p == 0 || p > u32::from(u16::MAX) => broken(
+            "target_port",
+            format!("scenario `{name}`: target_port {p} is out of range (1..=65535)"),
+        ),
+        Some(_) => Ok(()),
+    }
+}
+
 fn clients(spec: &ScenarioSpec) -> Result<(), Invalid> {
     if spec.clients == 0 || spec.clients > MAX_CLIENTS {
         return broken(
@@ -388,6 +486,11 @@ fn clients(spec: &ScenarioSpec) -> Result<(), Invalid> {
 }
 
 fn servers(spec: &ScenarioSpec) -> Result<(), Invalid> {
+    // Behind a Service the servers are its endpoints: any number, each
+    // client's connections spread over them.
+    if spec.via_service() && (1..=MAX_CLIENTS).contains(&spec.servers) {
+        return Ok(());
+    }
     if spec.servers == 0 || spec.servers > spec.clients {
         return broken(
             "servers",
@@ -746,13 +849,80 @@ mod tests {
             |s| s.path = host,
             "path",
         );
-        let service = PathKind::PodToService;
+    }
+
+    #[test]
+    fn service_address_rule() {
+        let svc = ScenarioSpec {
+            path: PathKind::PodToService,
+            service: Some("10.96.0.10:80".parse().unwrap()),
+            ..spec("tcp-rr", "")
+        };
         check(
-            path_implemented,
-            spec("tcp-rr", ""),
-            |s| s.path = service,
-            "path",
+            service_address,
+            svc.clone(),
+            |s| s.service = None,
+            "service",
         );
+        let e = service_address(&ScenarioSpec {
+            path: PathKind::PodToPodCrossNode,
+            ..svc
+        })
+        .unwrap_err();
+        assert!(e.message.contains("needs `path: pod-to-service`"), "{e}");
+    }
+
+    #[test]
+    fn nodeport_rule() {
+        let np = ScenarioSpec {
+            path: PathKind::PodToNodeport,
+            nodeport: Some(super::super::NodePort {
+                port: 30080,
+                via: super::super::NodeportVia::OtherNode,
+            }),
+            ..spec("tcp-rr", "")
+        };
+        check(nodeport, np.clone(), |s| s.nodeport = None, "nodeport");
+        check(
+            nodeport,
+            np.clone(),
+            |s| s.nodeport.as_mut().unwrap().port = 65536,
+            "nodeport",
+        );
+        let e = nodeport(&ScenarioSpec {
+            path: PathKind::PodToService,
+            ..np
+        })
+        .unwrap_err();
+        assert!(e.message.contains("need `path: pod-to-nodeport`"), "{e}");
+    }
+
+    #[test]
+    fn target_port_rule() {
+        let svc = ScenarioSpec {
+            path: PathKind::PodToService,
+            service: Some("10.96.0.10:80".parse().unwrap()),
+            target_port: Some(8080),
+            ..spec("tcp-rr", "")
+        };
+        assert_eq!(svc.listen_port(), 8080);
+        check(
+            target_port,
+            svc.clone(),
+            |s| s.target_port = Some(65536),
+            "target_port",
+        );
+        check(
+            target_port,
+            svc.clone(),
+            |s| s.path = PathKind::PodToPodCrossNode,
+            "target_port",
+        );
+        let plain = ScenarioSpec {
+            target_port: None,
+            ..svc
+        };
+        assert_eq!(plain.listen_port(), 80);
     }
 
     #[test]
@@ -800,6 +970,13 @@ mod tests {
     #[test]
     fn servers_rule() {
         check(servers, spec("tcp-rr", ""), |s| s.servers = 0, "servers");
+        // Behind a Service, more endpoints than clients.
+        let svc = ScenarioSpec {
+            path: PathKind::PodToService,
+            servers: 2,
+            ..spec("tcp-rr", "")
+        };
+        check(servers, svc, |s| s.servers = 0, "servers");
         check(
             servers,
             spec("tcp-rr", ", clients: 2"),

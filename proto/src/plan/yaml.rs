@@ -123,6 +123,16 @@ fn scenario(out: &mut String, s: &ScenarioSpec, name: &str, lists: &[(&str, Vec<
     if let Some(t) = s.target {
         field("target", quoted(&t.to_string()));
     }
+    if let Some(svc) = &s.service {
+        field("service", quoted(&svc.to_string()));
+    }
+    if let Some(n) = s.nodeport {
+        field("nodeport", n.port.to_string());
+        field("nodeport_via", n.via.as_str().into());
+    }
+    if let Some(p) = s.target_port {
+        field("target_port", p.to_string());
+    }
     field("clients", s.clients.to_string());
     field("servers", s.servers.to_string());
     field("streams", listed("streams", Value::Count(s.streams)));
@@ -235,10 +245,16 @@ scenarios:
   - { name: b, traffic: udp-stream, path: pod-to-pod-same-node, rate: 1.5Gbit/s, message_size: 1000, slo: { loss: 0.5%, min_throughput: 1Gbit/s } }
   - { name: c, traffic: tcp-rr, path: pod-to-pod-cross-node, server_delay: 1ms, server_stall: { at: 1s, for: 500ms }, repetitions: 1, rate: 'sweep(100/s..800/s, x2)' }
   - { name: d, traffic: udp-rr, path: pod-to-pod-cross-node, timeout: 10ms, slo: { p50: 1us, p999: 3ms, error_rate: 0.1% } }
+  - { name: e, traffic: quic-rr, path: pod-to-service, service: 10.96.0.10:80, target_port: 8080, servers: 2 }
+  - { name: f, traffic: http2, path: pod-to-service, service: 'dns:cnibench-server.cnibench.svc:8080' }
+  - { name: g, traffic: tcp-crr, path: pod-to-nodeport, nodeport: 30080, nodeport_via: other-node, target_port: 8080 }
+  - { name: h, traffic: udp-stream, path: pod-to-nodeport, nodeport: 30081, slo: { loss: 1% } }
 ",
         );
         assert!(y.contains("    rate: 1500Mbit/s\n"), "{y}");
         assert!(y.contains("    rate: \"sweep(100/s..800/s, x2)\"\n"), "{y}");
+        assert!(y.contains("    service: \"10.96.0.10:80\"\n"), "{y}");
+        assert!(y.contains("    nodeport_via: server-node\n"), "{y}");
     }
 
     #[test]

@@ -260,6 +260,10 @@ async fn read_to_end(recv: &mut RecvStream, mut on_read: impl FnMut(u64)) -> Res
     Ok(total)
 }
 
+/// Longest a stopped server waits for its connections to drain (3 PTO, a
+/// few milliseconds on a healthy path) before it lets go of its socket.
+const DRAIN: Duration = Duration::from_secs(2);
+
 /// Bind a server endpoint on `ip:0` with a fresh certificate, for `lanes`
 /// connections from each client worker; `handle` serves every accepted connection.
 /// Connections are closed and their tasks stopped with the server.
@@ -270,7 +274,7 @@ where
 {
     let connections = u64::from(lanes) * u64::from(ctx.spec.clients);
     let (config, cert) = server_config(connections)?;
-    let ep = endpoint(SocketAddr::new(ip, 0), Some(config))?;
+    let ep = endpoint(SocketAddr::new(ip, ctx.spec.listen_port()), Some(config))?;
     let port = ep.local_addr()?.port();
     let handle = Arc::new(handle);
     let task = Box::pin(async move {
@@ -299,6 +303,22 @@ where
         }
         ep.close(DONE, b"server stopped");
         conns.shutdown().await;
+        // Until its connections have drained the endpoint keeps its socket:
+        // the next job may bind the same port (a Service's target port).
+        let _ = tokio::time::timeout(DRAIN, ep.wait_idle()).await;
+        let fixed = ctx.spec.listen_port() != 0;
+        let addr = ep.local_addr().ok().filter(|_| fixed);
+        // The endpoint's driver closes the socket once the last handle is
+        // gone, on its own time: wait for it, so that the job is done only
+        // when its port is free.
+        drop(ep);
+        if let Some(addr) = addr {
+            let deadline = tokio::time::Instant::now() + DRAIN;
+            while std::net::UdpSocket::bind(addr).is_err() && tokio::time::Instant::now() < deadline
+            {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
     });
     Ok(Served { port, cert, task })
 }
@@ -430,9 +450,11 @@ fn client_config(der: &[u8], connections: u64) -> Result<quinn::ClientConfig, St
         return Err("no server certificate to trust (the coordinator sent none)".into());
     }
     let mut roots = rustls::RootCertStore::empty();
-    roots
-        .add(pki_types::CertificateDer::from(der.to_vec()))
-        .map_err(|e| format!("unusable server certificate: {e}"))?;
+    for cert in der_certificates(der)? {
+        roots
+            .add(pki_types::CertificateDer::from(cert.to_vec()))
+            .map_err(|e| format!("unusable server certificate: {e}"))?;
+    }
     let mut tls = rustls::ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| e.to_string())?
@@ -443,6 +465,36 @@ fn client_config(der: &[u8], connections: u64) -> Result<quinn::ClientConfig, St
     let mut config = quinn::ClientConfig::new(Arc::new(crypto));
     config.transport_config(transport(connections));
     Ok(config)
+}
+
+/// The certificates in `der`, DER encodings one after another: behind a
+/// Service a client may reach any of the servers, and trusts each one's.
+fn der_certificates(mut der: &[u8]) -> Result<Vec<&[u8]>, String> {
+    let bad = || "malformed server certificate list".to_string();
+    let mut out = Vec::new();
+    while !der.is_empty() {
+        // A certificate is a SEQUENCE: tag 0x30, then a short or long length.
+        let (&tag, rest) = der.split_first().ok_or_else(bad)?;
+        let (&first, rest) = rest.split_first().ok_or_else(bad)?;
+        if tag != 0x30 {
+            return Err(bad());
+        }
+        let (len, header) = match first {
+            0..=0x7f => (usize::from(first), 2),
+            0x81..=0x84 => {
+                let n = usize::from(first & 0x7f);
+                let bytes = rest.get(..n).ok_or_else(bad)?;
+                let len = bytes.iter().fold(0usize, |a, &b| (a << 8) | usize::from(b));
+                (len, 2 + n)
+            }
+            _ => return Err(bad()),
+        };
+        let end = header.checked_add(len).ok_or_else(bad)?;
+        let cert = der.get(..end).ok_or_else(bad)?;
+        out.push(cert);
+        der = &der[end..];
+    }
+    Ok(out)
 }
 
 /// A QUIC failure, classified for the results.
@@ -576,6 +628,80 @@ mod tests {
     fn other_certificate() -> Vec<u8> {
         let ck = rcgen::generate_simple_self_signed(vec![SERVER_NAME.to_string()]).unwrap();
         ck.cert.der().to_vec()
+    }
+
+    /// Behind a Service every job binds the same target port: a stopped
+    /// server must have let go of it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stopped_server_lets_go_of_its_port() {
+        let ip: IpAddr = [127, 0, 0, 1].into();
+        let port = std::net::UdpSocket::bind((ip, 0))
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut server = test_ctx("traffic: quic-stream");
+        server.spec = Arc::new(cnibench_proto::plan::ScenarioSpec {
+            path: cnibench_proto::plan::PathKind::PodToService,
+            service: Some(format!("127.0.0.1:{port}").parse().unwrap()),
+            ..cnibench_proto::plan::ScenarioSpec::clone(&server.spec)
+        });
+        let served = Stream.serve(ip, server.clone()).unwrap();
+        assert_eq!(served.port, port, "the Service's port");
+        let mut client = test_ctx("traffic: quic-stream");
+        client.server_cert = Arc::new(served.cert.clone());
+        let t0 = Instant::now();
+        server.t0.set(t0).unwrap();
+        client.t0.set(t0).unwrap();
+        let server_task = tokio::spawn(served.task);
+        let client_task =
+            tokio::spawn(Stream.client(SocketAddr::new(ip, served.port), client.clone()));
+        tokio::time::sleep(RUN).await;
+        client.stop.cancel();
+        let _ = client_task.await;
+        server.stop.cancel();
+        server_task.await.unwrap();
+        std::net::UdpSocket::bind((ip, served.port)).expect("the port is free again");
+    }
+
+    #[test]
+    fn certificate_lists_split_and_garbage_is_refused() {
+        let (a, b) = (other_certificate(), other_certificate());
+        let both = [a.clone(), b.clone()].concat();
+        assert_eq!(
+            der_certificates(&both).unwrap(),
+            [a.as_slice(), b.as_slice()]
+        );
+        assert!(der_certificates(&both[..both.len() - 1]).is_err());
+        assert!(der_certificates(&[0x30, 0x85, 1, 1, 1, 1, 1]).is_err());
+        assert!(der_certificates(&[0x31, 0]).is_err());
+        assert!(der_certificates(&[0x30, 0x82, 0xff]).is_err());
+    }
+
+    /// Behind a Service a client trusts every server's certificate: a list with
+    /// the one it reaches among others works.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn rr_trusts_any_certificate_of_a_list() {
+        // Another server's certificate first, the one reached second.
+        let server = test_ctx("traffic: quic-rr");
+        let ip: IpAddr = [127, 0, 0, 1].into();
+        let served = Rr.serve(ip, server.clone()).unwrap();
+        let list = [other_certificate(), served.cert.clone()].concat();
+        let mut client = test_ctx("traffic: quic-rr");
+        client.server_cert = Arc::new(list);
+        let t0 = Instant::now();
+        server.t0.set(t0).unwrap();
+        client.t0.set(t0).unwrap();
+        let server_task = tokio::spawn(served.task);
+        let client_task = tokio::spawn(Rr.client(SocketAddr::new(ip, served.port), client.clone()));
+        tokio::time::sleep(RUN).await;
+        client.stop.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(1), client_task).await;
+        server.stop.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(1), server_task).await;
+        let c = client.rec.take();
+        assert!(c.counters.transactions > 0, "{:?}", c.counters.errors);
+        assert!(c.counters.errors.is_empty(), "{:?}", c.counters.errors);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,8 +14,13 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 /// Bind a listener on `ip:0` with a backlog large enough for connection storms.
+#[cfg(test)]
 pub(super) fn listen(ip: IpAddr) -> io::Result<TcpListener> {
-    let addr = SocketAddr::new(ip, 0);
+    listen_on(SocketAddr::new(ip, 0))
+}
+
+/// [`listen`] on a given address (a Service's target port).
+fn listen_on(addr: SocketAddr) -> io::Result<TcpListener> {
     let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     s.set_reuse_address(true)?;
     s.set_nonblocking(true)?;
@@ -32,13 +37,14 @@ pub(super) async fn connect(target: SocketAddr, ctx: &Ctx) -> io::Result<TcpStre
     Ok(s)
 }
 
-/// Listen on `ip:0` and serve until stopped, running `handle` for each connection.
+/// Listen on `ip` (any free port, or behind a Service its target port) and
+/// serve until stopped, running `handle` for each connection.
 pub(super) fn serve<F, Fut>(ip: IpAddr, ctx: Ctx, handle: F) -> io::Result<Served>
 where
     F: Fn(TcpStream, Ctx) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = io::Result<()>> + Send + 'static,
 {
-    let l = listen(ip)?;
+    let l = listen_on(SocketAddr::new(ip, ctx.spec.listen_port()))?;
     let port = l.local_addr()?.port();
     Ok(Served::plain(port, accept_loop(l, ctx, handle)))
 }

@@ -161,7 +161,7 @@ pub struct Stream;
 
 impl Engine for Stream {
     fn serve(&self, ip: IpAddr, ctx: Ctx) -> io::Result<Served> {
-        let sock = socket(SocketAddr::new(ip, 0))?;
+        let sock = socket(SocketAddr::new(ip, ctx.spec.listen_port()))?;
         let port = sock.local_addr()?.port();
         Ok(Served::plain(port, Box::pin(receive(sock, ctx))))
     }
@@ -379,7 +379,7 @@ pub struct Rr;
 
 impl Engine for Rr {
     fn serve(&self, ip: IpAddr, ctx: Ctx) -> io::Result<Served> {
-        let sock = Arc::new(socket(SocketAddr::new(ip, 0))?);
+        let sock = Arc::new(socket(SocketAddr::new(ip, ctx.spec.listen_port()))?);
         let port = sock.local_addr()?.port();
         Ok(Served::plain(port, Box::pin(answer(sock, ctx))))
     }
