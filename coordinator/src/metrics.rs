@@ -2,7 +2,12 @@
 //! OpenMetrics text format at `http://ADDR/metrics`.
 //!
 //! Gauges follow the last interval of each scenario (throughput, request rate,
-//! latency quantiles of the client histogram, loss); counters add up errors and
+//! latency quantiles of the client histogram, loss), merged over the workers of
+//! that side as the result merges it: an interval is shown once every client
+//! (or server) has reported it, its counters summed and its histograms added
+//! (with `clients: 4` the rate is the total, not one client's). Counters add
+//! up errors (counted once, as in result.json: the clients' for
+//! request/response kinds, the receivers' for streams; warm-up excluded) and
 //! repetitions; CPU cost and objectives are set when a repetition (or soak
 //! window) ends. Every series carries the scenario, its traffic kind and its CNI
 //! label, so runs on several CNIs land side by side in one dashboard
@@ -115,6 +120,68 @@ pub struct Metrics {
     f: Families,
     registry: Arc<Registry>,
     cni: HashMap<String, String>,
+    gather: Gather,
+}
+
+/// The interval reports of each scenario, side and interval, gathered until
+/// every worker of that side has sent its own. Pure: fed reports, gives back
+/// whole intervals.
+#[derive(Debug, Default)]
+struct Gather {
+    /// Workers per side, by scenario: (clients, servers).
+    sides: HashMap<String, (usize, usize)>,
+    pending: HashMap<(String, Role, u32), Vec<IntervalReport>>,
+}
+
+impl Gather {
+    /// Add one worker's report; the interval merged over the side's workers
+    /// once the last of them has reported it.
+    fn add(&mut self, scenario: &str, side: Role, r: &IntervalReport) -> Option<IntervalReport> {
+        let (clients, servers) = self.sides.get(scenario).copied().unwrap_or((1, 1));
+        let expected = if side == Role::Client {
+            clients
+        } else {
+            servers
+        };
+        if expected <= 1 {
+            return Some(r.clone());
+        }
+        let key = (scenario.to_string(), side, r.seq);
+        let got = self.pending.entry(key.clone()).or_default();
+        got.push(r.clone());
+        if got.len() < expected {
+            return None;
+        }
+        let got = self.pending.remove(&key)?;
+        Some(merge(&got))
+    }
+
+    /// A new repetition of `scenario`: what is still waiting belongs to an
+    /// earlier one (a worker that never reported it).
+    fn forget(&mut self, scenario: &str) {
+        self.pending.retain(|k, _| k.0 != scenario);
+    }
+}
+
+/// One interval over several workers: counters and datagram counts summed,
+/// latency histograms added (the other histograms are not shown).
+fn merge(reports: &[IntervalReport]) -> IntervalReport {
+    let mut latency = hist::new_latency();
+    let mut out = reports[0].clone();
+    out.counters = Default::default();
+    out.udp = None;
+    out.health = None;
+    for r in reports {
+        out.counters.add(&r.counters);
+        if let Some(u) = &r.udp {
+            out.udp.get_or_insert_with(Default::default).add(u);
+        }
+        if let Ok(h) = hist::decode(&r.latency) {
+            let _ = latency.add(&h);
+        }
+    }
+    out.latency = hist::encode(&latency);
+    out
 }
 
 impl Default for Metrics {
@@ -150,7 +217,7 @@ impl Metrics {
         );
         r.register(
             "cnibench_errors",
-            "Failed transactions and connections, both sides",
+            "Failed requests and connections, counted once (the clients' for request/response kinds, the receivers' for streams), warm-up excluded",
             f.errors.clone(),
         );
         r.register(
@@ -197,6 +264,7 @@ impl Metrics {
             f,
             registry: Arc::new(r),
             cni: HashMap::new(),
+            gather: Gather::default(),
         }
     }
 
@@ -275,15 +343,28 @@ impl Progress for Metrics {
         self.f.worker_up.get_or_create(&l).set(i64::from(up));
     }
 
-    fn rep_started(&mut self, _: &ScenarioSpec, _: u32, _: usize, _: usize) {}
+    fn sides(&mut self, scenario: &str, clients: usize, servers: usize) {
+        self.gather
+            .sides
+            .insert(scenario.to_string(), (clients, servers));
+    }
+
+    fn rep_started(&mut self, s: &ScenarioSpec, _: u32, _: usize, _: usize) {
+        self.gather.forget(&s.name);
+    }
 
     fn interval(&mut self, s: &ScenarioSpec, side: Role, r: &IntervalReport) {
         let l = self.labels(s);
-        let len_s = r.t_end_ns.saturating_sub(r.t_start_ns) as f64 / 1e9;
-        self.f
-            .errors
-            .get_or_create(&l)
-            .inc_by(r.counters.error_total());
+        let stream = s.traffic.is_stream();
+        // Counted once, as result.json does: where every request's outcome is
+        // known (the client), or where a stream arrives (the receiver).
+        let counting = if stream { Role::Server } else { Role::Client };
+        if side == counting && !r.warmup {
+            self.f
+                .errors
+                .get_or_create(&l)
+                .inc_by(r.counters.error_total());
+        }
         if let Some(h) = r.health.as_deref() {
             let n = |v: Option<u64>| v.unwrap_or(0);
             for (kind, v) in [
@@ -311,10 +392,14 @@ impl Progress for Metrics {
                     .set(re as f64 / out as f64);
             }
         }
+        let Some(merged) = self.gather.add(&s.name, side, r) else {
+            return;
+        };
+        let r = &merged;
+        let len_s = r.t_end_ns.saturating_sub(r.t_start_ns) as f64 / 1e9;
         if r.warmup || len_s <= 0.0 {
             return;
         }
-        let stream = s.traffic.is_stream();
         if let Some(v) = live_rate(s.traffic, side, r) {
             let family = if stream {
                 &self.f.throughput
@@ -494,5 +579,83 @@ mod tests {
         ] {
             assert!(text.contains(&series), "{series} missing from:\n{text}");
         }
+    }
+
+    /// The series line of `name` for scenario `s` (tcp-rr on CNI `c`).
+    fn value(m: &Metrics, name: &str) -> Option<f64> {
+        let prefix = format!("{name}{{scenario=\"s\",traffic=\"tcp-rr\",cni=\"c\"}} ");
+        m.encode()
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .map(|v| v.parse().unwrap())
+    }
+
+    #[test]
+    fn an_interval_is_shown_merged_over_every_client_and_errors_count_once() {
+        // Placed on four clients and two servers.
+        let spec = fixtures::spec();
+        let mut m = Metrics::new();
+        m.placed("s", "c");
+        m.sides("s", 4, 2);
+        m.rep_started(&spec, 1, 1, 1);
+        let failing = |seq: u32, warmup: bool, samples: &[u64]| {
+            let mut r = fixtures::report(seq, samples, warmup);
+            r.counters.errors.insert("reset".into(), 2);
+            r
+        };
+        // Warm-up: its failures are not counted, its rate not shown.
+        for _ in 0..4 {
+            m.interval(&spec, Role::Client, &failing(0, true, &[1000; 100]));
+        }
+        assert_eq!(value(&m, "cnibench_requests_per_second"), None);
+        assert_eq!(value(&m, "cnibench_errors_total").unwrap_or(0.0), 0.0);
+        // Three of four clients: nothing shown yet (not three quarters).
+        let latencies = [1_000, 2_000, 3_000, 400_000];
+        for &ns in &latencies[..3] {
+            m.interval(&spec, Role::Client, &failing(1, false, &[ns; 100]));
+        }
+        assert_eq!(value(&m, "cnibench_requests_per_second"), None);
+        // The server's view of the same failures does not count them again.
+        for _ in 0..2 {
+            m.interval(&spec, Role::Server, &failing(1, false, &[]));
+        }
+        m.interval(
+            &spec,
+            Role::Client,
+            &failing(1, false, &[latencies[3]; 100]),
+        );
+        assert_eq!(value(&m, "cnibench_requests_per_second"), Some(400.0));
+        assert_eq!(value(&m, "cnibench_errors_total"), Some(8.0));
+        // The quantiles are the merged histogram's: p99 is the slow client's.
+        let p99 = m
+            .encode()
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix(
+                    "cnibench_latency_seconds{scenario=\"s\",traffic=\"tcp-rr\",cni=\"c\",quantile=\"0.99\"} ",
+                )
+            })
+            .map(|v| v.parse::<f64>().unwrap())
+            .unwrap();
+        assert!((p99 - 400e-6).abs() < 1e-6, "{p99}");
+
+        // A client that never reported interval 2 holds it back, and a new
+        // repetition forgets it.
+        for _ in 0..3 {
+            m.interval(
+                &spec,
+                Role::Client,
+                &fixtures::report(2, &[1000; 10], false),
+            );
+        }
+        assert_eq!(value(&m, "cnibench_requests_per_second"), Some(400.0));
+        m.rep_started(&spec, 2, 2, 2);
+        m.interval(
+            &spec,
+            Role::Client,
+            &fixtures::report(2, &[1000; 10], false),
+        );
+        assert_eq!(value(&m, "cnibench_requests_per_second"), Some(400.0));
+        assert!(m.gather.pending.values().all(|v| v.len() == 1));
     }
 }

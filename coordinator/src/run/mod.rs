@@ -52,6 +52,9 @@ pub trait Progress {
     fn interval(&mut self, _scenario: &ScenarioSpec, _side: Role, _report: &IntervalReport) {}
     /// A scenario was placed; `cni` is its CNI label.
     fn placed(&mut self, _scenario: &str, _cni: &str) {}
+    /// How many workers play each side of a scenario: the interval reports of
+    /// one interval that make it whole.
+    fn sides(&mut self, _scenario: &str, _clients: usize, _servers: usize) {}
     /// A worker's control connection came up or went down.
     fn worker(&mut self, _addr: &str, _node: &str, _up: bool) {}
 }
@@ -76,6 +79,10 @@ impl<A: Progress, B: Progress> Progress for Tee<A, B> {
     fn placed(&mut self, scenario: &str, cni: &str) {
         self.0.placed(scenario, cni);
         self.1.placed(scenario, cni);
+    }
+    fn sides(&mut self, scenario: &str, clients: usize, servers: usize) {
+        self.0.sides(scenario, clients, servers);
+        self.1.sides(scenario, clients, servers);
     }
     fn worker(&mut self, addr: &str, node: &str, up: bool) {
         self.0.worker(addr, node, up);
@@ -128,8 +135,9 @@ pub async fn run(
             placement::cni_label(&plan.cni, &links[p.clients[0]].info, server)
         })
         .collect();
-    for (spec, cni) in plan.scenarios.iter().zip(&cnis) {
+    for ((spec, cni), p) in plan.scenarios.iter().zip(&cnis).zip(&placements) {
         progress.placed(&spec.name, cni);
+        progress.sides(&spec.name, p.clients.len(), p.servers.len());
     }
     let run_id = assemble::run_id(started);
     let id = assemble::RunId {
