@@ -193,10 +193,30 @@ scenarios:
         }
         std::thread::sleep(Duration::from_millis(250));
     }
-    assert_eq!(child.wait().unwrap().code(), Some(0));
+    // What is measured here is memory: a loaded machine may stall an interval
+    // (a window `partial`, exit 1) and stretch the windows (3.5 s each at load
+    // 12 on 2 cores), neither of which is this test's business.
+    let code = child.wait().unwrap().code();
+    assert!(matches!(code, Some(0 | 1)), "{code:?}");
     let r = read(&out);
-    let windows = r["soak"]["windows"].as_array().unwrap().len();
-    assert!(windows >= 20, "{windows} windows");
+    assert_eq!(r["incomplete"], Value::Null, "the soak finished");
+    let started: Vec<f64> = r["soak"]["windows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| f(&w["started_s"]))
+        .collect();
+    let windows = started.len();
+    // Enough windows between the two sampling ranges for kept intervals to
+    // show (over 100 KiB each, against the 1 MiB allowed).
+    let between = started
+        .iter()
+        .filter(|&&t| (20.0..50.0).contains(&t))
+        .count();
+    assert!(
+        between >= 8,
+        "{between} windows between the samples: {started:?}"
+    );
     let at = |from: f64, to: f64| -> u64 {
         samples
             .iter()
