@@ -248,7 +248,12 @@ main() {
     check "usage: no command exits 64" exit_code_is 64 "$TB"
     check "usage: unknown mode exits 64" exit_code_is 64 "$TB" up bogus
     check "usage: unknown flag exits 64" exit_code_is 64 "$TB" up host-gw --bogus
-    check "usage: bad --service exits 64" exit_code_is 64 "$TB" up host-gw --service ipvs
+    check "usage: bad --proxy exits 64" exit_code_is 64 "$TB" up host-gw --proxy bogus
+    check "usage: bad --service (alias) exits 64" exit_code_is 64 "$TB" up host-gw --service bogus
+    if [[ ! -e /proc/net/ip_vs ]]; then
+        check "--proxy ipvs without the kernel's IPVS fails (exit 1)" exit_code_is 1 "$TB" up host-gw --proxy ipvs
+        check "--proxy ipvs created nothing" no_cnb_namespaces
+    fi
     check "usage: bad --service-rules exits 64" exit_code_is 64 "$TB" up vxlan --service-rules many
     check "down with nothing up exits 0" "$TB" down
     check "env with nothing up exits non-zero" exit_code_is 1 "$TB" env

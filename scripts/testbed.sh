@@ -39,7 +39,8 @@
 # so the rule count shows in connection setup rate, not in bulk throughput.
 #
 # Commands:
-#   testbed.sh up MODE [--service iptables|nftables|none] [--service-rules N]
+#   testbed.sh up MODE [--proxy iptables|nftables|ipvs|none] [--services N]
+#   (--service and --service-rules are older spellings of --proxy and --services)
 #   testbed.sh down
 #   testbed.sh env
 # `up` writes shell-sourceable KEY=VALUE lines to the state file; `env` prints
@@ -103,7 +104,7 @@ die() { log "error: $*"; exit 1; }
 
 usage() {
     cat <<EOF
-usage: $PROG [--name NAME] up MODE [--service iptables|nftables|none] [--service-rules N]
+usage: $PROG [--name NAME] up MODE [--proxy iptables|nftables|ipvs|none] [--services N]
        $PROG [--name NAME] down
        $PROG [--name NAME] env
 
@@ -111,9 +112,10 @@ usage: $PROG [--name NAME] up MODE [--service iptables|nftables|none] [--service
 are cnb-NAME-node1 ... and several named testbeds can be up at once.
 
 MODE is one of: host-gw, vxlan, hostnet
-  --service        kube-proxy emulation flavour in $NODE1_NS (default: none)
-  --service-rules  number of fake services besides $SERVICE_IP (default: 10000,
-                   max $MAX_SERVICE_RULES)
+  --proxy          kube-proxy emulation flavour in $NODE1_NS (default: none;
+                   ipvs fails: this kernel has no IPVS) (alias: --service)
+  --services       number of fake services besides $SERVICE_IP (default: 10000,
+                   max $MAX_SERVICE_RULES) (alias: --service-rules)
 EOF
 }
 
@@ -453,21 +455,23 @@ parse_up_args() {
     esac
     while (($# > 0)); do
         case $1 in
-        --service)
-            (($# >= 2)) || usage_error "--service needs a value"
+        # --proxy/--services are kube-proxy's words; --service/--service-rules
+        # are their older spellings, kept as aliases.
+        --proxy | --service)
+            (($# >= 2)) || usage_error "$1 needs a value"
             SERVICE=$2
             shift 2
             ;;
-        --service=*)
+        --proxy=* | --service=*)
             SERVICE=${1#*=}
             shift
             ;;
-        --service-rules)
-            (($# >= 2)) || usage_error "--service-rules needs a value"
+        --services | --service-rules)
+            (($# >= 2)) || usage_error "$1 needs a value"
             SERVICE_RULES=$2
             shift 2
             ;;
-        --service-rules=*)
+        --services=* | --service-rules=*)
             SERVICE_RULES=${1#*=}
             shift
             ;;
@@ -476,7 +480,16 @@ parse_up_args() {
     done
     case $SERVICE in
     iptables | nftables | none) ;;
-    *) usage_error "--service must be iptables, nftables or none (got '$SERVICE')" ;;
+    ipvs)
+        # kube-proxy's IPVS mode needs the kernel's IP Virtual Server; an
+        # emulation without it would measure something else.
+        if [[ ! -e /proc/net/ip_vs ]]; then
+            log "error: --proxy ipvs needs the kernel's IPVS (/proc/net/ip_vs is missing: ip_vs module not loaded or not built); use --proxy iptables or nftables"
+            exit 1
+        fi
+        usage_error "--proxy ipvs is not emulated by this testbed yet (use iptables or nftables)"
+        ;;
+    *) usage_error "--proxy must be iptables, nftables, ipvs or none (got '$SERVICE')" ;;
     esac
     if [[ ! $SERVICE_RULES =~ ^[0-9]{1,6}$ ]] || ((10#$SERVICE_RULES > MAX_SERVICE_RULES)); then
         usage_error "--service-rules must be an integer 0..$MAX_SERVICE_RULES (got '$SERVICE_RULES')"
