@@ -654,7 +654,7 @@ fn warnings(
     needed.sort_unstable();
     if let (Some(d), Some(n)) = (stats::median(&detectable), needed.get(needed.len() / 2)) {
         out.push(format!(
-            "with the observed spread the present repetitions detect differences of {:.0}% (median over cells); detecting 5% needs {n} repetitions per column (median over cells, {} at most)",
+            "at the observed spread, differences below {:.0}% are too noisy to tell with these repetitions (median over cells; not significant is not the same); detecting 5% needs {n} repetitions per column (median over cells, {} at most)",
             d * 100.0,
             needed.last().copied().unwrap_or(*n)
         ));
@@ -828,6 +828,14 @@ mod tests {
         assert!((slower.ratio.unwrap() - 0.8).abs() < 0.01);
         let text = slower.text(Metric::RequestsPerS);
         assert!(text.contains(" x0.80 [") && text.ends_with("]*"), "{text}");
+        // How far the spread lets it see, and what 5% would take.
+        assert!(
+            c.warnings
+                .iter()
+                .any(|w| w.contains("too noisy to tell") && w.contains("detecting 5% needs 4")),
+            "{:?}",
+            c.warnings
+        );
         // The same comparison again is byte-identical (seeded bootstrap).
         let again = compare_entries(&entries(&cols), None);
         assert_eq!(
