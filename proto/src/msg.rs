@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 
 /// Bumped on any incompatible change to [`Msg`] or its payloads.
-pub const PROTO_VERSION: u32 = 1;
+pub const PROTO_VERSION: u32 = 2;
 
 /// Length of handshake nonces and proofs.
 pub const NONCE_LEN: usize = 32;
