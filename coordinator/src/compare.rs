@@ -8,8 +8,9 @@
 //! an average of percentiles, with the per-repetition range beside it), the
 //! ratio to the baseline column with its own bootstrap interval, and the
 //! two-sided exact Mann-Whitney U test of the column's repetitions against the
-//! baseline's ([`crate::stats`]). A difference is significant only when p <
-//! 0.05 AND the ratio's interval excludes 1. With fewer than
+//! baseline's ([`crate::stats`]). A difference is significant only when the
+//! p-value adjusted over all tested cells (Benjamini-Hochberg) is below 0.05 AND
+//! the ratio's interval excludes 1. With fewer than
 //! [`stats::MIN_REPS`] usable repetitions on a side, the test and intervals
 //! are over the measured intervals instead, labelled as such (intervals are
 //! not independent). Repetitions that are not ok, or that ran while something
@@ -128,6 +129,11 @@ pub struct Cell {
     pub ratio_ci_high: Option<f64>,
     /// Two-sided p-value of the test against the baseline.
     pub p_value: Option<f64>,
+    /// `p_value` adjusted for the number of cells tested in this comparison
+    /// (Benjamini-Hochberg): what `significant` is judged on, so that a table
+    /// of many cells does not show the false positives that many tests at 5%
+    /// each would.
+    pub q_value: Option<f64>,
     /// The test: `mann-whitney-exact` or `mann-whitney-normal`.
     pub test: Option<&'static str>,
     /// What the test and intervals were computed over.
@@ -306,8 +312,9 @@ pub fn load(dirs: &[PathBuf]) -> anyhow::Result<Vec<(String, RunResult)>> {
 
 /// The significance rule, as the reports state it.
 pub const METHOD: &str = "two-sided exact Mann-Whitney U test of each column's repetitions \
-against the baseline's; significant (*) when p < 0.05 AND the 95% bootstrap interval of the \
-ratio of medians excludes 1";
+against the baseline's, p-values adjusted over the table's cells (Benjamini-Hochberg); \
+significant (*) when the adjusted p < 0.05 AND the 95% bootstrap interval of the ratio of \
+medians excludes 1";
 
 /// Columns whose repetitions started more than this apart (ns) are flagged:
 /// whatever drifted on the machine in between is attributed to the datapath.
@@ -515,6 +522,7 @@ pub fn compare_entries(all: &[Entry<'_>], baseline: Option<&str>) -> Comparison 
                         ratio_ci_low: None,
                         ratio_ci_high: None,
                         p_value: None,
+                        q_value: None,
                         test: None,
                         basis: own_basis,
                         significant: None,
@@ -563,6 +571,7 @@ pub fn compare_entries(all: &[Entry<'_>], baseline: Option<&str>) -> Comparison 
             });
         }
     }
+    adjust_for_multiple_cells(&mut rows);
     let warnings = warnings(all, &labels, &rows, intervals_used);
     let trends = trends(all, &labels);
     Comparison {
@@ -573,6 +582,27 @@ pub fn compare_entries(all: &[Entry<'_>], baseline: Option<&str>) -> Comparison 
         sources: Vec::new(),
         method: METHOD.to_string(),
         warnings,
+    }
+}
+
+/// Judge every tested cell on its Benjamini-Hochberg adjusted p-value over
+/// all tested cells of the comparison: significant when that is below 0.05
+/// AND the ratio's interval excludes 1.
+fn adjust_for_multiple_cells(rows: &mut [Row]) {
+    let mut cells: Vec<&mut Cell> = rows
+        .iter_mut()
+        .flat_map(|r| r.cells.iter_mut().skip(1).flatten())
+        .filter(|c| c.significant.is_some() && c.p_value.is_some())
+        .collect();
+    let p: Vec<f64> = cells.iter().map(|c| c.p_value.unwrap_or(1.0)).collect();
+    let q = stats::benjamini_hochberg(&p);
+    for (c, q) in cells.iter_mut().zip(q) {
+        let excludes_one = match (c.ratio_ci_low, c.ratio_ci_high) {
+            (Some(lo), Some(hi)) => lo > 1.0 || hi < 1.0,
+            _ => false,
+        };
+        c.q_value = Some(q);
+        c.significant = Some(q < stats::ALPHA && excludes_one);
     }
 }
 

@@ -264,6 +264,22 @@ pub fn normal_sf(z: f64) -> f64 {
     }
 }
 
+/// Benjamini-Hochberg adjusted p-values (q-values), in the order of `p`:
+/// controls the expected share of false positives among the cells called
+/// significant when many are tested at once.
+pub fn benjamini_hochberg(p: &[f64]) -> Vec<f64> {
+    let m = p.len();
+    let mut order: Vec<usize> = (0..m).collect();
+    order.sort_by(|&a, &b| p[a].total_cmp(&p[b]));
+    let mut q = vec![1.0; m];
+    let mut running: f64 = 1.0;
+    for (rank, &i) in order.iter().enumerate().rev() {
+        running = running.min(p[i] * m as f64 / (rank + 1) as f64);
+        q[i] = running.min(1.0);
+    }
+    q
+}
+
 /// z for a two-sided 5% test (1.96) plus z for 80% power (0.8416).
 const Z_SUM: f64 = 1.959_964 + 0.841_621;
 
@@ -397,6 +413,22 @@ pub fn assess(a: &Sample, base: &Sample) -> Assessment {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn benjamini_hochberg_by_hand() {
+        // p sorted 0.01, 0.02, 0.03, 0.5 of m = 4: p*m/rank = 0.04, 0.04,
+        // 0.04, 0.5, each the minimum of itself and the ones above it.
+        let q = benjamini_hochberg(&[0.03, 0.5, 0.01, 0.02]);
+        let want = [0.04, 0.5, 0.04, 0.04];
+        for (q, w) in q.iter().zip(want) {
+            assert!((q - w).abs() < 1e-12, "{q} vs {w}");
+        }
+        // One 0.008 among twenty: 0.16, no longer below 0.05.
+        let mut p = vec![0.5; 19];
+        p.push(2.0 / 252.0);
+        assert!((benjamini_hochberg(&p)[19] - 20.0 * 2.0 / 252.0).abs() < 1e-12);
+        assert!(benjamini_hochberg(&[]).is_empty());
+    }
 
     #[test]
     fn medians() {
