@@ -202,8 +202,35 @@ impl<'a, W: Workers + ?Sized> Repetition<'a, W> {
             rep.phase = Phase::Finished;
             return rep;
         }
+        // A client with nowhere to send fails the scenario before anything
+        // is prepared, saying why (not a client silently left out).
+        if let Err(why) = rep.client_targets() {
+            rep.c
+                .failures
+                .push(format!("scenario `{}`: {why}", spec.name));
+            rep.phase = Phase::Finished;
+            return rep;
+        }
         rep.queue_server_prepares();
         rep
+    }
+
+    /// Whether every client's target behind a Service can be worked out.
+    fn client_targets(&self) -> Result<(), String> {
+        if self.spec.target.is_some() || !self.spec.via_service() {
+            return Ok(());
+        }
+        for (n, i) in self.clients().enumerate() {
+            let w = self.keys[i].0;
+            let server = self.placement.server_of(n).map(|s| self.keys[s].0);
+            self.service_target(w, server).map_err(|why| {
+                format!(
+                    "client worker {} has no target: {why}",
+                    self.workers.addr(w)
+                )
+            })?;
+        }
+        Ok(())
     }
 
     /// What to do next at `now`: a message to send, a wait, or the end. Moves
@@ -410,7 +437,8 @@ impl<'a, W: Workers + ?Sized> Repetition<'a, W> {
                 Some(external) => (external, Vec::new()),
                 None if self.spec.via_service() => {
                     let server = self.placement.server_of(n).map(|s| self.keys[s].0);
-                    let Some(target) = self.service_target(w, server) else {
+                    // Checked in `new`: a repetition without one fails there.
+                    let Ok(target) = self.service_target(w, server) else {
                         continue;
                     };
                     (target, all_certs.clone())
@@ -457,26 +485,45 @@ impl<'a, W: Workers + ?Sized> Repetition<'a, W> {
     /// Where client worker `client` sends behind a Service: the ClusterIP, or a
     /// node's address at the NodePort (the node of its `server`, or another
     /// one: its own when it is not the server's, else any other worker's).
-    fn service_target(&self, client: usize, server: Option<usize>) -> Option<SocketAddr> {
+    fn service_target(&self, client: usize, server: Option<usize>) -> Result<SocketAddr, String> {
         match self.spec.path {
-            PathKind::PodToService => self.spec.service.as_ref()?.addr(),
+            PathKind::PodToService => {
+                let svc = self
+                    .spec
+                    .service
+                    .as_ref()
+                    .ok_or("the plan names no `service:`")?;
+                svc.addr().ok_or_else(|| match &svc.name {
+                    Some(name) => format!(
+                        "service `dns:{name}:{}` was never resolved to an address",
+                        svc.port
+                    ),
+                    None => "the service has no address".into(),
+                })
+            }
             PathKind::PodToNodeport => {
-                let np = self.spec.nodeport?;
-                let port = u16::try_from(np.port).ok()?;
-                let server = server?;
+                let np = self.spec.nodeport.ok_or("the plan names no `nodeport:`")?;
+                let port = u16::try_from(np.port)
+                    .map_err(|_| format!("nodeport {} is out of range (1..=65535)", np.port))?;
+                let server = server.ok_or("no server (endpoint) to reach")?;
                 let server_node = &self.workers.info(server).node;
                 let ip = match np.via {
                     NodeportVia::ServerNode => self.node_ip(server),
                     NodeportVia::OtherNode => {
                         let other = std::iter::once(client)
                             .chain(self.keys.iter().map(|k| k.0))
-                            .find(|&w| &self.workers.info(w).node != server_node)?;
+                            .find(|&w| &self.workers.info(w).node != server_node)
+                            .ok_or_else(|| {
+                                format!(
+                                    "`nodeport_via: other-node` needs a worker on another node than the server's (`{server_node}`), and every worker of the scenario is on it"
+                                )
+                            })?;
                         self.node_ip(other)
                     }
                 };
-                Some(SocketAddr::new(ip, port))
+                Ok(SocketAddr::new(ip, port))
             }
-            _ => None,
+            other => Err(format!("path {other} has no service target")),
         }
     }
 
@@ -710,6 +757,45 @@ mod tests {
             // The nodes' addresses are peers: the default allow-list admits them.
             assert!(job.peers.contains(&"172.31.255.2".parse().unwrap()));
         }
+    }
+
+    /// A client whose target behind a Service cannot be worked out fails the
+    /// repetition before anything is sent, naming the scenario and why (it was
+    /// silently left unprepared).
+    #[test]
+    fn a_client_without_a_target_fails_the_scenario_at_once() {
+        let t0 = Instant::now();
+        let fails = |spec: &ScenarioSpec, p: &Placement, workers: &Table| {
+            let mut rep = Repetition::new(spec, p, &mut 1, workers, HashSet::new());
+            assert_eq!(rep.poll(at(t0, 0)), Action::Finished, "nothing is sent");
+            rep.finish().0.failures
+        };
+        // Every worker on the server's node: no other node to go through.
+        let np = spec(
+            "traffic: tcp-crr, path: pod-to-nodeport, nodeport: 30080, nodeport_via: other-node",
+        );
+        let p = Placement {
+            clients: vec![0],
+            servers: vec![1],
+        };
+        assert_eq!(
+            fails(&np, &p, &table(&["a", "a"])),
+            [
+                "scenario `s`: client worker w0 has no target: `nodeport_via: other-node` needs a worker on another node than the server's (`a`), and every worker of the scenario is on it"
+            ]
+        );
+        // A name nobody resolved (a hand-made plan; `run` resolves names first).
+        let mut svc = spec("traffic: tcp-rr, path: pod-to-service, service: 10.96.0.10:80");
+        if let Some(s) = svc.service.as_mut() {
+            s.name = Some("web.default.svc".into());
+            s.ip = None;
+        }
+        assert_eq!(
+            fails(&svc, &p, &table(&["a", "b"])),
+            [
+                "scenario `s`: client worker w0 has no target: service `dns:web.default.svc:80` was never resolved to an address"
+            ]
+        );
     }
 
     #[test]
