@@ -86,11 +86,40 @@ use hyper::body::Incoming;
 use hyper::header::{HOST, HeaderValue};
 use hyper::server::conn::{http1 as server1, http2 as server2};
 use hyper::{Method, Request, Uri};
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use lane::Lane;
 use server::{ServerConn, serve};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+/// The least time the HTTP/1.1 server gives a request head to arrive.
+const MIN_HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The most (a day): a sane deadline even for an absurdly slow plan.
+const MAX_HEADER_TIMEOUT: Duration = Duration::from_secs(86_400);
+
+/// How long the HTTP/1.1 server waits for a request head, counted from the
+/// end of the previous response on a kept-alive connection (hyper counts idle
+/// time too): at least [`MIN_HEADER_TIMEOUT`], four times the request
+/// `timeout` and the reporting `interval`, and 50 times the mean gap between
+/// requests on one connection in open loop (`clients × connections / rate`;
+/// with Poisson arrivals a gap 50 times the mean has probability e^-50). A
+/// sweep starts at its lowest rate, which `rate` holds.
+fn header_timeout(spec: &ScenarioSpec) -> Duration {
+    let lanes = f64::from(spec.clients.max(1)) * f64::from(spec.connections.max(1));
+    let gap = match spec.rate {
+        cnibench_proto::units::Rate::PerSecond(r) if r > 0.0 => {
+            Duration::try_from_secs_f64(50.0 * lanes / r).unwrap_or(MAX_HEADER_TIMEOUT)
+        }
+        _ => Duration::ZERO,
+    };
+    MIN_HEADER_TIMEOUT
+        .max(spec.timeout.0.saturating_mul(4))
+        .max(spec.interval.0.saturating_mul(4))
+        .max(gap)
+        .min(MAX_HEADER_TIMEOUT)
+}
 
 /// Request and response bodies: one buffer, cloned.
 type Body = Full<Bytes>;
@@ -106,9 +135,11 @@ pub struct Http1;
 impl Engine for Http1 {
     fn serve(&self, ip: IpAddr, ctx: Ctx) -> io::Result<Served> {
         let mut b = server1::Builder::new();
-        // Our own clients are not slowloris attackers; without a header timeout
-        // the server needs no timer either.
-        b.header_read_timeout(None);
+        // Slowloris: a connection whose request head does not arrive in time is
+        // closed. In hyper 1.x this timer also runs while a kept-alive connection
+        // waits for its next request, hence a bound above any legitimate gap.
+        b.timer(TokioTimer::new());
+        b.header_read_timeout(header_timeout(&ctx.spec));
         // A client that goes away mid-request (as clients do when they stop) is
         // noticed when the response is written, as with tcp-rr, not at once: at the
         // end of a run, that is after the server has begun draining.
@@ -332,6 +363,51 @@ pub(super) mod tests {
         check(&c, &s, 2, 100, 1024);
         // Keep-alive: one connection per lane, on both sides.
         assert_eq!((c.counters.connections, s.counters.connections), (2, 2));
+    }
+
+    #[test]
+    fn header_timeout_exceeds_every_legitimate_idle_gap() {
+        let t = |extra: &str| header_timeout(&ctx("http1", extra).spec);
+        assert_eq!(t(""), MIN_HEADER_TIMEOUT);
+        assert_eq!(t(", timeout: 20s"), Duration::from_secs(80));
+        // 1 request/s over 4 connections: a mean gap of 4 s per connection.
+        assert_eq!(t(", rate: 1/s, connections: 4"), Duration::from_secs(200));
+        assert_eq!(t(", rate: 0.000001/s"), MAX_HEADER_TIMEOUT);
+    }
+
+    /// Slowloris: a client that sends part of a request head, then trickles a
+    /// byte now and then, is cut off once the head is [`header_timeout`] late
+    /// (paused time: the clock jumps to each timer while both sides wait).
+    #[tokio::test(start_paused = true)]
+    async fn http1_server_closes_a_slowloris_connection() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let sc = ctx("http1", "");
+        let bound = header_timeout(&sc.spec);
+        let served = Http1.serve(LOOPBACK, sc.clone()).unwrap();
+        let server = tokio::spawn(served.task);
+        let s = TcpStream::connect((LOOPBACK, served.port)).await.unwrap();
+        let (mut rd, mut wr) = s.into_split();
+        let t = Instant::now();
+        wr.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            .await
+            .unwrap();
+        let trickle = tokio::spawn(async move {
+            for _ in 0..40 {
+                tokio::time::sleep(bound / 8).await;
+                if wr.write_all(b"a").await.is_err() {
+                    return;
+                }
+            }
+        });
+        // Whatever the server writes (an error status or nothing), it closes.
+        let mut buf = Vec::new();
+        let closed = tokio::time::timeout(bound * 3, rd.read_to_end(&mut buf)).await;
+        assert!(closed.is_ok(), "still open after {:?}", t.elapsed());
+        let took = t.elapsed();
+        assert!(took >= bound && took < bound * 2, "closed after {took:?}");
+        trickle.abort();
+        sc.stop.cancel();
+        server.await.unwrap();
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
