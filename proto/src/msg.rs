@@ -186,7 +186,8 @@ pub struct Job {
     /// sender's, as the coordinator estimates it (0 when both share a clock).
     pub clock_correction_ns: i64,
     /// Data-plane addresses of the run's workers: without an operator allow-list,
-    /// a client only sends to these.
+    /// a client only sends to these. Servers: those of the job's clients, the
+    /// only sources a udp-rr server answers (empty: any, as behind a Service).
     pub peers: Vec<IpAddr>,
     /// Clients: this worker's place among the scenario's `clients` client
     /// workers (0-based), so that their pacers interleave instead of sending in

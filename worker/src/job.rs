@@ -63,6 +63,8 @@ pub fn prepare(
     ctx.client_index = job.client_index;
     let (server, port, cert) = match job.role {
         Role::Server => {
+            // A server's peers are its clients (none: any source).
+            ctx.clients = Arc::new(job.peers.iter().map(|ip| ip.to_canonical()).collect());
             let served = engine.serve(data_ip, ctx.clone()).map_err(|e| {
                 format!(
                     "cannot bind a {} server on {data_ip}: {e}",
@@ -74,6 +76,10 @@ pub fn prepare(
         Role::Client => {
             if job.target.is_none() {
                 return Err("client job without a target".into());
+            }
+            // To a server worker: send from the address it knows as a client's.
+            if job.scenario.target.is_none() && !job.scenario.via_service() {
+                ctx.local_ip = Some(data_ip);
             }
             (None, 0, Vec::new())
         }

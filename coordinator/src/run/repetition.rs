@@ -398,6 +398,15 @@ impl<'a, W: Workers + ?Sized> Repetition<'a, W> {
     /// for the first client's clock.
     fn queue_server_prepares(&mut self) {
         let first_client = self.keys.get(self.servers).map(|k| k.0);
+        // A server's peers are its clients, the only sources a udp-rr server
+        // answers; behind a Service sources are translated: none (any).
+        let clients: Vec<IpAddr> = if self.spec.via_service() {
+            Vec::new()
+        } else {
+            self.clients()
+                .map(|i| self.workers.info(self.keys[i].0).data_ip)
+                .collect()
+        };
         for &(w, id) in &self.keys[..self.servers] {
             let job = Job {
                 id,
@@ -406,7 +415,7 @@ impl<'a, W: Workers + ?Sized> Repetition<'a, W> {
                 target: None,
                 server_cert: Vec::new(),
                 clock_correction_ns: first_client.map_or(0, |c| self.clock_correction(w, c)),
-                peers: Vec::new(),
+                peers: clients.clone(),
                 client_index: 0,
             };
             self.outbox.push_back((w, Msg::Prepare(job)));
@@ -813,6 +822,9 @@ mod tests {
         };
         assert_eq!((job.id, job.role, job.target), (2, Role::Server, None));
         assert_eq!((job.clock_correction_ns, &job.scenario), (1000, &spec));
+        // The server's peers are its clients (workers 0 and 2).
+        let ips = workers.data_ips();
+        assert_eq!(job.peers, [ips[0], ips[2]]);
         assert_eq!(step(&mut rep, at(t0, 0)), (vec![], wait(10_000, t0)));
         assert_eq!(rep.phase, Phase::ServerPrepare);
 

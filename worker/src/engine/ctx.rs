@@ -7,6 +7,7 @@ use crate::recorder::Recorder;
 use cnibench_proto::pacing::{Pacer, Slot};
 use cnibench_proto::plan::ScenarioSpec;
 use cnibench_proto::units::Rate;
+use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -29,6 +30,13 @@ pub struct Ctx {
     pub clock_correction_ns: i64,
     /// This client worker's place among the scenario's `clients`, for pacing.
     pub client_index: u32,
+    /// Servers: the data-plane addresses of the job's clients, the only sources
+    /// a udp-rr server answers; empty: any source (behind a Service, where
+    /// sources are translated, or a job that names none).
+    pub clients: Arc<Vec<IpAddr>>,
+    /// Clients on a direct path (to a server worker): the worker's data IP,
+    /// which udp-rr sockets send from, so that the server knows them.
+    pub local_ip: Option<IpAddr>,
 }
 
 impl Ctx {
@@ -42,7 +50,14 @@ impl Ctx {
             server_cert: Arc::new(Vec::new()),
             clock_correction_ns: 0,
             client_index: 0,
+            clients: Arc::new(Vec::new()),
+            local_ip: None,
         }
+    }
+
+    /// Whether a server of this job serves `ip` (see [`Ctx::clients`]).
+    pub fn admits(&self, ip: IpAddr) -> bool {
+        self.clients.is_empty() || self.clients.contains(&ip.to_canonical())
     }
 
     /// The start instant (now, if the job has not started: servers before `Start`).

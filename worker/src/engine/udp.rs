@@ -70,9 +70,14 @@ pub(super) fn any_local(target: SocketAddr) -> SocketAddr {
     SocketAddr::new(any, 0)
 }
 
-/// A client socket connected to `target` (so ICMP errors surface as send errors).
-async fn client_socket(target: SocketAddr) -> io::Result<UdpSocket> {
-    let s = socket(any_local(target))?;
+/// A client socket connected to `target` (so ICMP errors surface as send errors),
+/// sending from `ctx.local_ip` when set (the source a udp-rr server admits).
+async fn client_socket(target: SocketAddr, ctx: &Ctx) -> io::Result<UdpSocket> {
+    let local = match ctx.local_ip {
+        Some(ip) if ip.is_ipv4() == target.is_ipv4() => SocketAddr::new(ip, 0),
+        _ => any_local(target),
+    };
+    let s = socket(local)?;
     s.connect(target).await?;
     Ok(s)
 }
@@ -421,6 +426,12 @@ async fn answer(sock: Arc<UdpSocket>, ctx: Ctx) {
                 }
             },
         };
+        // Not a reflector: strangers get nothing (counted), clients never more
+        // than the job's response size.
+        if !ctx.admits(from.ip()) {
+            ctx.rec.error("stranger");
+            continue;
+        }
         if n < HEADER {
             ctx.rec.error("short-datagram");
             continue;
@@ -544,7 +555,7 @@ async fn rr_open_lane(
         }
     };
     let sock = loop {
-        match client_socket(target).await {
+        match client_socket(target, &ctx).await {
             Ok(s) => break s,
             Err(e) => {
                 ctx.rec.io_error(&e);
@@ -621,7 +632,7 @@ impl Exchange for RrClient {
         let sock = match self.sock.as_mut() {
             Some(s) => s,
             None => {
-                let s = client_socket(self.target).await?;
+                let s = client_socket(self.target, ctx).await?;
                 ctx.rec.connection();
                 self.sock.insert(s)
             }
@@ -747,6 +758,39 @@ mod tests {
         let s = &lossy.schedule;
         assert_eq!(s.queued, s.unsent, "{s:?}");
         assert_eq!(s.intended, c.attempts + s.unsent, "{s:?}");
+    }
+
+    /// A udp-rr server answers the job's clients only, never more than the
+    /// response size; a stranger's request gets nothing and is counted.
+    #[tokio::test]
+    async fn udp_rr_server_answers_only_its_clients() {
+        let ip: IpAddr = [127, 0, 0, 1].into();
+        let mut sc = test_ctx("traffic: udp-rr, response_size: 100");
+        sc.clients = Arc::new(vec![ip]);
+        let served = Rr.serve(ip, sc.clone()).unwrap();
+        let server = tokio::spawn(served.task);
+        let to = SocketAddr::new(ip, served.port);
+        let stranger = UdpSocket::bind("127.0.0.2:0").await.unwrap();
+        let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        // A large request, as a reflection attack would send (and a small one).
+        stranger.send_to(&[7u8; 1000], to).await.unwrap();
+        stranger.send_to(&[7u8; HEADER], to).await.unwrap();
+        client.send_to(&[7u8; 1000], to).await.unwrap();
+        // One loop serves in order: once the client's answer is back, the
+        // stranger's requests were handled before it.
+        let mut buf = vec![0u8; 65_536];
+        let (n, from) = tokio::time::timeout(Duration::from_secs(10), client.recv_from(&mut buf))
+            .await
+            .expect("the client is answered")
+            .unwrap();
+        assert_eq!((n, from), (100, to));
+        let r = stranger.try_recv_from(&mut buf);
+        assert!(r.is_err(), "the stranger was answered: {r:?}");
+        sc.stop.cancel();
+        server.await.unwrap();
+        let w = sc.rec.take().counters;
+        assert_eq!(w.errors.get("stranger"), Some(&2), "{w:?}");
+        assert_eq!((w.transactions, w.bytes_sent), (1, 100), "{w:?}");
     }
 
     #[test]
