@@ -106,18 +106,16 @@ fn tcp_scenarios_end_to_end() {
         }
         // Datapath health from the kernel's counters: the workers share a
         // namespace (counted once) and their data interface is lo.
+        // The repetition's figures have the idle window's rate taken off
+        // (the other tests of this file send on lo at the same time, so they
+        // may come out 0); each interval's are the kernel's own deltas.
         let h = &rep["health"];
-        assert!(f(&h["tcp_segments_out"]) > 0.0, "{name}: {h}");
-        assert!(h["tcp_retransmit_pct"].is_f64(), "{name}: {h}");
-        assert!(f(&h["if_tx_packets"]) > 0.0, "{name}: {h}");
-        assert!(
-            rep["intervals"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .all(|i| i["health"]["tcp_segments_out"].is_u64()),
-            "{name}"
-        );
+        assert!(h["tcp_segments_out"].is_u64(), "{name}: {h}");
+        assert!(h["if_tx_packets"].is_u64(), "{name}: {h}");
+        let intervals = rep["intervals"].as_array().unwrap();
+        let sum = |k: &str| -> f64 { intervals.iter().map(|i| f(&i["health"][k])).sum() };
+        assert!(sum("tcp_segments_out") > 0.0, "{name}: {intervals:?}");
+        assert!(sum("if_tx_packets") > 0.0, "{name}: {intervals:?}");
         if name == "stream" {
             assert!(!node_ok || f(&cpu["cores_per_gbps"]) > 0.0, "{cpu}");
             // Goodput is what the server received.
