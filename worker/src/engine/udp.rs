@@ -41,6 +41,13 @@ use tokio::time::Instant;
 const HEADER: usize = UDP_HEADER as usize;
 /// Socket buffers: deep enough for bursts at multi-Gbit/s rates.
 const SOCKET_BUFFER: usize = 4 << 20;
+/// A datagram numbered more than this far ahead of the next one expected is
+/// stray (forged, or from an earlier run), not a gap: counted as `stray`, it
+/// changes neither loss nor jitter. 2^24 datagrams is 17 s of total loss at
+/// 1 M datagrams/s from one sender; without it one datagram numbered 2^63
+/// read as ~100% loss, and two overflowed the loss counter.
+const MAX_AHEAD: u64 = 1 << 24;
+
 /// Sequence numbers remembered per sender to tell duplicates from late arrivals.
 const WINDOW: u64 = 1 << 16;
 
@@ -70,14 +77,19 @@ pub(super) fn any_local(target: SocketAddr) -> SocketAddr {
     SocketAddr::new(any, 0)
 }
 
+/// Where a client socket for `target` binds: `ctx.local_ip` when set (the
+/// source the server admits), else any address of the family.
+fn local_for(target: SocketAddr, ctx: &Ctx) -> SocketAddr {
+    match ctx.local_ip {
+        Some(ip) if ip.is_ipv4() == target.is_ipv4() => SocketAddr::new(ip, 0),
+        _ => any_local(target),
+    }
+}
+
 /// A client socket connected to `target` (so ICMP errors surface as send errors),
 /// sending from `ctx.local_ip` when set (the source a udp-rr server admits).
 async fn client_socket(target: SocketAddr, ctx: &Ctx) -> io::Result<UdpSocket> {
-    let local = match ctx.local_ip {
-        Some(ip) if ip.is_ipv4() == target.is_ipv4() => SocketAddr::new(ip, 0),
-        _ => any_local(target),
-    };
-    let s = socket(local)?;
+    let s = socket(local_for(target, ctx))?;
     s.connect(target).await?;
     Ok(s)
 }
@@ -112,6 +124,8 @@ enum Arrival {
     Gap(u64),
     Reordered,
     Duplicate,
+    /// Implausibly far ahead ([`MAX_AHEAD`]): ignored.
+    Stray,
 }
 
 impl Flow {
@@ -125,6 +139,9 @@ impl Flow {
 
     /// Account for datagram `seq` sent at `sent_ns`, received at `recv_ns`.
     fn on_datagram(&mut self, seq: u64, sent_ns: i64, recv_ns: i64) -> Arrival {
+        if seq.saturating_sub(self.next) > MAX_AHEAD {
+            return Arrival::Stray;
+        }
         let transit = recv_ns.saturating_sub(sent_ns);
         if let Some(last) = self.last_transit {
             let d = transit.saturating_sub(last).unsigned_abs() as f64;
@@ -248,6 +265,11 @@ async fn receive(sock: UdpSocket, ctx: Ctx) {
                 }
             },
         };
+        // Only the job's clients (memory for a flow is taken after this).
+        if !ctx.admits(from.ip()) {
+            ctx.rec.error("stranger");
+            continue;
+        }
         let Some((seq, sent)) = read_header(&buf[..n]) else {
             ctx.rec.error("short-datagram");
             continue;
@@ -255,6 +277,10 @@ async fn receive(sock: UdpSocket, ctx: Ctx) {
         let flow = flows.entry(from).or_default();
         let now = stamp.unwrap_or_else(unix_now_ns);
         let arrival = flow.on_datagram(seq, sent, now);
+        if arrival == Arrival::Stray {
+            ctx.rec.error("stray");
+            continue;
+        }
         let has_jitter = flow.last_transit.is_some() && seq > 0;
         // What an interval reports is each sender's jitter as it stands at its
         // last datagram in the interval, averaged over the senders heard in it
@@ -276,13 +302,14 @@ async fn receive(sock: UdpSocket, ctx: Ctx) {
                 Arrival::InOrder => u.received += 1,
                 Arrival::Gap(g) => {
                     u.received += 1;
-                    u.lost += g;
+                    u.lost = u.lost.saturating_add(g);
                 }
                 Arrival::Reordered => {
                     u.received += 1;
                     u.reordered += 1;
                 }
                 Arrival::Duplicate => u.duplicates += 1,
+                Arrival::Stray => {}
             },
         );
     }
@@ -307,7 +334,7 @@ async fn send_stream(ctx: Ctx, target: SocketAddr, size: usize, pacer: Option<Pa
 
 /// A blocking client socket connected to `target`; sends give up after a while so
 /// the sender notices a stop even when the socket buffer stays full.
-fn blocking_client_socket(target: SocketAddr) -> io::Result<std::net::UdpSocket> {
+fn blocking_client_socket(target: SocketAddr, ctx: &Ctx) -> io::Result<std::net::UdpSocket> {
     let s = Socket::new(
         Domain::for_address(target),
         Type::DGRAM,
@@ -315,7 +342,7 @@ fn blocking_client_socket(target: SocketAddr) -> io::Result<std::net::UdpSocket>
     )?;
     let _ = s.set_send_buffer_size(SOCKET_BUFFER);
     s.set_write_timeout(Some(SEND_TIMEOUT))?;
-    s.bind(&any_local(target).into())?;
+    s.bind(&local_for(target, ctx).into())?;
     s.connect(&target.into())?;
     Ok(s.into())
 }
@@ -335,7 +362,7 @@ fn send_blocking(ctx: &Ctx, target: SocketAddr, size: usize, mut pacer: Option<P
         timer::block_until(until, &ctx.stop)
     };
     let sock = loop {
-        match blocking_client_socket(target) {
+        match blocking_client_socket(target, ctx) {
             Ok(s) => break s,
             Err(e) => {
                 ctx.rec.io_error(&e);
@@ -858,6 +885,60 @@ mod tests {
             j += (200_000.0 - j) / 16.0;
         }
         assert!((f.jitter_ns - j).abs() < 1.0, "{} vs {j}", f.jitter_ns);
+    }
+
+    #[test]
+    fn implausibly_far_ahead_is_stray_not_loss() {
+        let mut f = Flow::default();
+        assert_eq!(f.on_datagram(1 << 63, 0, 0), Arrival::Stray);
+        assert_eq!(f.on_datagram(0, 0, 5), Arrival::InOrder);
+        assert_eq!(f.on_datagram(u64::MAX, 0, 0), Arrival::Stray);
+        assert_eq!(f.on_datagram(1 + MAX_AHEAD, 0, 5), Arrival::Gap(MAX_AHEAD));
+        // Strays touch neither the sequence nor the jitter.
+        assert_eq!((f.next, f.jitter_ns), (2 + MAX_AHEAD, 0.0));
+    }
+
+    /// Forged datagrams during a real udp-stream run: a stranger's are dropped
+    /// as `stranger`; ones from an admitted address (as a spoofer would send)
+    /// numbered 2^63 are `stray`, and loss stays what the real sender's is.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn forged_datagrams_do_not_pollute_a_udp_stream() {
+        let ip: IpAddr = [127, 0, 0, 1].into();
+        let fields = "traffic: udp-stream, rate: 2000/s, message_size: 200";
+        let mut sc = test_ctx(fields);
+        sc.clients = Arc::new(vec![ip]);
+        let served = Stream.serve(ip, sc.clone()).unwrap();
+        let server = tokio::spawn(served.task);
+        let to = SocketAddr::new(ip, served.port);
+        let c = test_ctx(fields);
+        c.t0.set(Instant::now()).unwrap();
+        let client = tokio::spawn(Stream.client(to, c.clone()));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut forged = vec![0u8; 200];
+        forged[..8].copy_from_slice(&(1u64 << 63).to_be_bytes());
+        let stranger = UdpSocket::bind("127.0.0.2:0").await.unwrap();
+        stranger.send_to(&forged, to).await.unwrap();
+        for _ in 0..2 {
+            let spoofer = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+            spoofer.send_to(&forged, to).await.unwrap();
+            spoofer.send_to(&forged, to).await.unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        c.stop.cancel();
+        client.await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        sc.stop.cancel();
+        server.await.unwrap();
+        let w = sc.rec.take();
+        let u = w.udp.expect("udp stats");
+        assert!(u.received > 100, "{u:?}");
+        assert!(u.lost < u.received / 10, "{u:?}");
+        let e = &w.counters.errors;
+        assert_eq!(
+            (e.get("stranger"), e.get("stray")),
+            (Some(&1), Some(&4)),
+            "{e:?}"
+        );
     }
 
     #[test]
