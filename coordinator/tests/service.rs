@@ -78,6 +78,32 @@ fn every_traffic_kind_goes_to_the_service_address() {
         assert_eq!(s["server_node"], "node-b", "{name}");
         let rep = &s["repetitions"][0];
         let (c, sv) = (&rep["client"], &rep["server"]);
+        // One endpoint on loopback (nothing translates the address): it has
+        // every connection, and the endpoints add up to the server counters.
+        let eps = rep["endpoints"].as_array().unwrap();
+        assert_eq!(eps.len(), 1, "{name}: {rep}");
+        assert_eq!(eps[0]["worker"], server.addr.as_str(), "{name}");
+        for (ep, total) in [
+            ("connections", "connections"),
+            ("requests", "transactions"),
+            ("bytes_received", "bytes_received"),
+        ] {
+            let sum: f64 = eps.iter().map(|e| f(&e[ep])).sum();
+            assert_eq!(sum, f(&sv[total]), "{name}: {ep}");
+        }
+        // A share adds up to 1 where its servers counted any (UDP servers
+        // count no connections, HTTP servers no bytes), else it is null.
+        let mut known = 0;
+        for (key, total) in [("share", "connections"), ("bytes_share", "bytes_received")] {
+            if f(&sv[total]) > 0.0 {
+                let shares: f64 = eps.iter().map(|e| f(&e[key])).sum();
+                assert!((shares - 1.0).abs() < 1e-9, "{name}: {key}: {eps:?}");
+                known += 1;
+            } else {
+                assert!(eps.iter().all(|e| e[key].is_null()), "{name}: {eps:?}");
+            }
+        }
+        assert!(known > 0, "{name}: neither share known: {eps:?}");
         if name.ends_with("stream") {
             assert!(f(&sv["bytes_received"]) > 0.0, "{name}: {sv}");
         } else {
@@ -85,6 +111,12 @@ fn every_traffic_kind_goes_to_the_service_address() {
             assert!(f(&sv["transactions"]) > 0.0, "{name}: {sv}");
         }
     }
+    let report = std::fs::read_to_string(dir.join("out/report.md")).unwrap();
+    let line = format!(
+        "Endpoints (share of the connections, else of the bytes): repetition 1: {} 100%",
+        server.addr
+    );
+    assert_eq!(report.matches(&line).count(), 9, "{report}");
 }
 
 /// A client worker whose `--allow` does not cover the plan's Service refuses

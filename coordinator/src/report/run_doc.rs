@@ -146,6 +146,7 @@ fn scenario(s: &ScenarioResult, next_note: &mut usize) -> Vec<Block> {
         Block::Table(table),
     ];
     blocks.extend(notes.block());
+    blocks.extend(endpoints(s));
     blocks.extend(slo_table(s));
     blocks.extend(sweep(s));
     blocks.push(Block::Charts(charts(s)));
@@ -162,6 +163,43 @@ fn scenario(s: &ScenarioResult, next_note: &mut usize) -> Vec<Block> {
         )));
     }
     blocks
+}
+
+/// Behind a Service: one short line saying how each repetition's connections
+/// were spread over the endpoints.
+fn endpoints(s: &ScenarioResult) -> Option<Block> {
+    let reps: Vec<String> = s
+        .repetitions
+        .iter()
+        .filter(|r| !r.endpoints.is_empty())
+        .map(|r| {
+            let each: Vec<String> = r
+                .endpoints
+                .iter()
+                .map(|e| match (e.share, e.bytes_share) {
+                    (Some(share), _) => format!(
+                        "{} {:.0}% ({} connections)",
+                        e.worker,
+                        share * 100.0,
+                        e.connections
+                    ),
+                    (None, Some(share)) => format!(
+                        "{} {:.0}% of the bytes (no connections)",
+                        e.worker,
+                        share * 100.0
+                    ),
+                    (None, None) => format!("{} nothing received", e.worker),
+                })
+                .collect();
+            format!("repetition {}: {}", r.repetition, each.join(", "))
+        })
+        .collect();
+    (!reps.is_empty()).then(|| {
+        Block::Text(format!(
+            "Endpoints (share of the connections, else of the bytes): {}.",
+            reps.join("; ")
+        ))
+    })
 }
 
 fn charts(s: &ScenarioResult) -> Vec<Chart> {

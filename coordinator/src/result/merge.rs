@@ -6,8 +6,8 @@ use super::cpu::{cpu_cost, interval_node_cores, interval_sender_cores};
 use super::delay::one_way_delay;
 use super::health::{health_flags, interval_health, rep_health};
 use super::{
-    CpuCost, IntervalResult, Percentiles, Quantile, RepResult, Requests, Status, UdpResult,
-    encode_b64,
+    CpuCost, Endpoint, IntervalResult, Percentiles, Quantile, RepResult, Requests, Status,
+    UdpResult, encode_b64,
 };
 use cnibench_proto::clock::ClockEstimate;
 use cnibench_proto::hist;
@@ -261,11 +261,49 @@ pub fn rep_result(spec: &ScenarioSpec, repetition: u32, mut c: Collected) -> Rep
         health,
         schedule: t.schedule,
         requests,
+        endpoints: if spec.via_service() {
+            endpoints(&c.jobs)
+        } else {
+            Vec::new()
+        },
         client: m.totals.client,
         server: m.totals.server,
         intervals: m.intervals,
         slo: Vec::new(),
     }
+}
+
+/// How a Service spread the load over its endpoints: each server job's
+/// requests and bytes over its measured (not warm-up) intervals, adding up to
+/// the repetition's `server` counters, and its connections over all its
+/// intervals (long-lived ones open in the warm-up), with shares of both.
+fn endpoints(jobs: &[JobData]) -> Vec<Endpoint> {
+    let served: Vec<(&str, u64, Counters)> = jobs
+        .iter()
+        .filter(|j| j.role == Role::Server)
+        .map(|j| {
+            let mut c = Counters::default();
+            for r in j.reports.iter().filter(|r| !r.warmup) {
+                c.add(&r.counters);
+            }
+            let conns = j.reports.iter().map(|r| r.counters.connections).sum();
+            (j.worker.as_str(), conns, c)
+        })
+        .collect();
+    let share = |x: u64, total: u64| (total > 0).then(|| x as f64 / total as f64);
+    let conns: u64 = served.iter().map(|s| s.1).sum();
+    let bytes: u64 = served.iter().map(|s| s.2.bytes_received).sum();
+    served
+        .into_iter()
+        .map(|(worker, connections, c)| Endpoint {
+            worker: worker.to_string(),
+            connections,
+            requests: c.transactions,
+            bytes_received: c.bytes_received,
+            share: share(connections, conns),
+            bytes_share: share(c.bytes_received, bytes),
+        })
+        .collect()
 }
 
 /// Put each job's reports in order, drop duplicates, and say which jobs lack
@@ -797,6 +835,87 @@ mod tests {
     use super::*;
     use crate::result::fixtures::{idle, job, report, spec};
     use crate::result::summarize;
+
+    /// Behind a Service each server job is an endpoint: its measured counters
+    /// (warm-up left out) and its share of the connections, adding up to the
+    /// repetition's server counters; other paths list no endpoints.
+    #[test]
+    fn endpoints_share_the_measured_connections() {
+        let server = |worker: &str, conns: [u64; 3], values: &[u64]| {
+            let mut j = job(
+                Role::Server,
+                (0..3u32)
+                    .map(|q| {
+                        let mut r = report(q, values, q == 0);
+                        r.counters.connections = conns[q as usize];
+                        r
+                    })
+                    .collect(),
+                Some(3),
+            );
+            j.worker = worker.into();
+            j
+        };
+        let jobs = || {
+            vec![
+                server("10.0.0.2:1", [50, 3, 0], &[1, 2]),
+                server("10.0.0.3:1", [0, 1, 0], &[1]),
+                idle(Role::Client, 3),
+            ]
+        };
+        let mut svc = spec();
+        svc.path = cnibench_proto::plan::PathKind::PodToService;
+        let r = rep_result(
+            &svc,
+            1,
+            Collected {
+                jobs: jobs(),
+                failures: Vec::new(),
+            },
+        );
+        let want = |worker: &str, connections, n, share, bytes_share| Endpoint {
+            worker: worker.into(),
+            connections,
+            requests: n,
+            bytes_received: n,
+            share: Some(share),
+            bytes_share: Some(bytes_share),
+        };
+        // Connections over every interval (the warm-up's 50 included),
+        // requests and bytes over the measured ones.
+        assert_eq!(
+            r.endpoints,
+            [
+                want("10.0.0.2:1", 53, 4, 53.0 / 54.0, 4.0 / 6.0),
+                want("10.0.0.3:1", 1, 2, 1.0 / 54.0, 2.0 / 6.0)
+            ]
+        );
+        assert_eq!(r.server.connections, 4);
+        assert_eq!(r.server.transactions, 6);
+
+        // No connection at all: shares unknown, not 0.
+        let none = rep_result(
+            &svc,
+            1,
+            Collected {
+                jobs: vec![idle(Role::Server, 3), idle(Role::Client, 3)],
+                failures: Vec::new(),
+            },
+        );
+        assert_eq!(none.endpoints.len(), 1);
+        assert_eq!(none.endpoints[0].share, None);
+        assert_eq!(none.endpoints[0].bytes_share, None);
+
+        let pod = rep_result(
+            &spec(),
+            1,
+            Collected {
+                jobs: jobs(),
+                failures: Vec::new(),
+            },
+        );
+        assert!(pod.endpoints.is_empty());
+    }
 
     #[test]
     fn merge_is_exact_not_averaged() {

@@ -315,6 +315,11 @@ pub struct RepResult {
     /// run.
     #[serde(default)]
     pub requests: Option<Requests>,
+    /// Behind a Service (`pod-to-service`, `pod-to-nodeport`): how the
+    /// connections, requests and bytes were spread over its
+    /// endpoints (the server workers), one entry each; empty on other paths.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub endpoints: Vec<Endpoint>,
     /// Client counters over the measured intervals (all client workers).
     pub client: Counters,
     /// Server counters over the measured intervals.
@@ -339,6 +344,27 @@ impl RepResult {
 /// (request/response kinds), over the whole run, warm-up included: a request
 /// sent in one interval and answered in the next is counted once. Every
 /// request sent is completed, failed or unfinished; in open loop every
+/// One endpoint of a Service (a server worker): what it served over the
+/// measured intervals, and its share of the connections.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Endpoint {
+    /// The server worker's address.
+    pub worker: String,
+    /// Connections it accepted (TCP, HTTP, QUIC; 0 for UDP kinds), over the
+    /// whole job, warm-up included (long-lived connections open there).
+    pub connections: u64,
+    /// Requests it answered (request/response kinds; 0 for streams).
+    pub requests: u64,
+    /// Payload bytes it received.
+    pub bytes_received: u64,
+    /// Its share of all endpoints' connections (0 to 1); `null` when no
+    /// endpoint accepted any.
+    pub share: Option<f64>,
+    /// Its share of all endpoints' received bytes (0 to 1), measured
+    /// intervals; `null` when none received any.
+    pub bytes_share: Option<f64>,
+}
+
 /// intended one was sent or never sent (`unsent`). The merge checks that these
 /// add up and flags them when they do not.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
